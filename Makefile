@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Thin wrapper around kbuild and the test scripts.  The kernel to build
+# against is the distro's 6.12, chosen explicitly: the running kernel may be
+# another one.
+#
+#   make [modules] [W=1 C=2]   build every module out of tree
+#   make checkpatch            checkpatch.pl --strict over our sources
+#   make kunit                 KUnit on UML, with KASAN, UBSAN and lockdep
+#   make docs                  regenerate the FSM diagram from the table
+#   make demo                  set up, build, boot a VM, run the demo
+#   make check                 set up and run the whole test suite
+
+KDIR ?= $(lastword $(sort $(wildcard /usr/src/linux-headers-6.12*-amd64)))
+VMIG_CACHE ?= $(HOME)/.cache/vmig
+export VMIG_CACHE KDIR
+
+# Out of tree there is no .config for our options: enable them here.
+VMIG_KCONFIG := CONFIG_VFIO_VMIG=m
+
+.PHONY: all modules clean checkpatch kunit docs demo check setup selftests
+
+all: modules
+
+modules:
+	@test -n "$(KDIR)" || { echo "no 6.12 kernel headers: run scripts/setup.sh"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(VMIG_KCONFIG) modules
+
+clean:
+	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C tools/testing/selftests/vfio clean
+	rm -rf build
+
+setup:
+	scripts/setup.sh
+
+checkpatch:
+	scripts/checkpatch.sh
+
+kunit:
+	scripts/kunit.sh
+
+docs:
+	scripts/docs.sh
+
+selftests:
+	scripts/selftests-build.sh
+
+demo:
+	scripts/demo.sh
+
+check:
+	scripts/check.sh

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig FSM: the next-state table, the masking of optional states and the
+ * walker that turns one userspace request into a sequence of driver arcs.
+ */
+
+#include <linux/bug.h>
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/export.h>
+#include <linux/lockdep.h>
+#include <linux/vmig.h>
+#include <kunit/visibility.h>
+
+#include "vmig_priv.h"
+
+/**
+ * DOC: The migration FSM
+ *
+ * The VFIO migration uAPI is a finite state machine of eight states.  Fifteen
+ * *arcs* join them; a driver implements each arc it supports as one step of
+ * its &struct vmig_ops.migration_step_device_state handler::
+ *
+ *   RUNNING      -> RUNNING_P2P, PRE_COPY
+ *   RUNNING_P2P  -> RUNNING, STOP, PRE_COPY_P2P
+ *   STOP         -> RUNNING_P2P, STOP_COPY, RESUMING
+ *   STOP_COPY    -> STOP
+ *   RESUMING     -> STOP
+ *   PRE_COPY     -> RUNNING, PRE_COPY_P2P
+ *   PRE_COPY_P2P -> PRE_COPY, RUNNING_P2P, STOP_COPY
+ *
+ * Any other request is a *combination transition* that the core performs by
+ * walking arcs along the shortest path.  Two rules make that path unique:
+ *
+ * - A state of the saving group (PRE_COPY, PRE_COPY_P2P, STOP_COPY) may be
+ *   an interior state of a path only if the whole path stays inside the
+ *   saving group, i.e. inside one data session.  PRE_COPY -> STOP_COPY
+ *   therefore passes PRE_COPY_P2P, while PRE_COPY -> STOP leaves the group at
+ *   once through RUNNING.
+ * - STOP_COPY -> PRE_COPY and STOP_COPY -> PRE_COPY_P2P are refused.
+ *
+ * ERROR is never a valid target.  The device reaches it only when a walk
+ * fails and cannot be unwound, and leaves it only through a reset, which
+ * returns it to RUNNING.
+ *
+ * Optional states are masked by the device's migration flags.  Without
+ * VFIO_MIGRATION_P2P the states RUNNING_P2P and PRE_COPY_P2P do not exist for
+ * the device: they can neither be requested nor be seen, and the walker
+ * steps over them, so that RUNNING and STOP, and PRE_COPY and STOP_COPY,
+ * become adjacent.  Without VFIO_MIGRATION_PRE_COPY the PRE_COPY states are
+ * refused; no path between other states passes through them.
+ */
+
+#include "fsm_table.h"
+
+/* The migration flag a state needs beyond VFIO_MIGRATION_STOP_COPY. */
+static const u32 vmig_state_needs[VMIG_NR_STATES] = {
+	[VFIO_DEVICE_STATE_RUNNING_P2P] = VFIO_MIGRATION_P2P,
+	[VFIO_DEVICE_STATE_PRE_COPY] = VFIO_MIGRATION_PRE_COPY,
+	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = VFIO_MIGRATION_P2P |
+					   VFIO_MIGRATION_PRE_COPY,
+};
+
+static const char * const vmig_state_names[VMIG_NR_STATES] = {
+	[VFIO_DEVICE_STATE_ERROR] = "ERROR",
+	[VFIO_DEVICE_STATE_STOP] = "STOP",
+	[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
+	[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
+	[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
+	[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
+	[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
+	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+};
+
+/**
+ * vmig_state_name() - printable name of a migration state
+ * @state: a value of enum vfio_device_mig_state, or anything else
+ *
+ * Return: the state's name without the VFIO_DEVICE_STATE_ prefix, or
+ * "INVALID" for a value outside the enum.
+ */
+const char *vmig_state_name(u32 state)
+{
+	return state < VMIG_NR_STATES ? vmig_state_names[state] : "INVALID";
+}
+EXPORT_SYMBOL_GPL(vmig_state_name);
+
+/**
+ * vmig_in_saving_group() - is @state one of PRE_COPY, PRE_COPY_P2P, STOP_COPY
+ * @state: a migration state
+ *
+ * The saving group shares one data session: moving between its states does
+ * not end the session, leaving the group does.
+ *
+ * Return: true for the three saving states.
+ */
+bool vmig_in_saving_group(u32 state)
+{
+	return state == VFIO_DEVICE_STATE_PRE_COPY ||
+	       state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	       state == VFIO_DEVICE_STATE_STOP_COPY;
+}
+EXPORT_SYMBOL_GPL(vmig_in_saving_group);
+
+/**
+ * vmig_state_supported() - may a device with @flags be in @state
+ * @flags: VFIO_MIGRATION_* flags of the device
+ * @state: a value of enum vfio_device_mig_state, or anything else
+ *
+ * ERROR is "supported" in the sense that every device may land in it; it is
+ * never a valid target of a request.
+ *
+ * Return: true if @state exists for a device with @flags.
+ */
+bool vmig_state_supported(u32 flags, u32 state)
+{
+	if (state >= VMIG_NR_STATES || !(flags & VFIO_MIGRATION_STOP_COPY))
+		return false;
+	return (flags & vmig_state_needs[state]) == vmig_state_needs[state];
+}
+EXPORT_SYMBOL_GPL(vmig_state_supported);
+
+/**
+ * vmig_arc_valid() - is @from -> @to one of the fifteen FSM arcs
+ * @from: the state an arc leaves
+ * @to: the state it enters
+ *
+ * Return: true if the uAPI defines the arc, whatever a device supports.
+ */
+bool vmig_arc_valid(u32 from, u32 to)
+{
+	if (from >= VMIG_NR_STATES || to >= VMIG_NR_STATES || from == to)
+		return false;
+	if (from == VFIO_DEVICE_STATE_ERROR || to == VFIO_DEVICE_STATE_ERROR)
+		return false;
+	return vmig_fsm_next[from][to] == to;
+}
+EXPORT_SYMBOL_GPL(vmig_arc_valid);
+
+/**
+ * vmig_arc_starts_session() - does the arc @from -> @to open a data session
+ * @from: the state the arc leaves
+ * @to: the state it enters
+ *
+ * The four arcs RUNNING -> PRE_COPY, RUNNING_P2P -> PRE_COPY_P2P,
+ * STOP -> STOP_COPY and STOP -> RESUMING start a session, and only they may
+ * return a data file.
+ *
+ * Return: true for those four arcs.
+ */
+bool vmig_arc_starts_session(u32 from, u32 to)
+{
+	if (!vmig_arc_valid(from, to))
+		return false;
+	if (to == VFIO_DEVICE_STATE_RESUMING)
+		return true;
+	return vmig_in_saving_group(to) && !vmig_in_saving_group(from);
+}
+EXPORT_SYMBOL_GPL(vmig_arc_starts_session);
+
+/**
+ * vmig_next_state() - next state on the way from @cur to @target
+ * @flags: VFIO_MIGRATION_* flags of the device
+ * @cur: the state the device is in
+ * @target: the state userspace asked for
+ *
+ * Looks up the table and steps over the P2P states when the device does not
+ * have them, so the result is always a state the device supports.
+ *
+ * Return: @cur when @cur == @target, the state after the next arc when a
+ * path exists, or VFIO_DEVICE_STATE_ERROR when the request must be refused:
+ * @target is ERROR, out of range or unsupported, @cur is ERROR, or the
+ * transition is forbidden (STOP_COPY -> PRE_COPY*).
+ */
+u32 vmig_next_state(u32 flags, u32 cur, u32 target)
+{
+	u32 next;
+
+	if (target == VFIO_DEVICE_STATE_ERROR ||
+	    !vmig_state_supported(flags, cur) ||
+	    !vmig_state_supported(flags, target))
+		return VFIO_DEVICE_STATE_ERROR;
+
+	next = vmig_fsm_next[cur][target];
+	while (!vmig_state_supported(flags, next))
+		next = vmig_fsm_next[next][target];
+	return next;
+}
+EXPORT_SYMBOL_GPL(vmig_next_state);
+
+/* Debugfs and the KUnit suites read the raw table through this. */
+u32 vmig_fsm_table(u32 cur, u32 target)
+{
+	if (cur >= VMIG_NR_STATES || target >= VMIG_NR_STATES)
+		return VFIO_DEVICE_STATE_ERROR;
+	return vmig_fsm_next[cur][target];
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_fsm_table);
+
+/**
+ * vmig_init() - prepare the core's per-device object
+ * @mig: the object, embedded in the driver's device structure
+ * @ops: the driver's arc handlers
+ * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
+ *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
+ *
+ * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
+ *
+ * Return: 0, or -EINVAL for missing ops or flags the core does not know.
+ */
+int vmig_init(struct vmig_device *mig, const struct vmig_ops *ops, u32 flags)
+{
+	if (!ops || !ops->migration_step_device_state)
+		return -EINVAL;
+	if (!(flags & VFIO_MIGRATION_STOP_COPY) || (flags & ~VMIG_KNOWN_FLAGS))
+		return -EINVAL;
+
+	mig->ops = ops;
+	mig->flags = flags;
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	mig->arc_broken = false;
+	mutex_init(&mig->state_lock);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vmig_init);
+
+/**
+ * vmig_uninit() - release what vmig_init() set up
+ * @mig: the per-device object
+ */
+void vmig_uninit(struct vmig_device *mig)
+{
+	mutex_destroy(&mig->state_lock);
+}
+EXPORT_SYMBOL_GPL(vmig_uninit);
+
+/**
+ * vmig_arc_broken() - report from an arc handler that the device is broken
+ * @mig: the per-device object
+ *
+ * An arc that fails and cannot leave the device in the state it started
+ * from calls this before returning its error.  The core then moves the FSM
+ * to ERROR at once and runs no further arc, not even an unwind.  Only valid
+ * from inside &struct vmig_ops.migration_step_device_state.
+ */
+void vmig_arc_broken(struct vmig_device *mig)
+{
+	lockdep_assert_held(&mig->state_lock);
+	mig->arc_broken = true;
+}
+EXPORT_SYMBOL_GPL(vmig_arc_broken);
+
+/*
+ * Run one arc and commit it.  On success returns 0 and stores the data file,
+ * if any, in *filp.  On failure returns -errno with the FSM either still in
+ * the arc's start state or, when the driver reported the device broken, in
+ * ERROR.  @final_arc says whether this arc is the last of the walk: only the
+ * last arc may hand out a data file, and it must when it starts a session.
+ */
+static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
+			    struct file **filp)
+{
+	u32 cur = mig->state;
+	bool want_file = final_arc && vmig_arc_starts_session(cur, next);
+	struct file *f;
+	int ret = 0;
+
+	lockdep_assert_held(&mig->state_lock);
+
+	mig->arc_broken = false;
+	f = mig->ops->migration_step_device_state(mig, cur, next);
+	if (IS_ERR(f)) {
+		if (mig->arc_broken)
+			mig->state = VFIO_DEVICE_STATE_ERROR;
+		return PTR_ERR(f);
+	}
+
+	/*
+	 * The arc did run: from here on the device is in @next even if the
+	 * driver broke the file contract, so record that before judging it.
+	 */
+	mig->state = next;
+	if (mig->arc_broken) {
+		/* Claimed success but said the device is broken. */
+		mig->state = VFIO_DEVICE_STATE_ERROR;
+		ret = -EIO;
+	} else if (WARN_ON_ONCE(!!f != want_file)) {
+		/* A file from an arc that may not start a session, or none. */
+		ret = -EIO;
+	}
+
+	if (ret) {
+		if (f)
+			fput(f);
+		return ret;
+	}
+	*filp = f;
+	return 0;
+}
+
+/*
+ * Can the walk that started in @start and stands in @cur still go back?  Not
+ * once it left the data session it started in: the session's file was ended
+ * by the arc that left, and a new arc into the group would start a new
+ * session, not restore the old one.
+ */
+static bool vmig_unwind_possible(u32 start, u32 cur)
+{
+	if (vmig_in_saving_group(start) && !vmig_in_saving_group(cur))
+		return false;
+	if (start == VFIO_DEVICE_STATE_RESUMING &&
+	    cur != VFIO_DEVICE_STATE_RESUMING)
+		return false;
+	return true;
+}
+
+/*
+ * Walk back from the current state to @start along the natural arcs.  Any
+ * failure on the way, including an arc that hands out a file, lands the FSM
+ * in ERROR.
+ */
+static void vmig_unwind_locked(struct vmig_device *mig, u32 start)
+{
+	struct file *f = NULL;
+	u32 next;
+
+	lockdep_assert_held(&mig->state_lock);
+
+	if (mig->state == VFIO_DEVICE_STATE_ERROR || mig->state == start)
+		return;
+	if (!vmig_unwind_possible(start, mig->state)) {
+		mig->state = VFIO_DEVICE_STATE_ERROR;
+		return;
+	}
+
+	while (mig->state != start) {
+		next = vmig_next_state(mig->flags, mig->state, start);
+		if (next == VFIO_DEVICE_STATE_ERROR ||
+		    vmig_step_locked(mig, next, false, &f)) {
+			mig->state = VFIO_DEVICE_STATE_ERROR;
+			return;
+		}
+	}
+}
+
+/**
+ * vmig_set_state_locked() - move the FSM to @target, arc by arc
+ * @mig: the per-device object
+ * @target: the state userspace asked for
+ *
+ * Calls &struct vmig_ops.migration_step_device_state once per arc of the path
+ * from the current state to @target and commits each state only after its
+ * arc succeeded.  When an arc fails, walks back to the starting state along
+ * natural arcs; when that is impossible because the walk already left the
+ * data session it started in, or when an unwind arc fails too, the FSM lands
+ * in ERROR.  A request for ERROR, for a state the device does not support or
+ * for a value outside the enum is refused before any arc runs, as is any
+ * request while the FSM is in ERROR.  Caller holds &vmig_device.state_lock.
+ *
+ * Return: the data file of the session the final arc started, NULL when the
+ * walk succeeded without starting one, or ERR_PTR(): -EINVAL for a refused
+ * request, or the error of the arc that failed.  After an error the FSM is in
+ * the starting state or in ERROR; vmig_get_state() tells which.
+ */
+struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target)
+{
+	u32 start = mig->state;
+	struct file *filp = NULL;
+	u32 next;
+	int ret;
+
+	lockdep_assert_held(&mig->state_lock);
+
+	if (vmig_next_state(mig->flags, start, target) ==
+	    VFIO_DEVICE_STATE_ERROR)
+		return ERR_PTR(-EINVAL);
+
+	while (mig->state != target) {
+		next = vmig_next_state(mig->flags, mig->state, target);
+		/* Every state on a valid path has a valid next state. */
+		if (WARN_ON_ONCE(next == VFIO_DEVICE_STATE_ERROR)) {
+			ret = -EINVAL;
+			goto out_unwind;
+		}
+		ret = vmig_step_locked(mig, next, next == target, &filp);
+		if (ret)
+			goto out_unwind;
+	}
+	return filp;
+
+out_unwind:
+	vmig_unwind_locked(mig, start);
+	return ERR_PTR(ret);
+}
+EXPORT_SYMBOL_GPL(vmig_set_state_locked);
+
+/**
+ * vmig_set_state() - move the FSM to @target
+ * @mig: the per-device object
+ * @target: the state userspace asked for
+ *
+ * vmig_set_state_locked() under the state lock.
+ *
+ * Return: as vmig_set_state_locked().
+ */
+struct file *vmig_set_state(struct vmig_device *mig, u32 target)
+{
+	guard(mutex)(&mig->state_lock);
+	return vmig_set_state_locked(mig, target);
+}
+EXPORT_SYMBOL_GPL(vmig_set_state);
+
+/**
+ * vmig_get_state() - the state the FSM is in
+ * @mig: the per-device object
+ *
+ * Return: the state reached by the last walk or reset, also after a failed
+ * request.
+ */
+enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig)
+{
+	guard(mutex)(&mig->state_lock);
+	return mig->state;
+}
+EXPORT_SYMBOL_GPL(vmig_get_state);
+
+/**
+ * vmig_reset_locked() - return the FSM to RUNNING after a device reset
+ * @mig: the per-device object
+ *
+ * The driver calls this once its device was reset; it is the only way out
+ * of ERROR.  No arc runs.  Caller holds &vmig_device.state_lock.
+ */
+void vmig_reset_locked(struct vmig_device *mig)
+{
+	lockdep_assert_held(&mig->state_lock);
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+}
+EXPORT_SYMBOL_GPL(vmig_reset_locked);
+
+/**
+ * vmig_reset() - return the FSM to RUNNING after a device reset
+ * @mig: the per-device object
+ *
+ * vmig_reset_locked() under the state lock.
+ */
+void vmig_reset(struct vmig_device *mig)
+{
+	guard(mutex)(&mig->state_lock);
+	vmig_reset_locked(mig);
+}
+EXPORT_SYMBOL_GPL(vmig_reset);

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig module glue: registration and the module-wide debugfs directory.
+ */
+
+#include <linux/debugfs.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
+#include <linux/vmig.h>
+
+#include "vmig_priv.h"
+
+static struct dentry *vmig_debugfs_root;
+
+/*
+ * The raw next-state table as a matrix, then the arcs it implies.  Used by
+ * the demo and by anyone who wants to see the FSM the module was built with.
+ */
+void vmig_fsm_show_table(struct seq_file *m)
+{
+	u32 cur, target;
+
+	seq_puts(m, "next state: row = current state, column = target (x = refused)\n");
+	seq_printf(m, "%-13s", "");
+	for (target = 0; target < VMIG_NR_STATES; target++)
+		seq_printf(m, " %-12s", vmig_state_name(target));
+	seq_putc(m, '\n');
+
+	for (cur = 0; cur < VMIG_NR_STATES; cur++) {
+		seq_printf(m, "%-13s", vmig_state_name(cur));
+		for (target = 0; target < VMIG_NR_STATES; target++) {
+			u32 next = vmig_fsm_table(cur, target);
+
+			seq_printf(m, " %-12s",
+				   next == VFIO_DEVICE_STATE_ERROR ? "x" :
+				   vmig_state_name(next));
+		}
+		seq_putc(m, '\n');
+	}
+
+	seq_puts(m, "\narcs:\n");
+	for (cur = 0; cur < VMIG_NR_STATES; cur++)
+		for (target = 0; target < VMIG_NR_STATES; target++)
+			if (vmig_arc_valid(cur, target))
+				seq_printf(m, "  %s -> %s%s\n",
+					   vmig_state_name(cur),
+					   vmig_state_name(target),
+					   vmig_arc_starts_session(cur, target) ?
+					   "  (starts a session)" : "");
+}
+
+static int vmig_fsm_show(struct seq_file *m, void *unused)
+{
+	vmig_fsm_show_table(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vmig_fsm);
+
+static int __init vmig_module_init(void)
+{
+	vmig_debugfs_root = debugfs_create_dir("vmig", NULL);
+	debugfs_create_file("fsm", 0444, vmig_debugfs_root, NULL,
+			    &vmig_fsm_fops);
+	return 0;
+}
+
+static void __exit vmig_module_exit(void)
+{
+	debugfs_remove(vmig_debugfs_root);
+}
+
+module_init(vmig_module_init);
+module_exit(vmig_module_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("VFIO live-migration core: FSM, walker and data sessions");

@@ -28,7 +28,6 @@ modules:
 
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	$(MAKE) -C tools/testing/selftests/vfio clean
 	rm -rf build
 
 setup:

@@ -36,14 +36,47 @@ vmig_ksrc() {
 	stat -c %Y "$VMIG_SRC_TARBALL" > "$stamp"
 }
 
-# The 6.12 uAPI headers for userspace builds (the system has 6.1's).
+# The 6.12 uAPI headers for userspace builds (the system has 6.1's), with
+# ours among them: install them from the overlaid tree.  Incremental.
 vmig_uapi() {
 	vmig_ksrc
-	if [ -f "$VMIG_UAPI/include/linux/vfio.h" ] &&
-	   [ "$VMIG_UAPI/include/linux/vfio.h" -nt "$VMIG_KSRC/.vmig-tarball" ]; then
-		return 0
-	fi
-	vmig_log "installing the 6.12 uAPI headers"
+	"$VMIG_TOP/scripts/overlay.sh" "$VMIG_KSRC"
 	make -s -C "$VMIG_KSRC" O="$VMIG_CACHE/hdr-build" ARCH=x86 \
 		INSTALL_HDR_PATH="$VMIG_UAPI" headers_install >/dev/null
+}
+
+# KVM or TCG for the test VMs.  /dev/kvm may exist while KVM cannot run the
+# guest (nested virtualisation that fails with an emulation error), so boot
+# the kernel once without a root file system: KVM works if it reaches the
+# "no root" panic.  The answer is cached per kernel.
+vmig_accel() {
+	local krel cache log
+
+	krel=$(vmig_krel)
+	cache=$VMIG_CACHE/accel-$krel
+	if [ -f "$cache" ]; then cat "$cache"; return; fi
+	mkdir -p "$VMIG_CACHE"
+	log=$(mktemp)
+	echo tcg > "$cache"
+	if [ -w /dev/kvm ]; then
+		qemu-system-x86_64 -accel kvm -cpu host -m 256 -display none \
+			-serial stdio -no-reboot -kernel "/boot/vmlinuz-$krel" \
+			-append "console=ttyS0 panic=-1" > "$log" 2>&1 &
+		local pid=$! i
+		for i in $(seq 1 40); do
+			sleep 1
+			if grep -qi "emulation failure\|internal error" "$log"; then
+				break
+			fi
+			if grep -q "Kernel panic" "$log"; then
+				echo kvm > "$cache"
+				break
+			fi
+			kill -0 $pid 2>/dev/null || break
+		done
+		kill $pid 2>/dev/null || true
+		wait $pid 2>/dev/null || true
+	fi
+	rm -f "$log"
+	cat "$cache"
 }

@@ -20,7 +20,8 @@ trap 'rm -f "$new"' EXIT
 
 # Every file of ours that belongs in a kernel tree, build products excluded.
 cd "$VMIG_TOP"
-git ls-files --cached --others --exclude-standard -- drivers include samples |
+git ls-files --cached --others --exclude-standard -- \
+	drivers include samples tools/testing/selftests/vfio Documentation |
 	while read -r f; do [ -f "$f" ] && echo "$f"; done | sort > "$new"
 echo drivers/vfio/Kconfig.vmig >> "$new"
 

@@ -13,7 +13,7 @@ set -euo pipefail
 
 # Packages from the default suites.
 BASE_PKGS="bc flex bison libelf-dev libssl-dev dwarves make gcc perl python3
-	cpio kmod xz-utils sparse busybox-static graphviz
+	cpio kmod xz-utils rsync sparse busybox-static graphviz python3-sphinx
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12"
 # From bookworm-backports: QEMU that can migrate VFIO v2 devices.
 BPO_PKGS="qemu-system-x86"

@@ -30,7 +30,7 @@ struct vmig_device;
  *
  * Meant for switch statements in arc handlers, so that each case names an
  * arc of the FSM: ``case VMIG_ARC(STOP, STOP_COPY):`` after a local
- * shorthand, or with the full VFIO_DEVICE_STATE_ names.
+ * shorthand, or with the full names of enum vfio_device_mig_state.
  */
 #define VMIG_ARC(from, to)	((from) * VMIG_NR_STATES + (to))
 
@@ -69,7 +69,7 @@ struct vmig_ops {
 struct vmig_device {
 	const struct vmig_ops *ops;
 	u32 flags;
-	struct mutex state_lock;
+	struct mutex state_lock;	/* see the lock graph in fsm.c */
 	enum vfio_device_mig_state state;
 	bool arc_broken;
 };

@@ -51,6 +51,77 @@
  * refused; no path between other states passes through them.
  */
 
+/**
+ * DOC: Arc handlers
+ *
+ * A driver implements &struct vmig_ops.migration_step_device_state, which
+ * performs one arc and nothing else.  The core guarantees:
+ *
+ * - @from is the state the core last committed, i.e. the state the device
+ *   is in, and @from -> @to is an arc of the FSM as the device's flags shape
+ *   it: one of the fifteen arcs, or, without VFIO_MIGRATION_P2P, one of the
+ *   joined arcs RUNNING -> STOP, STOP -> RUNNING and PRE_COPY -> STOP_COPY;
+ * - the handler runs with &vmig_device.state_lock held, so arcs of one
+ *   device never run concurrently with each other or with a reset.
+ *
+ * And it expects:
+ *
+ * - on success, the device is in @to.  An arc that starts a session
+ *   (RUNNING -> PRE_COPY, RUNNING_P2P -> PRE_COPY_P2P, STOP -> STOP_COPY,
+ *   STOP -> RESUMING) returns the session's data file; every other arc
+ *   returns NULL.  The core checks both ways: a missing file, or a file from
+ *   any other arc, is a driver bug that earns a warning, -EIO and the
+ *   unwind of a failed arc, and the stray file is released;
+ * - on failure, an ERR_PTR() and the device still in @from, so that the core
+ *   can walk back.  When the device cannot be left in @from, the handler
+ *   calls vmig_arc_broken() before returning: the FSM goes to ERROR at once
+ *   and no further arc is asked for;
+ * - an arc that leaves a session's group (the saving group, or RESUMING)
+ *   ends that session.  An arc into a session state may fail, for instance
+ *   RESUMING -> STOP when the data written was incomplete or invalid.
+ */
+
+/**
+ * DOC: Walking a request and unwinding it
+ *
+ * vmig_set_state() turns one userspace request into arcs.  A request for
+ * ERROR, for a value outside the enum, for a state the device's flags do not
+ * have, or for a forbidden transition, and any request while the FSM is in
+ * ERROR, is refused with -EINVAL before any arc runs.  A request for the
+ * current state succeeds at once.  Otherwise the walker asks for the next
+ * arc from the table, commits the new state once the arc succeeded, and
+ * repeats until the target is reached; only the final arc of a walk can
+ * start a session (a saving-group state is never interior to a path that
+ * leaves the group), so it alone can return a file.
+ *
+ * When an arc fails, the FSM stands in the state before that arc, and the
+ * walker tries to give userspace back the state it started from:
+ *
+ * - the failing arc was the first one: nothing to undo;
+ * - the driver reported the device broken: ERROR, no further arc;
+ * - the walk started in the saving group and has left it, or started in
+ *   RESUMING and has left it: ERROR.  The session's data file was ended by
+ *   the arc that left, and a new arc back into the group would start a new
+ *   session, not restore the old one.  For example PRE_COPY -> STOP fails
+ *   in RUNNING -> RUNNING_P2P: ERROR;
+ * - otherwise: walk back to the start along the table's own path, for
+ *   example RUNNING -> STOP_COPY failing in STOP -> STOP_COPY unwinds
+ *   through STOP -> RUNNING_P2P -> RUNNING.  If an unwind arc fails too, or
+ *   the way back is forbidden, ERROR.
+ *
+ * The request returns the error of the arc that failed, not that of the
+ * unwind.  The state reached, the start or ERROR, is what
+ * VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE with GET reports afterwards.
+ * ERROR is left only through a reset of the device, which returns the FSM
+ * to RUNNING without any arc.
+ */
+
+/*
+ * Locking: &vmig_device.state_lock is the only lock of the FSM.  It is held
+ * across a whole walk, including every arc handler and the unwind, and by
+ * readers of the state.  Arc handlers run under it and must not take it.
+ */
+
 #include "fsm_table.h"
 
 /* The migration flag a state needs beyond VFIO_MIGRATION_STOP_COPY. */
@@ -76,7 +147,7 @@ static const char * const vmig_state_names[VMIG_NR_STATES] = {
  * vmig_state_name() - printable name of a migration state
  * @state: a value of enum vfio_device_mig_state, or anything else
  *
- * Return: the state's name without the VFIO_DEVICE_STATE_ prefix, or
+ * Return: the state's name as in the uAPI enum, without its prefix, or
  * "INVALID" for a value outside the enum.
  */
 const char *vmig_state_name(u32 state)

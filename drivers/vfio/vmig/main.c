@@ -15,6 +15,8 @@ static struct dentry *vmig_debugfs_root;
 /*
  * The raw next-state table as a matrix, then the arcs it implies.  Used by
  * the demo and by anyone who wants to see the FSM the module was built with.
+ * The matrix has the layout of scripts/vmig_fsm_render.c, so the VM tests can
+ * compare it with the copy in Documentation/.
  */
 void vmig_fsm_show_table(struct seq_file *m)
 {
@@ -23,19 +25,19 @@ void vmig_fsm_show_table(struct seq_file *m)
 	seq_puts(m, "next state: row = current state, column = target (x = refused)\n");
 	seq_printf(m, "%-13s", "");
 	for (target = 0; target < VMIG_NR_STATES; target++)
-		seq_printf(m, " %-12s", vmig_state_name(target));
-	seq_putc(m, '\n');
+		seq_printf(m, target < VMIG_NR_STATES - 1 ? " %-12s" : " %s\n",
+			   vmig_state_name(target));
 
 	for (cur = 0; cur < VMIG_NR_STATES; cur++) {
 		seq_printf(m, "%-13s", vmig_state_name(cur));
 		for (target = 0; target < VMIG_NR_STATES; target++) {
 			u32 next = vmig_fsm_table(cur, target);
 
-			seq_printf(m, " %-12s",
+			seq_printf(m, target < VMIG_NR_STATES - 1 ?
+				   " %-12s" : " %s\n",
 				   next == VFIO_DEVICE_STATE_ERROR ? "x" :
 				   vmig_state_name(next));
 		}
-		seq_putc(m, '\n');
 	}
 
 	seq_puts(m, "\narcs:\n");

@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The whole test suite: install what is missing, build with W=1 and sparse,
+# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), the
+# selftests in a VM.  Logs go to build/check/.  The last line is the summary
+# "N passed, M failed", counting every KUnit case, every selftest case and
+# every static check.
+
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+logs=$VMIG_TOP/build/check
+rm -rf "$logs"
+mkdir -p "$logs"
+cd "$VMIG_TOP"
+
+passed=0
+failed=0
+start=$(date +%s)
+
+step() {	# step NAME COMMAND...: run, log, count
+	local name=$1 t0=$(date +%s) rc
+	shift
+	"$@" > "$logs/$name.log" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then
+		passed=$((passed + 1))
+		printf 'PASS  %-12s (%ds)\n' "$name" $(($(date +%s) - t0))
+	else
+		failed=$((failed + 1))
+		printf 'FAIL  %-12s (%ds), log: build/check/%s.log\n' "$name" \
+			$(($(date +%s) - t0)) "$name"
+		tail -n 30 "$logs/$name.log" | sed 's/^/      /'
+	fi
+	return $rc
+}
+
+# Count KUnit's and kselftest's own totals from a log.
+count_kunit() {
+	local line p f
+
+	line=$(grep -E 'Testing complete\. Ran [0-9]+ tests' "$1" | tail -n1)
+	p=$(sed -n 's/.*passed: \([0-9]*\).*/\1/p' <<< "$line")
+	f=$(sed -n 's/.*failed: \([0-9]*\).*/\1/p' <<< "$line")
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	echo "      KUnit: ${line#*] }"
+}
+
+count_tap() {
+	local p=0 f=0 x y
+
+	while read -r x y; do
+		p=$((p + x))
+		f=$((f + y))
+	done < <(sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) .*error:\([0-9]*\).*/\1 \2/p' "$1")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "      selftests: $p passed, $f failed"
+}
+
+# W=1 and sparse must be silent: any warning fails the build step.
+build_clean() {
+	make -s -C "$(vmig_kdir)" M="$VMIG_TOP" clean >/dev/null 2>&1
+	make modules W=1 C=2 || return 1
+	! grep -E '(warning|error):' "$logs/build.log"
+}
+
+step setup scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+step build build_clean
+step checkpatch scripts/checkpatch.sh
+step docs scripts/docs.sh --check
+step kunit scripts/kunit.sh
+count_kunit "$logs/kunit.log"
+step selftests-build scripts/selftests-build.sh
+if [ -f build/selftests/vmig_core_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
+	step vm scripts/vm.sh -- scripts/vm-tests.sh
+	count_tap "$logs/vm.log"
+else
+	echo "FAIL  vm           (not run: modules or selftests did not build)"
+	failed=$((failed + 1))
+fi
+
+echo "wall time: $(($(date +%s) - start)) s"
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]

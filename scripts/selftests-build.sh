@@ -1,0 +1,15 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Build tools/testing/selftests/vfio with the kselftest lib.mk of
+# linux-source-6.12 and against its uAPI headers (plus ours), into
+# build/selftests.
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+vmig_uapi
+out=$VMIG_TOP/build/selftests
+mkdir -p "$out"
+make -s -C "$VMIG_KSRC/tools/testing/selftests/vfio" OUTPUT="$out" \
+	KHDR_INCLUDES="-isystem $VMIG_UAPI/include" "$@"

@@ -1,0 +1,30 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Runs inside the test VM: every selftest binary of build/selftests, and a
+# check that the loaded module's table is the one documented.  Each prints
+# its TAP with a "# Totals:" line.
+
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+status=0
+
+for t in "$top"/build/selftests/*_test; do
+	echo "# ---- $(basename "$t")"
+	"$t" || status=1
+done
+
+# The matrix in debugfs is the one Documentation/ shows.
+echo "# ---- documented table"
+echo "TAP version 13"
+echo "1..1"
+if diff <(head -n 10 /sys/kernel/debug/vmig/fsm) \
+	"$top/Documentation/driver-api/vfio-vmig-fsm-table.txt"; then
+	echo "ok 1 debugfs table equals Documentation/driver-api/vfio-vmig-fsm-table.txt"
+	echo "# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0"
+else
+	echo "not ok 1 debugfs table differs from the documented one"
+	echo "# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0"
+	status=1
+fi
+exit $status

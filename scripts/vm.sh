@@ -1,0 +1,52 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Boot the distro 6.12 kernel under virtme-ng (KVM when it works, TCG
+# otherwise) with a q35 machine and an emulated IOMMU, and run a command in
+# it through scripts/vm-guest.sh, which fails the run on any WARN, BUG,
+# lockdep, KASAN, UBSAN or hung-task report in dmesg.
+#
+# usage: scripts/vm.sh [--ivshmem N] [--ivshmem-size SIZE] [--memory SIZE]
+#                      [--timeout SECONDS] -- COMMAND [ARGS...]
+#
+# The guest sees the host file system read-only, with a writable /tmp.
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ivshmem=0
+ivshmem_size=16M
+memory=2G
+tmo=900
+while [ $# -gt 0 ]; do
+	case $1 in
+	--ivshmem) ivshmem=$2; shift 2 ;;
+	--ivshmem-size) ivshmem_size=$2; shift 2 ;;
+	--memory) memory=$2; shift 2 ;;
+	--timeout) tmo=$2; shift 2 ;;
+	--) shift; break ;;
+	*) vmig_die "unknown option $1" ;;
+	esac
+done
+[ $# -gt 0 ] || vmig_die "no command"
+
+krel=$(vmig_krel)
+kernel=/boot/vmlinuz-$krel
+[ -f "$kernel" ] || vmig_die "$kernel missing: run scripts/setup.sh"
+accel=$(vmig_accel)
+
+qopts="-machine q35 -device intel-iommu"
+for i in $(seq 1 "$ivshmem"); do
+	qopts="$qopts -device pcie-root-port,id=vmigrp$i,chassis=$i,slot=$i"
+	qopts="$qopts -object memory-backend-ram,id=vmigm$i,size=$ivshmem_size"
+	qopts="$qopts -device ivshmem-plain,memdev=vmigm$i,bus=vmigrp$i"
+done
+
+args=(-r "$kernel" -m "$memory" --cpus 2 --append "intel_iommu=on"
+      --qemu-opts="$qopts")
+[ "$accel" = kvm ] || args+=(--disable-kvm)
+
+cmd=$(printf '%q ' "$@")
+vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size)"
+exec timeout --foreground "$tmo" vng "${args[@]}" \
+	--exec "bash $VMIG_TOP/scripts/vm-guest.sh $cmd"

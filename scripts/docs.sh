@@ -76,6 +76,8 @@ kerneldoc_bin = "$VMIG_KSRC/scripts/kernel-doc"
 kerneldoc_srctree = "$VMIG_TOP"
 master_doc = "index"
 exclude_patterns = ["conf.py"]
+c_id_attributes = ["__user", "__iomem", "__must_check", "__init", "__exit",
+                   "__always_inline", "__rcu", "__percpu", "__force"]
 EOS
 {
 	printf 'vmig documentation\n==================\n\n.. toctree::\n   :glob:\n\n'

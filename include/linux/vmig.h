@@ -2,19 +2,24 @@
 /*
  * vmig: the VFIO live-migration core.
  *
- * A driver implements the single FSM arcs of the VFIO migration uAPI; vmig
- * owns the rest: the next-state table, the walk over several arcs with its
- * unwind, the masking of optional states and the device state itself.
+ * A driver implements the single FSM arcs of the VFIO migration uAPI and
+ * describes its device state as records; vmig owns the rest: the next-state
+ * table, the walk over several arcs with its unwind, the masking of optional
+ * states, the device state itself, the data files of saving and resuming
+ * sessions, the stream envelope, reset, and the glue to vfio.ko.
  */
 #ifndef _LINUX_VMIG_H
 #define _LINUX_VMIG_H
 
-#include <linux/types.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/types.h>
 #include <linux/vfio.h>
 
+struct dentry;
 struct file;
 struct vmig_device;
+struct vmig_session;
 
 /* Number of states of enum vfio_device_mig_state (ERROR .. PRE_COPY_P2P). */
 #define VMIG_NR_STATES		(VFIO_DEVICE_STATE_PRE_COPY_P2P + 1)
@@ -42,25 +47,66 @@ struct vmig_device;
  *	migration flags allow, in an order that walks the shortest path to the
  *	state userspace requested, and it calls this with the state lock held.
  *
- *	Return a new data file when the arc starts a session (see
- *	vmig_arc_starts_session()), NULL when the arc succeeded without
- *	starting one, or an ERR_PTR() when it failed.  A failed arc must leave
- *	the device in @from; when that is impossible, call vmig_arc_broken()
- *	before returning the error and the core moves the FSM to ERROR.
+ *	Return the data file from vmig_save_open() or vmig_resume_open() when
+ *	the arc starts a session (see vmig_arc_starts_session()), NULL when
+ *	the arc succeeded without starting one, or an ERR_PTR() when it
+ *	failed.  A failed arc must leave the device in @from; when that is
+ *	impossible, call vmig_arc_broken() before returning the error and the
+ *	core moves the FSM to ERROR.  Sessions are ended by the core, never by
+ *	an arc.
+ * @get_data_size: optional; an estimate, in bytes of record payload, of
+ *	what a STOP_COPY session would stream now.  The core adds the cost of
+ *	the stream envelope, so VFIO_DEVICE_FEATURE_MIG_DATA_SIZE never
+ *	reports 0.  Called with the state lock held.
  */
 struct vmig_ops {
 	struct file *(*migration_step_device_state)(struct vmig_device *mig,
 						    enum vfio_device_mig_state from,
 						    enum vfio_device_mig_state to);
+	int (*get_data_size)(struct vmig_device *mig, unsigned long *bytes);
+};
+
+/**
+ * struct vmig_failure - the last walk that failed
+ * @seq: number of failed walks so far; 0 if none failed
+ * @start: state the walk started in
+ * @target: state it was asked to reach
+ * @from: the arc that failed, first state
+ * @to: the arc that failed, second state
+ * @err: errno the arc returned (negative)
+ * @end: state after the failure: @start when unwound, ERROR otherwise
+ * @injected: the failure came from the debugfs fault injection
+ */
+struct vmig_failure {
+	u32 seq;
+	u8 start;
+	u8 target;
+	u8 from;
+	u8 to;
+	int err;
+	u8 end;
+	bool injected;
 };
 
 /**
  * struct vmig_device - per-device migration state owned by the core
  * @ops: the driver's arc handlers
+ * @vdev: the vfio device whose mig_ops the core provides, or NULL
  * @flags: VFIO_MIGRATION_* flags the device supports
- * @state_lock: serialises walks, resets and every reader of @state
+ * @name: short name for traces and debugfs
+ * @state_lock: serialises walks, resets, session ends and readers of @state
  * @state: the FSM state the device is in
  * @arc_broken: set by vmig_arc_broken() while an arc runs
+ * @session: the data session the FSM is in, if any
+ * @precopy_v2: userspace opted in to VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+ * @last_failure: the last walk that failed
+ * @arc_ok: arcs that succeeded, by [from][to]
+ * @arc_failed: arcs that failed, by [from][to]
+ * @nr_walks: requests that ran at least one arc
+ * @nr_resets: calls of vmig_reset()
+ * @inject: debugfs fault injection: the arc to fail, its errno and count
+ * @debugfs: the device's debugfs directory
+ * @node: entry in the core's table of devices, looked up by @vdev
  *
  * Drivers embed this structure in their own device structure, initialise it
  * with vmig_init() and get back to their structure with container_of().  All
@@ -68,13 +114,34 @@ struct vmig_ops {
  */
 struct vmig_device {
 	const struct vmig_ops *ops;
+	struct vfio_device *vdev;
 	u32 flags;
-	struct mutex state_lock;	/* see the lock graph in fsm.c */
+	char name[40];
+	struct mutex state_lock;	/* see "Locking" in the documentation */
 	enum vfio_device_mig_state state;
 	bool arc_broken;
+	struct vmig_session *session;
+	bool precopy_v2;
+	struct vmig_failure last_failure;
+	u32 arc_ok[VMIG_NR_STATES][VMIG_NR_STATES];
+	u32 arc_failed[VMIG_NR_STATES][VMIG_NR_STATES];
+	u64 nr_walks;
+	u64 nr_resets;
+	struct {
+		u8 from;
+		u8 to;
+		bool broken;
+		int err;
+		u32 count;
+	} inject;
+	struct dentry *debugfs;
+	struct hlist_node node;
 };
 
-int vmig_init(struct vmig_device *mig, const struct vmig_ops *ops, u32 flags);
+/* --- The FSM ------------------------------------------------------------ */
+
+int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+	      const struct vmig_ops *ops, u32 flags);
 void vmig_uninit(struct vmig_device *mig);
 
 bool vmig_state_supported(u32 flags, u32 state);
@@ -87,8 +154,122 @@ const char *vmig_state_name(u32 state);
 struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target);
 struct file *vmig_set_state(struct vmig_device *mig, u32 target);
 enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig);
-void vmig_reset_locked(struct vmig_device *mig);
-void vmig_reset(struct vmig_device *mig);
 void vmig_arc_broken(struct vmig_device *mig);
+
+/* --- Device life cycle: open, close, reset ------------------------------ */
+
+void vmig_open(struct vmig_device *mig);
+void vmig_close(struct vmig_device *mig);
+void vmig_reset(struct vmig_device *mig);
+void vmig_reset_locked(struct vmig_device *mig);
+
+/* --- vfio glue ---------------------------------------------------------- */
+
+int vmig_device_feature(struct vmig_device *mig, u32 flags, void __user *arg,
+			size_t argsz);
+
+/* --- Data sessions ------------------------------------------------------ */
+
+/**
+ * struct vmig_stream_id - what a stream must match to be loaded
+ * @data: identity and configuration of the device, in the driver's own
+ *	encoding: model, format revision, sizes that must agree on both ends
+ * @len: length of @data, at most %VMIG_STREAM_MAX_ID
+ *
+ * A saving session writes @data into the stream header; a resuming session
+ * refuses a stream whose header carries anything else.
+ */
+struct vmig_stream_id {
+	const void *data;
+	u32 len;
+};
+
+#define VMIG_STREAM_MAX_ID	1024
+
+/* Record flags.  MANDATORY is written to the stream. */
+#define VMIG_REC_MANDATORY	BIT(0)
+/* Accounting only, never written: the record is initial pre-copy data. */
+#define VMIG_REC_INITIAL	BIT(31)
+
+/* Record types below this are the core's own. */
+#define VMIG_REC_DRIVER_BASE	16
+
+/**
+ * struct vmig_save_ops - a saving session's producer
+ * @produce: optional; called with the state lock held when a reader finds
+ *	nothing queued and more data is due.  Add records with vmig_save_*()
+ *	without waiting for chunks; stop at -ENOBUFS, you are called again.
+ *	Drivers without it produce from their own worker.
+ * @pending: optional; bytes of record payload not yet added to the stream,
+ *	split as VFIO_MIG_GET_PRECOPY_INFO reports them.  Called with the
+ *	state lock held, in PRE_COPY states only.
+ * @release: the session ended (the FSM left the saving group, the device
+ *	was reset or closed): stop producing, wait for any worker, free what
+ *	the session used.  Called once, with the state lock held.
+ */
+struct vmig_save_ops {
+	int (*produce)(struct vmig_session *sess);
+	void (*pending)(struct vmig_session *sess, u64 *initial, u64 *dirty);
+	void (*release)(struct vmig_session *sess);
+};
+
+/**
+ * struct vmig_resume_ops - a resuming session's consumer
+ * @load: apply one record that passed its checks.  Return 0, -EOPNOTSUPP
+ *	for a record type the driver does not know (the core skips it unless
+ *	it is mandatory), or another -errno that fails the session.  Called
+ *	with the state lock held.
+ * @release: the session ended; free what it used.  Called once, with the
+ *	state lock held.
+ */
+struct vmig_resume_ops {
+	int (*load)(struct vmig_session *sess, u32 type, const void *data,
+		    u32 len);
+	void (*release)(struct vmig_session *sess);
+};
+
+/**
+ * struct vmig_session_cfg - parameters of a new session
+ * @id: identity the stream carries (saving) or must carry (resuming)
+ * @chunk_size: saving: bytes per chunk of the stream queue, 4 KiB to 4 MiB;
+ *	a record never spans chunks.  Resuming: largest record payload the
+ *	driver accepts.  0 selects %VMIG_DEFAULT_CHUNK.
+ * @priv: the driver's session data, returned by vmig_session_priv()
+ */
+struct vmig_session_cfg {
+	struct vmig_stream_id id;
+	u32 chunk_size;
+	void *priv;
+};
+
+#define VMIG_DEFAULT_CHUNK	(64 * 1024)
+#define VMIG_MAX_CHUNK		(4 * 1024 * 1024)
+/* A saving session never holds more than this many chunks. */
+#define VMIG_SAVE_CHUNKS	4
+
+struct file *vmig_save_open(struct vmig_device *mig,
+			    const struct vmig_save_ops *ops,
+			    const struct vmig_session_cfg *cfg);
+struct file *vmig_resume_open(struct vmig_device *mig,
+			      const struct vmig_resume_ops *ops,
+			      const struct vmig_session_cfg *cfg);
+
+void *vmig_session_priv(struct vmig_session *sess);
+struct vmig_device *vmig_session_device(struct vmig_session *sess);
+
+void *vmig_save_reserve(struct vmig_session *sess, u32 type, u32 flags,
+			u32 len, bool wait);
+void vmig_save_commit(struct vmig_session *sess);
+int vmig_save_record(struct vmig_session *sess, u32 type, u32 flags,
+		     const void *data, u32 len, bool wait);
+void vmig_save_flush(struct vmig_session *sess);
+void vmig_save_complete(struct vmig_session *sess);
+void vmig_save_error(struct vmig_session *sess, int err);
+void vmig_save_notify(struct vmig_session *sess);
+void vmig_save_reinit(struct vmig_session *sess);
+bool vmig_session_ended(struct vmig_session *sess);
+
+u32 vmig_stream_overhead(u32 id_len);
+u32 vmig_stream_record_size(u32 len);
 
 #endif /* _LINUX_VMIG_H */

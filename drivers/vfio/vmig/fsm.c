@@ -6,8 +6,9 @@
 
 #include <linux/bug.h>
 #include <linux/err.h>
-#include <linux/file.h>
 #include <linux/export.h>
+#include <linux/file.h>
+#include <linux/ktime.h>
 #include <linux/lockdep.h>
 #include <linux/vmig.h>
 #include <kunit/visibility.h>
@@ -114,12 +115,6 @@
  * VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE with GET reports afterwards.
  * ERROR is left only through a reset of the device, which returns the FSM
  * to RUNNING without any arc.
- */
-
-/*
- * Locking: &vmig_device.state_lock is the only lock of the FSM.  It is held
- * across a whole walk, including every arc handler and the unwind, and by
- * readers of the state.  Arc handlers run under it and must not take it.
  */
 
 #include "fsm_table.h"
@@ -269,43 +264,6 @@ u32 vmig_fsm_table(u32 cur, u32 target)
 EXPORT_SYMBOL_IF_KUNIT(vmig_fsm_table);
 
 /**
- * vmig_init() - prepare the core's per-device object
- * @mig: the object, embedded in the driver's device structure
- * @ops: the driver's arc handlers
- * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
- *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
- *
- * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
- *
- * Return: 0, or -EINVAL for missing ops or flags the core does not know.
- */
-int vmig_init(struct vmig_device *mig, const struct vmig_ops *ops, u32 flags)
-{
-	if (!ops || !ops->migration_step_device_state)
-		return -EINVAL;
-	if (!(flags & VFIO_MIGRATION_STOP_COPY) || (flags & ~VMIG_KNOWN_FLAGS))
-		return -EINVAL;
-
-	mig->ops = ops;
-	mig->flags = flags;
-	mig->state = VFIO_DEVICE_STATE_RUNNING;
-	mig->arc_broken = false;
-	mutex_init(&mig->state_lock);
-	return 0;
-}
-EXPORT_SYMBOL_GPL(vmig_init);
-
-/**
- * vmig_uninit() - release what vmig_init() set up
- * @mig: the per-device object
- */
-void vmig_uninit(struct vmig_device *mig)
-{
-	mutex_destroy(&mig->state_lock);
-}
-EXPORT_SYMBOL_GPL(vmig_uninit);
-
-/**
  * vmig_arc_broken() - report from an arc handler that the device is broken
  * @mig: the per-device object
  *
@@ -322,28 +280,67 @@ void vmig_arc_broken(struct vmig_device *mig)
 EXPORT_SYMBOL_GPL(vmig_arc_broken);
 
 /*
+ * The debugfs fault injection: fail the arc @from -> @to without running
+ * the driver's handler, as a driver would that leaves the device unchanged,
+ * or report the device broken.
+ */
+static bool vmig_inject_locked(struct vmig_device *mig, u32 from, u32 to,
+			       int *err)
+{
+	if (!mig->inject.count || mig->inject.from != from ||
+	    mig->inject.to != to)
+		return false;
+	mig->inject.count--;
+	if (mig->inject.broken)
+		mig->state = VFIO_DEVICE_STATE_ERROR;
+	*err = mig->inject.err;
+	return true;
+}
+
+/* A data file from an arc: is it a session this device can take? */
+static bool vmig_file_acceptable(struct vmig_device *mig, struct file *f,
+				 u32 to)
+{
+	struct vmig_session *sess = vmig_file_session(f);
+
+	return sess && vmig_session_attachable(sess, mig) &&
+	       vmig_session_is_save(sess) == (to != VFIO_DEVICE_STATE_RESUMING);
+}
+
+/*
  * Run one arc and commit it.  On success returns 0 and stores the data file,
  * if any, in *filp.  On failure returns -errno with the FSM either still in
- * the arc's start state or, when the driver reported the device broken, in
- * ERROR.  @final_arc says whether this arc is the last of the walk: only the
- * last arc may hand out a data file, and it must when it starts a session.
+ * the arc's start state or, when the device is broken, in ERROR.  @final_arc
+ * says whether this arc is the last of the walk: only the last arc may hand
+ * out a data file, and it must when it starts a session.
  */
 static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
-			    struct file **filp)
+			    struct file **filp, bool *injected)
 {
 	u32 cur = mig->state;
 	bool want_file = final_arc && vmig_arc_starts_session(cur, next);
-	struct file *f;
+	u64 t0 = ktime_get_ns();
+	struct file *f = NULL;
 	int ret = 0;
 
 	lockdep_assert_held(&mig->state_lock);
 
+	/* Leaving RESUMING needs a whole, sound stream. */
+	if (cur == VFIO_DEVICE_STATE_RESUMING && mig->session)
+		ret = vmig_session_resume_check_locked(mig->session);
+	if (!ret && vmig_inject_locked(mig, cur, next, &ret))
+		*injected = true;
+	if (ret)
+		goto out_failed;
+
 	mig->arc_broken = false;
 	f = mig->ops->migration_step_device_state(mig, cur, next);
 	if (IS_ERR(f)) {
+		ret = PTR_ERR(f);
+		f = NULL;
 		if (mig->arc_broken)
 			mig->state = VFIO_DEVICE_STATE_ERROR;
-		return PTR_ERR(f);
+		goto out_failed;
 	}
 
 	/*
@@ -358,15 +355,35 @@ static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
 	} else if (WARN_ON_ONCE(!!f != want_file)) {
 		/* A file from an arc that may not start a session, or none. */
 		ret = -EIO;
+	} else if (f && WARN_ON_ONCE(!vmig_file_acceptable(mig, f, next))) {
+		/* Not a fresh session of ours of the right kind. */
+		ret = -EIO;
+	}
+	if (ret) {
+		if (f) {
+			vmig_session_abandon_locked(f);
+			fput(f);
+		}
+		goto out_failed;
 	}
 
-	if (ret) {
-		if (f)
-			fput(f);
-		return ret;
+	if (f) {
+		/* A new session only starts outside the old one's group. */
+		if (WARN_ON_ONCE(mig->session))
+			vmig_session_end_locked(mig->session);
+		vmig_session_attach_locked(vmig_file_session(f));
 	}
+	vmig_session_sync_locked(mig);
+	mig->arc_ok[cur][next]++;
+	trace_vmig_arc(mig, cur, next, 0, ktime_get_ns() - t0);
 	*filp = f;
 	return 0;
+
+out_failed:
+	vmig_session_sync_locked(mig);
+	mig->arc_failed[cur][next]++;
+	trace_vmig_arc(mig, cur, next, ret, ktime_get_ns() - t0);
+	return ret;
 }
 
 /*
@@ -388,30 +405,51 @@ static bool vmig_unwind_possible(u32 start, u32 cur)
 /*
  * Walk back from the current state to @start along the natural arcs.  Any
  * failure on the way, including an arc that hands out a file, lands the FSM
- * in ERROR.
+ * in ERROR.  Returns the number of arcs tried.
  */
-static void vmig_unwind_locked(struct vmig_device *mig, u32 start)
+static u32 vmig_unwind_locked(struct vmig_device *mig, u32 start)
 {
 	struct file *f = NULL;
-	u32 next;
+	bool injected = false;
+	u32 next, arcs = 0;
 
 	lockdep_assert_held(&mig->state_lock);
 
 	if (mig->state == VFIO_DEVICE_STATE_ERROR || mig->state == start)
-		return;
+		return 0;
 	if (!vmig_unwind_possible(start, mig->state)) {
 		mig->state = VFIO_DEVICE_STATE_ERROR;
-		return;
+		return 0;
 	}
 
 	while (mig->state != start) {
 		next = vmig_next_state(mig->flags, mig->state, start);
-		if (next == VFIO_DEVICE_STATE_ERROR ||
-		    vmig_step_locked(mig, next, false, &f)) {
+		if (next == VFIO_DEVICE_STATE_ERROR) {
 			mig->state = VFIO_DEVICE_STATE_ERROR;
-			return;
+			break;
+		}
+		arcs++;
+		if (vmig_step_locked(mig, next, false, &f, &injected)) {
+			mig->state = VFIO_DEVICE_STATE_ERROR;
+			break;
 		}
 	}
+	return arcs;
+}
+
+static void vmig_record_failure(struct vmig_device *mig, u32 start, u32 target,
+				u32 from, u32 to, int err, bool injected)
+{
+	struct vmig_failure *lf = &mig->last_failure;
+
+	lf->seq++;
+	lf->start = start;
+	lf->target = target;
+	lf->from = from;
+	lf->to = to;
+	lf->err = err;
+	lf->end = mig->state;
+	lf->injected = injected;
 }
 
 /**
@@ -426,7 +464,8 @@ static void vmig_unwind_locked(struct vmig_device *mig, u32 start)
  * data session it started in, or when an unwind arc fails too, the FSM lands
  * in ERROR.  A request for ERROR, for a state the device does not support or
  * for a value outside the enum is refused before any arc runs, as is any
- * request while the FSM is in ERROR.  Caller holds &vmig_device.state_lock.
+ * request while the FSM is in ERROR.  Sessions end as the FSM leaves their
+ * group.  Caller holds &vmig_device.state_lock.
  *
  * Return: the data file of the session the final arc started, NULL when the
  * walk succeeded without starting one, or ERR_PTR(): -EINVAL for a refused
@@ -435,9 +474,10 @@ static void vmig_unwind_locked(struct vmig_device *mig, u32 start)
  */
 struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target)
 {
-	u32 start = mig->state;
+	u32 start = mig->state, arcs = 0;
 	struct file *filp = NULL;
-	u32 next;
+	bool injected = false;
+	u32 next = start, from = start;
 	int ret;
 
 	lockdep_assert_held(&mig->state_lock);
@@ -445,22 +485,32 @@ struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target)
 	if (vmig_next_state(mig->flags, start, target) ==
 	    VFIO_DEVICE_STATE_ERROR)
 		return ERR_PTR(-EINVAL);
+	if (start == target)
+		return NULL;
 
+	mig->nr_walks++;
 	while (mig->state != target) {
-		next = vmig_next_state(mig->flags, mig->state, target);
+		from = mig->state;
+		next = vmig_next_state(mig->flags, from, target);
 		/* Every state on a valid path has a valid next state. */
 		if (WARN_ON_ONCE(next == VFIO_DEVICE_STATE_ERROR)) {
 			ret = -EINVAL;
 			goto out_unwind;
 		}
-		ret = vmig_step_locked(mig, next, next == target, &filp);
+		arcs++;
+		ret = vmig_step_locked(mig, next, next == target, &filp,
+				       &injected);
 		if (ret)
 			goto out_unwind;
 	}
+	trace_vmig_walk(mig, start, target, mig->state, 0, arcs);
 	return filp;
 
 out_unwind:
-	vmig_unwind_locked(mig, start);
+	arcs += vmig_unwind_locked(mig, start);
+	vmig_session_sync_locked(mig);
+	vmig_record_failure(mig, start, target, from, next, ret, injected);
+	trace_vmig_walk(mig, start, target, mig->state, ret, arcs);
 	return ERR_PTR(ret);
 }
 EXPORT_SYMBOL_GPL(vmig_set_state_locked);
@@ -494,30 +544,3 @@ enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig)
 	return mig->state;
 }
 EXPORT_SYMBOL_GPL(vmig_get_state);
-
-/**
- * vmig_reset_locked() - return the FSM to RUNNING after a device reset
- * @mig: the per-device object
- *
- * The driver calls this once its device was reset; it is the only way out
- * of ERROR.  No arc runs.  Caller holds &vmig_device.state_lock.
- */
-void vmig_reset_locked(struct vmig_device *mig)
-{
-	lockdep_assert_held(&mig->state_lock);
-	mig->state = VFIO_DEVICE_STATE_RUNNING;
-}
-EXPORT_SYMBOL_GPL(vmig_reset_locked);
-
-/**
- * vmig_reset() - return the FSM to RUNNING after a device reset
- * @mig: the per-device object
- *
- * vmig_reset_locked() under the state lock.
- */
-void vmig_reset(struct vmig_device *mig)
-{
-	guard(mutex)(&mig->state_lock);
-	vmig_reset_locked(mig);
-}
-EXPORT_SYMBOL_GPL(vmig_reset);

@@ -16,6 +16,7 @@
 #include <linux/fs.h>
 #include <linux/vmig.h>
 
+#include "stream.h"
 #include "vmig_priv.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
@@ -231,6 +232,13 @@ static void test_path_str(const u8 *s, int len, char *buf, size_t size)
 
 #define TEST_MAX_ARCS	32
 
+/* How an arc breaks the file rule, at arc number bad_file_at. */
+enum {
+	BAD_SESSION,	/* the opposite of the rule, with a real session */
+	BAD_FOREIGN,	/* a file that is not a vmig session */
+	BAD_KIND,	/* a saving session where a resuming one is due */
+};
+
 struct test_dev {
 	struct vmig_device mig;
 	struct kunit *test;
@@ -240,30 +248,85 @@ struct test_dev {
 	int fail_at[2];			/* arc numbers that fail cleanly */
 	int broken_at;			/* arc number that fails, device broken */
 	int bad_file_at;		/* arc number that breaks the file rule */
-	atomic_t files_open;
+	int bad_file_mode;
+	int sessions_open;		/* opened and not yet released */
+	int foreign_open;
 };
 
-static int test_file_release(struct inode *inode, struct file *file)
+static void test_save_release(struct vmig_session *sess)
 {
-	struct test_dev *td = file->private_data;
+	struct test_dev *td = vmig_session_priv(sess);
 
-	atomic_dec(&td->files_open);
+	td->sessions_open--;
+}
+
+static int test_save_produce(struct vmig_session *sess)
+{
+	vmig_save_complete(sess);
 	return 0;
 }
 
-static const struct file_operations test_file_fops = {
-	.owner = THIS_MODULE,
-	.release = test_file_release,
+static const struct vmig_save_ops test_save_ops = {
+	.produce = test_save_produce,
+	.release = test_save_release,
 };
 
-static struct file *test_new_file(struct test_dev *td)
+static int test_load(struct vmig_session *sess, u32 type, const void *data,
+		     u32 len)
+{
+	return 0;
+}
+
+static const struct vmig_resume_ops test_resume_ops = {
+	.load = test_load,
+	.release = test_save_release,
+};
+
+static int test_foreign_release(struct inode *inode, struct file *file)
+{
+	struct test_dev *td = file->private_data;
+
+	td->foreign_open--;
+	return 0;
+}
+
+static const struct file_operations test_foreign_fops = {
+	.owner = THIS_MODULE,
+	.release = test_foreign_release,
+};
+
+static struct file *test_new_file(struct test_dev *td, bool resuming)
+{
+	struct vmig_session_cfg cfg = { .priv = td };
+	struct file *f;
+
+	if (resuming)
+		f = vmig_resume_open(&td->mig, &test_resume_ops, &cfg);
+	else
+		f = vmig_save_open(&td->mig, &test_save_ops, &cfg);
+	if (!IS_ERR(f))
+		td->sessions_open++;
+	return f;
+}
+
+static struct file *test_bad_file(struct test_dev *td, u32 to)
 {
 	struct file *f;
 
-	f = anon_inode_getfile("[vmig-test]", &test_file_fops, td, O_RDWR);
-	if (!IS_ERR(f))
-		atomic_inc(&td->files_open);
-	return f;
+	switch (td->bad_file_mode) {
+	case BAD_FOREIGN:
+		f = anon_inode_getfile("[vmig-test]", &test_foreign_fops, td,
+				       O_RDWR);
+		if (!IS_ERR(f))
+			td->foreign_open++;
+		return f;
+	case BAD_KIND:
+		return test_new_file(td, false);
+	}
+	/* BAD_SESSION: no file where one is due, a session where not. */
+	if (test_starts_session(td->dev_state, to))
+		return NULL;
+	return test_new_file(td, false);
 }
 
 /* Errnos that tell which injected fault the walker returned. */
@@ -276,7 +339,7 @@ static struct file *test_step(struct vmig_device *mig, u32 from, u32 to)
 	struct test_dev *td = container_of(mig, struct test_dev, mig);
 	struct kunit *test = td->test;
 	int n = td->nr_seen++;
-	bool bad_file;
+	struct file *f;
 
 	if (n < TEST_MAX_ARCS) {
 		td->seen[n][0] = from;
@@ -297,12 +360,15 @@ static struct file *test_step(struct vmig_device *mig, u32 from, u32 to)
 		return ERR_PTR(TEST_EBROKEN);
 	}
 
-	td->dev_state = to;
-	/* Hand out a file exactly when the arc starts a session, or break it. */
-	bad_file = n == td->bad_file_at;
-	if (test_starts_session(from, to) != bad_file)
-		return test_new_file(td);
-	return NULL;
+	if (n == td->bad_file_at)
+		f = test_bad_file(td, to);
+	else if (test_starts_session(from, to))
+		f = test_new_file(td, to == RE);
+	else
+		f = NULL;
+	if (!IS_ERR(f))
+		td->dev_state = to;
+	return f;
 }
 
 static const struct vmig_ops test_ops = {
@@ -316,12 +382,14 @@ static void test_clear(struct test_dev *td)
 	td->fail_at[1] = -1;
 	td->broken_at = -1;
 	td->bad_file_at = -1;
+	td->bad_file_mode = BAD_SESSION;
 }
 
 static void test_dev_exit(struct kunit_resource *res)
 {
 	struct test_dev *td = res->data;
 
+	vmig_reset(&td->mig);
 	vmig_uninit(&td->mig);
 }
 
@@ -334,18 +402,45 @@ static struct test_dev *test_dev_new(struct kunit *test, u32 flags)
 	td->test = test;
 	td->dev_state = RU;
 	test_clear(td);
-	KUNIT_ASSERT_EQ(test, vmig_init(&td->mig, &test_ops, flags), 0);
+	KUNIT_ASSERT_EQ(test, vmig_init(&td->mig, NULL, &test_ops, flags), 0);
 	kunit_alloc_resource(test, NULL, test_dev_exit, GFP_KERNEL, td);
 	return td;
 }
 
-/* Drop a file the walker returned and wait until it is really released. */
+/*
+ * Drop a file the walker returned.  A session lives on until the FSM leaves
+ * its group, so what can be checked here is that no session is open but
+ * the device's own, and no stray file survived.
+ */
 static void test_put_file(struct test_dev *td, struct file *f)
 {
+	u32 s = vmig_get_state(&td->mig);
+
 	if (!IS_ERR_OR_NULL(f))
 		fput(f);
 	flush_delayed_fput();
-	KUNIT_EXPECT_EQ(td->test, atomic_read(&td->files_open), 0);
+	KUNIT_EXPECT_EQ(td->test, td->sessions_open,
+			vmig_in_saving_group(s) || s == RE ? 1 : 0);
+	KUNIT_EXPECT_EQ(td->test, td->foreign_open, 0);
+}
+
+/*
+ * A resuming session leaves RESUMING only with a whole stream: give it the
+ * shortest one, a header with the fake's empty identity and the trailer.
+ */
+static void test_feed_empty_stream(struct kunit *test, struct file *f)
+{
+	struct {
+		struct vmig_stream_hdr hdr;
+		struct vmig_rec_hdr rec;
+		struct vmig_stream_end end;
+	} __packed s = {};
+	loff_t pos = 0;
+
+	vmig_stream_put_hdr(&s.hdr, NULL, 0);
+	vmig_stream_seal(&s.rec, VMIG_REC_END, 0, sizeof(s.end), 0);
+	KUNIT_ASSERT_EQ(test, kernel_write(f, &s, sizeof(s), &pos),
+			(ssize_t)sizeof(s));
 }
 
 /* Land in ERROR the only way a device can: an arc that reports it broken. */
@@ -381,6 +476,8 @@ static bool test_reach(struct kunit *test, struct test_dev *td, u32 from)
 		KUNIT_EXPECT_EQ(test, vmig_get_state(&td->mig), RU);
 		return false;
 	}
+	if (from == RE)
+		test_feed_empty_stream(test, f);
 	test_put_file(td, f);
 	KUNIT_ASSERT_EQ(test, vmig_get_state(&td->mig), from);
 	test_clear(td);
@@ -548,15 +645,15 @@ static void vmig_fsm_init_checks(struct kunit *test)
 	static const struct vmig_ops no_step = {};
 	struct vmig_device mig;
 
-	KUNIT_EXPECT_EQ(test, vmig_init(&mig, &test_ops, 0), -EINVAL);
-	KUNIT_EXPECT_EQ(test, vmig_init(&mig, &test_ops, VFIO_MIGRATION_P2P),
+	KUNIT_EXPECT_EQ(test, vmig_init(&mig, NULL, &test_ops, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_init(&mig, NULL, &test_ops,
+					VFIO_MIGRATION_P2P), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_init(&mig, NULL, &test_ops, F_ALL | BIT(3)),
 			-EINVAL);
-	KUNIT_EXPECT_EQ(test, vmig_init(&mig, &test_ops, F_ALL | BIT(3)),
-			-EINVAL);
-	KUNIT_EXPECT_EQ(test, vmig_init(&mig, NULL, F_ALL), -EINVAL);
-	KUNIT_EXPECT_EQ(test, vmig_init(&mig, &no_step, F_ALL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_init(&mig, NULL, NULL, F_ALL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_init(&mig, NULL, &no_step, F_ALL), -EINVAL);
 
-	KUNIT_ASSERT_EQ(test, vmig_init(&mig, &test_ops, F_ALL), 0);
+	KUNIT_ASSERT_EQ(test, vmig_init(&mig, NULL, &test_ops, F_ALL), 0);
 	KUNIT_EXPECT_EQ(test, vmig_get_state(&mig), RU);
 	vmig_uninit(&mig);
 }
@@ -969,6 +1066,7 @@ static void vmig_walk_invalid_targets(struct kunit *test)
 				KUNIT_EXPECT_EQ(test, vmig_get_state(&td->mig), from);
 				vmig_reset(&td->mig);
 				td->dev_state = RU;
+				KUNIT_EXPECT_EQ(test, td->sessions_open, 0);
 			}
 		}
 	}
@@ -1029,6 +1127,7 @@ struct test_contract_case {
 	const char *name;
 	u32 to;
 	int bad_file_at;
+	int bad_file_mode;
 	int fail_at;
 	int errno;
 	u32 end;
@@ -1036,12 +1135,19 @@ struct test_contract_case {
 };
 
 static const struct test_contract_case test_contract_cases[] = {
-	{ "file from an interior arc", SC, 0, -1, -EIO, RU, "RU>RP RP>RU" },
-	{ "file from a final arc that starts no session", ST, 1, -1, -EIO, RU,
+	{ "session from an interior arc", SC, 0, BAD_SESSION, -1, -EIO, RU,
+	  "RU>RP RP>RU" },
+	{ "session from a final arc that starts none", ST, 1, BAD_SESSION, -1,
+	  -EIO, RU, "RU>RP RP>ST ST>RP RP>RU" },
+	{ "foreign file from a final arc", ST, 1, BAD_FOREIGN, -1, -EIO, RU,
 	  "RU>RP RP>ST ST>RP RP>RU" },
-	{ "no file from a session arc", SC, 2, -1, -EIO, RU,
+	{ "no file from a session arc", SC, 2, BAD_SESSION, -1, -EIO, RU,
 	  "RU>RP RP>ST ST>SC SC>ST ST>RP RP>RU" },
-	{ "file from an unwind arc", SC, 3, 2, TEST_EFAIL, ER,
+	{ "foreign file from a session arc", SC, 2, BAD_FOREIGN, -1, -EIO, RU,
+	  "RU>RP RP>ST ST>SC SC>ST ST>RP RP>RU" },
+	{ "saving session for RESUMING", RE, 2, BAD_KIND, -1, -EIO, RU,
+	  "RU>RP RP>ST ST>RE RE>ST ST>RP RP>RU" },
+	{ "session from an unwind arc", SC, 3, BAD_SESSION, 2, TEST_EFAIL, ER,
 	  "RU>RP RP>ST ST>SC ST>RP" },
 };
 
@@ -1060,13 +1166,14 @@ static void vmig_walk_file_contract(struct kunit *test)
 	struct file *f;
 
 	td->bad_file_at = c->bad_file_at;
+	td->bad_file_mode = c->bad_file_mode;
 	td->fail_at[0] = c->fail_at;
 	f = vmig_set_state(&td->mig, c->to);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(f), c->errno);
 	KUNIT_EXPECT_EQ(test, vmig_get_state(&td->mig), c->end);
 	test_arcs_str(td->seen, td->nr_seen, got, sizeof(got));
 	KUNIT_EXPECT_STREQ(test, got, c->arcs);
-	/* The file the driver wrongly handed out was released. */
+	/* Whatever the driver wrongly handed out was released. */
 	test_put_file(td, NULL);
 }
 
@@ -1086,7 +1193,7 @@ static void vmig_walk_broken_success(struct kunit *test)
 	struct vmig_device mig;
 	struct file *f;
 
-	KUNIT_ASSERT_EQ(test, vmig_init(&mig, &ops, F_ALL), 0);
+	KUNIT_ASSERT_EQ(test, vmig_init(&mig, NULL, &ops, F_ALL), 0);
 	f = vmig_set_state(&mig, ST);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(f), -EIO);
 	KUNIT_EXPECT_EQ(test, vmig_get_state(&mig), ER);

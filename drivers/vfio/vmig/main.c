@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vmig module glue: registration and the module-wide debugfs directory.
+ * vmig module glue: module init and exit, the tracepoints, the table dump.
  */
 
-#include <linux/debugfs.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/vmig.h>
 
+#define CREATE_TRACE_POINTS
 #include "vmig_priv.h"
-
-static struct dentry *vmig_debugfs_root;
 
 /*
  * The raw next-state table as a matrix, then the arcs it implies.  Used by
@@ -51,24 +49,15 @@ void vmig_fsm_show_table(struct seq_file *m)
 					   "  (starts a session)" : "");
 }
 
-static int vmig_fsm_show(struct seq_file *m, void *unused)
-{
-	vmig_fsm_show_table(m);
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(vmig_fsm);
-
 static int __init vmig_module_init(void)
 {
-	vmig_debugfs_root = debugfs_create_dir("vmig", NULL);
-	debugfs_create_file("fsm", 0444, vmig_debugfs_root, NULL,
-			    &vmig_fsm_fops);
+	vmig_debugfs_init();
 	return 0;
 }
 
 static void __exit vmig_module_exit(void)
 {
-	debugfs_remove(vmig_debugfs_root);
+	vmig_debugfs_exit();
 }
 
 module_init(vmig_module_init);

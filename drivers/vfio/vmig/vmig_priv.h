@@ -7,11 +7,39 @@
 
 #include <linux/types.h>
 
+#include "trace.h"
+
+struct file;
+struct vfio_migration_ops;
 struct seq_file;
+struct vmig_device;
+struct vmig_session;
 
-/* The raw next-state table, without masking; ERROR for values out of range. */
+/* fsm.c */
 u32 vmig_fsm_table(u32 cur, u32 target);
-
 void vmig_fsm_show_table(struct seq_file *m);
+
+/* session.c; every _locked function runs under mig->state_lock. */
+struct vmig_session *vmig_file_session(struct file *file);
+void vmig_session_attach_locked(struct vmig_session *sess);
+void vmig_session_sync_locked(struct vmig_device *mig);
+void vmig_session_end_locked(struct vmig_session *sess);
+void vmig_session_abandon_locked(struct file *file);
+bool vmig_session_is_save(struct vmig_session *sess);
+bool vmig_session_attachable(struct vmig_session *sess,
+			     struct vmig_device *mig);
+int vmig_session_resume_check_locked(struct vmig_session *sess);
+void vmig_session_show(struct vmig_session *sess, struct seq_file *m);
+u32 vmig_session_peak_chunks(struct vmig_session *sess);
+
+/* vfio.c */
+const struct vfio_migration_ops *vmig_vfio_ops(void);
+
+/* debugfs.c */
+struct dentry *vmig_debugfs_root(void);
+void vmig_debugfs_add(struct vmig_device *mig);
+void vmig_debugfs_remove(struct vmig_device *mig);
+void vmig_debugfs_init(void);
+void vmig_debugfs_exit(void);
 
 #endif /* _VMIG_PRIV_H */

@@ -1,0 +1,1172 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig data sessions: the files behind data_fd, for saving and resuming.
+ */
+
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <linux/vmig.h>
+#include <kunit/visibility.h>
+#include <uapi/linux/vmig.h>
+
+#include "stream.h"
+#include "vmig_priv.h"
+
+/**
+ * DOC: Data sessions
+ *
+ * The arcs that start a session return a data file made by
+ * vmig_save_open() or vmig_resume_open().  The core owns it from then on:
+ *
+ * Saving.  The driver adds records; the core frames them (see "Stream
+ * envelope") into a queue of chunks that read() drains.  A session never
+ * holds more than %VMIG_SAVE_CHUNKS chunks of the size the driver chose, so
+ * the kernel memory of a save is bounded whatever the size of the device
+ * state.  A driver produces either on demand, from
+ * &struct vmig_save_ops.produce, which the core calls when a reader finds
+ * the queue empty, or from its own worker, which blocks in
+ * vmig_save_reserve() while the queue is full.
+ *
+ * read() returns what is queued.  With nothing queued, in the PRE_COPY
+ * states it fails with -ENOMSG when the driver reports no pending data
+ * (&struct vmig_save_ops.pending gives 0 initial and 0 dirty bytes): a
+ * temporary end of stream, which poll() leaves once vmig_save_notify()
+ * says more data arrived.  In STOP_COPY, once the driver called
+ * vmig_save_complete() and the queue drained, the core appends the trailer
+ * and read() returns 0 from then on: the permanent end of stream, always
+ * readable for poll().  -ENOMSG never happens in STOP_COPY.  Otherwise
+ * read() sleeps until data arrives, or fails with -EAGAIN under O_NONBLOCK.
+ *
+ * VFIO_MIG_GET_PRECOPY_INFO reports, in the PRE_COPY states only, the
+ * driver's pending bytes plus the bytes already framed and not yet read,
+ * each counted as initial or dirty by the record that carries it.  flags is
+ * always written: 0, or VFIO_PRECOPY_INFO_REINIT once after the driver
+ * called vmig_save_reinit(), if userspace opted in with
+ * %VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2.
+ *
+ * Resuming.  write() accepts any sizes, checks the stream as it arrives and
+ * hands each sound record to &struct vmig_resume_ops.load.  The arc
+ * RESUMING -> STOP fails with the stream's error, or -EINVAL if the trailer
+ * has not arrived, before the driver's arc handler runs; the FSM then stays
+ * in RESUMING.
+ *
+ * Ending.  The core ends a session when the FSM leaves the session's group
+ * (the saving group, or RESUMING), lands in ERROR, or the device is reset or
+ * closed.  The driver's release op runs then, once; afterwards read(),
+ * write(), poll() and the ioctl fail with -ENODEV, whoever still holds the
+ * file, and the queued chunks are freed.  Closing the file does not end a
+ * session: userspace may close data_fd before or after leaving the state.
+ */
+
+enum vmig_session_kind {
+	VMIG_SESSION_SAVE,
+	VMIG_SESSION_RESUME,
+};
+
+struct vmig_chunk {
+	struct list_head list;
+	u32 len;		/* bytes written */
+	u32 pos;		/* bytes read */
+	bool initial;		/* every byte in it is initial pre-copy data */
+	u8 data[];
+};
+
+/* Bytes of user data that write() takes per round of parsing. */
+#define VMIG_BOUNCE_SIZE	(16 * 1024)
+
+/*
+ * Lock order: io_lock -> mig->state_lock -> lock.  io_lock serialises
+ * read() and write() and is the only lock held across user copies; the
+ * state path never takes it.  lock is a spinlock and nests inside both.
+ */
+struct vmig_session {
+	struct kref kref;
+	struct vmig_device *mig;
+	enum vmig_session_kind kind;
+	void *priv;
+	const struct vmig_save_ops *save;
+	const struct vmig_resume_ops *resume;
+	bool attached;		/* mig->session points here */
+	bool released;		/* the driver's release op ran */
+
+	struct mutex io_lock;	/* read()/write(); held across user copies */
+	spinlock_t lock;	/* everything below */
+	wait_queue_head_t wq;	/* readers and producers waiting */
+	bool ended;
+	int error;		/* sticky */
+
+	/* saving */
+	u32 chunk_size;
+	u32 nr_chunks;		/* allocated, at most VMIG_SAVE_CHUNKS */
+	u32 peak_chunks;
+	struct list_head ready;	/* queued for read() */
+	struct list_head free;
+	struct vmig_chunk *fill;	/* producer's, not yet queued */
+	struct vmig_chunk *reading;	/* taken off @ready by read() */
+	void *rec;		/* record reserved in @fill */
+	u32 rec_type;
+	u32 rec_flags;
+	u32 rec_len;
+	u8 phase;		/* FSM state while in the saving group */
+	bool complete;		/* the driver added its last record */
+	bool trailer;		/* the trailer is queued */
+	bool eos;		/* ... and was read */
+	bool kick;		/* wake readers to look again */
+	bool hint;		/* data may be ready in PRE_COPY */
+	bool reinit;		/* REINIT not yet reported */
+	u64 unread_initial;	/* framed, not yet read */
+	u64 unread_dirty;
+	u64 nr_records;
+	u64 payload_bytes;
+	u64 bytes_read;
+
+	/* resuming */
+	struct vmig_stream_parser parser;
+	u8 *bounce;
+	u64 bytes_written;
+
+	u32 id_len;
+	u8 id[VMIG_STREAM_MAX_ID];
+};
+
+static const struct file_operations vmig_save_fops;
+static const struct file_operations vmig_resume_fops;
+
+/**
+ * vmig_session_priv() - the driver's data of a session
+ * @sess: the session
+ *
+ * Return: &struct vmig_session_cfg.priv as given at open.
+ */
+void *vmig_session_priv(struct vmig_session *sess)
+{
+	return sess->priv;
+}
+EXPORT_SYMBOL_GPL(vmig_session_priv);
+
+/**
+ * vmig_session_device() - the device a session belongs to
+ * @sess: the session
+ *
+ * Return: the per-device object the session was opened on.
+ */
+struct vmig_device *vmig_session_device(struct vmig_session *sess)
+{
+	return sess->mig;
+}
+EXPORT_SYMBOL_GPL(vmig_session_device);
+
+/**
+ * vmig_session_ended() - has the core ended this session
+ * @sess: the session
+ *
+ * A worker may poll this to stop early; vmig_save_reserve() also fails
+ * with -ENODEV once the session ended.
+ *
+ * Return: true once the session ended.
+ */
+bool vmig_session_ended(struct vmig_session *sess)
+{
+	return READ_ONCE(sess->ended);
+}
+EXPORT_SYMBOL_GPL(vmig_session_ended);
+
+static void vmig_free_chunks(struct list_head *head)
+{
+	struct vmig_chunk *c, *tmp;
+
+	list_for_each_entry_safe(c, tmp, head, list)
+		kvfree(c);
+}
+
+static void vmig_session_free(struct kref *kref)
+{
+	struct vmig_session *sess = container_of(kref, struct vmig_session, kref);
+
+	/* A session always ends before its last reference goes. */
+	WARN_ON_ONCE(!sess->ended);
+	vmig_free_chunks(&sess->ready);
+	vmig_free_chunks(&sess->free);
+	kvfree(sess->fill);
+	kvfree(sess->reading);
+	vmig_stream_parser_destroy(&sess->parser);
+	kfree(sess->bounce);
+	mutex_destroy(&sess->io_lock);
+	kfree(sess);
+}
+
+static void vmig_session_put(struct vmig_session *sess)
+{
+	kref_put(&sess->kref, vmig_session_free);
+}
+
+/* The session behind a data file of ours, or NULL for any other file. */
+struct vmig_session *vmig_file_session(struct file *file)
+{
+	if (file->f_op != &vmig_save_fops && file->f_op != &vmig_resume_fops)
+		return NULL;
+	return file->private_data;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_file_session);
+
+/*
+ * End @sess: no more data in or out, the driver's release op runs, queued
+ * chunks are freed.  Chunks held by a producer or a reader are freed by
+ * them, or when the last reference goes.
+ */
+void vmig_session_end_locked(struct vmig_session *sess)
+{
+	LIST_HEAD(dead);
+
+	lockdep_assert_held(&sess->mig->state_lock);
+	if (sess->released)
+		return;
+
+	spin_lock(&sess->lock);
+	sess->ended = true;
+	list_splice_init(&sess->ready, &dead);
+	list_splice_init(&sess->free, &dead);
+	spin_unlock(&sess->lock);
+	wake_up_all(&sess->wq);
+
+	/* The release op waits for the driver's worker, if any. */
+	sess->released = true;
+	if (sess->kind == VMIG_SESSION_SAVE)
+		sess->save->release(sess);
+	else
+		sess->resume->release(sess);
+
+	vmig_free_chunks(&dead);
+	if (sess->kind == VMIG_SESSION_SAVE) {
+		/* The producer is gone: its chunk can go too. */
+		kvfree(sess->fill);
+		sess->fill = NULL;
+		sess->rec = NULL;
+	}
+	trace_vmig_session(sess->mig, sess->kind == VMIG_SESSION_SAVE,
+			   "end", sess->bytes_read + sess->bytes_written);
+}
+
+/* Make @sess the device's session; the device holds a reference. */
+void vmig_session_attach_locked(struct vmig_session *sess)
+{
+	struct vmig_device *mig = sess->mig;
+
+	lockdep_assert_held(&mig->state_lock);
+	kref_get(&sess->kref);
+	sess->attached = true;
+	mig->session = sess;
+	vmig_session_sync_locked(mig);
+}
+
+/*
+ * The FSM moved: end the session if the new state is outside its group,
+ * otherwise tell its readers where the saving group now stands.
+ */
+void vmig_session_sync_locked(struct vmig_device *mig)
+{
+	struct vmig_session *sess = mig->session;
+	bool inside;
+
+	lockdep_assert_held(&mig->state_lock);
+	if (!sess)
+		return;
+
+	if (sess->kind == VMIG_SESSION_SAVE)
+		inside = vmig_in_saving_group(mig->state);
+	else
+		inside = mig->state == VFIO_DEVICE_STATE_RESUMING;
+
+	if (!inside) {
+		mig->session = NULL;
+		vmig_session_end_locked(sess);
+		vmig_session_put(sess);
+		return;
+	}
+	if (sess->kind == VMIG_SESSION_SAVE) {
+		spin_lock(&sess->lock);
+		if (sess->phase != mig->state) {
+			sess->phase = mig->state;
+			sess->kick = true;
+		}
+		spin_unlock(&sess->lock);
+		wake_up_all(&sess->wq);
+	}
+}
+
+/* A session that was never attached: end it before dropping the file. */
+void vmig_session_abandon_locked(struct file *file)
+{
+	struct vmig_session *sess = vmig_file_session(file);
+
+	if (sess && !sess->attached)
+		vmig_session_end_locked(sess);
+}
+
+bool vmig_session_is_save(struct vmig_session *sess)
+{
+	return sess->kind == VMIG_SESSION_SAVE;
+}
+
+bool vmig_session_attachable(struct vmig_session *sess, struct vmig_device *mig)
+{
+	return sess->mig == mig && !sess->attached && !sess->released;
+}
+
+/* The RESUMING -> STOP check: the stream must be complete and sound. */
+int vmig_session_resume_check_locked(struct vmig_session *sess)
+{
+	lockdep_assert_held(&sess->mig->state_lock);
+	return vmig_stream_finish(&sess->parser);
+}
+
+static struct vmig_session *vmig_session_new(struct vmig_device *mig,
+					     enum vmig_session_kind kind,
+					     const struct vmig_session_cfg *cfg)
+{
+	struct vmig_session *sess;
+	u32 chunk = cfg->chunk_size ?: VMIG_DEFAULT_CHUNK;
+
+	lockdep_assert_held(&mig->state_lock);
+	if (cfg->id.len > VMIG_STREAM_MAX_ID || (cfg->id.len && !cfg->id.data))
+		return ERR_PTR(-EINVAL);
+	if (chunk > VMIG_MAX_CHUNK ||
+	    (kind == VMIG_SESSION_SAVE &&
+	     chunk < max_t(u32, 4096, vmig_stream_overhead(cfg->id.len))))
+		return ERR_PTR(-EINVAL);
+
+	sess = kzalloc(sizeof(*sess), GFP_KERNEL_ACCOUNT);
+	if (!sess)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&sess->kref);
+	sess->mig = mig;
+	sess->kind = kind;
+	sess->priv = cfg->priv;
+	sess->chunk_size = chunk;
+	mutex_init(&sess->io_lock);
+	spin_lock_init(&sess->lock);
+	init_waitqueue_head(&sess->wq);
+	INIT_LIST_HEAD(&sess->ready);
+	INIT_LIST_HEAD(&sess->free);
+	sess->id_len = cfg->id.len;
+	if (cfg->id.len)
+		memcpy(sess->id, cfg->id.data, cfg->id.len);
+	return sess;
+}
+
+static struct file *vmig_session_file(struct vmig_session *sess,
+				      const struct file_operations *fops,
+				      int flags)
+{
+	struct file *file;
+
+	file = anon_inode_getfile("[vmig]", fops, sess, flags);
+	if (IS_ERR(file))
+		return file;
+	stream_open(file_inode(file), file);
+	return file;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Saving: chunks and records.                                            */
+
+/* A chunk for the producer: free, newly allocated, or after a wait. */
+static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
+{
+	struct vmig_chunk *c;
+	int ret;
+
+	spin_lock(&sess->lock);
+	for (;;) {
+		if (sess->ended) {
+			c = ERR_PTR(-ENODEV);
+			break;
+		}
+		c = list_first_entry_or_null(&sess->free, struct vmig_chunk, list);
+		if (c) {
+			list_del(&c->list);
+			break;
+		}
+		if (sess->nr_chunks < VMIG_SAVE_CHUNKS) {
+			sess->nr_chunks++;
+			sess->peak_chunks = max(sess->peak_chunks, sess->nr_chunks);
+			spin_unlock(&sess->lock);
+			c = kvmalloc(struct_size(c, data, sess->chunk_size),
+				     GFP_KERNEL_ACCOUNT);
+			if (c)
+				return c;
+			spin_lock(&sess->lock);
+			sess->nr_chunks--;
+			c = ERR_PTR(-ENOMEM);
+			break;
+		}
+		if (!wait) {
+			c = ERR_PTR(-ENOBUFS);
+			break;
+		}
+		spin_unlock(&sess->lock);
+		ret = wait_event_interruptible(sess->wq,
+					       READ_ONCE(sess->ended) ||
+					       !list_empty_careful(&sess->free));
+		if (ret)
+			return ERR_PTR(-EINTR);
+		spin_lock(&sess->lock);
+	}
+	spin_unlock(&sess->lock);
+	return c;
+}
+
+static void vmig_queue_fill(struct vmig_session *sess)
+{
+	struct vmig_chunk *c = sess->fill;
+
+	if (!c || !c->len)
+		return;
+	sess->fill = NULL;
+	spin_lock(&sess->lock);
+	if (sess->ended) {
+		spin_unlock(&sess->lock);
+		kvfree(c);
+		return;
+	}
+	list_add_tail(&c->list, &sess->ready);
+	sess->kick = true;
+	spin_unlock(&sess->lock);
+	wake_up_all(&sess->wq);
+}
+
+/* Reserve a record of any type; see vmig_save_reserve(). */
+static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
+			  u32 len, bool wait)
+{
+	u32 need = vmig_stream_record_size(len);
+	bool initial = flags & VMIG_REC_INITIAL;
+	struct vmig_chunk *c;
+
+	if (WARN_ON_ONCE(sess->kind != VMIG_SESSION_SAVE || sess->rec))
+		return ERR_PTR(-EINVAL);
+	if (len > sess->chunk_size - sizeof(struct vmig_rec_hdr))
+		return ERR_PTR(-EMSGSIZE);
+	if (READ_ONCE(sess->ended))
+		return ERR_PTR(-ENODEV);
+
+	/* A chunk holds one class of data, and whole records. */
+	c = sess->fill;
+	if (c && (c->len + need > sess->chunk_size || c->initial != initial))
+		vmig_queue_fill(sess);
+	if (!sess->fill) {
+		c = vmig_get_chunk(sess, wait);
+		if (IS_ERR(c))
+			return c;
+		c->len = 0;
+		c->pos = 0;
+		c->initial = initial;
+		sess->fill = c;
+	}
+	c = sess->fill;
+	sess->rec = c->data + c->len;
+	sess->rec_type = type;
+	sess->rec_flags = flags;
+	sess->rec_len = len;
+	return sess->rec + sizeof(struct vmig_rec_hdr);
+}
+
+/**
+ * vmig_save_reserve() - reserve room for one record in a saving stream
+ * @sess: the saving session
+ * @type: record type, %VMIG_REC_DRIVER_BASE to 0xffff
+ * @flags: %VMIG_REC_MANDATORY, and %VMIG_REC_INITIAL for initial pre-copy
+ *	data (the class only counts towards VFIO_MIG_GET_PRECOPY_INFO)
+ * @len: payload length; the record must fit in one chunk
+ * @wait: sleep while all chunks are queued (a worker); false from
+ *	&struct vmig_save_ops.produce
+ *
+ * The caller writes the payload to the returned buffer and then calls
+ * vmig_save_commit().  Only one record is reserved at a time.
+ *
+ * Return: the payload buffer, or ERR_PTR(): -ENOBUFS when all chunks are
+ * queued and @wait is false, -ENODEV once the session ended, -EMSGSIZE for
+ * a record larger than a chunk, -EINVAL for a type of the core or a second
+ * reservation, -ENOMEM, or -EINTR.
+ */
+void *vmig_save_reserve(struct vmig_session *sess, u32 type, u32 flags,
+			u32 len, bool wait)
+{
+	if (type < VMIG_REC_DRIVER_BASE || type > VMIG_REC_MAX_TYPE)
+		return ERR_PTR(-EINVAL);
+	return vmig_reserve(sess, type, flags, len, wait);
+}
+EXPORT_SYMBOL_GPL(vmig_save_reserve);
+
+/**
+ * vmig_save_commit() - finish the record vmig_save_reserve() started
+ * @sess: the saving session
+ *
+ * Checksums the record and accounts it.  A full chunk is queued for
+ * read(); a partly filled one waits for more records, vmig_save_flush()
+ * or the end of &struct vmig_save_ops.produce.
+ */
+void vmig_save_commit(struct vmig_session *sess)
+{
+	struct vmig_chunk *c = sess->fill;
+	u32 size = vmig_stream_record_size(sess->rec_len);
+
+	if (WARN_ON_ONCE(!sess->rec || !c))
+		return;
+	vmig_stream_seal(sess->rec, sess->rec_type, sess->rec_flags,
+			 sess->rec_len, sess->nr_records);
+	sess->rec = NULL;
+	c->len += size;
+
+	spin_lock(&sess->lock);
+	if (c->initial)
+		sess->unread_initial += size;
+	else
+		sess->unread_dirty += size;
+	if (sess->rec_type != VMIG_REC_END) {
+		sess->nr_records++;
+		sess->payload_bytes += sess->rec_len;
+	}
+	spin_unlock(&sess->lock);
+
+	if (c->len + sizeof(struct vmig_rec_hdr) > sess->chunk_size)
+		vmig_queue_fill(sess);
+}
+EXPORT_SYMBOL_GPL(vmig_save_commit);
+
+/**
+ * vmig_save_record() - add one record, copying its payload
+ * @sess: the saving session
+ * @type: record type, %VMIG_REC_DRIVER_BASE or above
+ * @flags: as for vmig_save_reserve()
+ * @data: payload
+ * @len: payload length
+ * @wait: as for vmig_save_reserve()
+ *
+ * Return: 0 or the error of vmig_save_reserve().
+ */
+int vmig_save_record(struct vmig_session *sess, u32 type, u32 flags,
+		     const void *data, u32 len, bool wait)
+{
+	void *buf = vmig_save_reserve(sess, type, flags, len, wait);
+
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	memcpy(buf, data, len);
+	vmig_save_commit(sess);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vmig_save_record);
+
+/**
+ * vmig_save_flush() - queue the records added so far for read()
+ * @sess: the saving session
+ *
+ * A worker calls this before it pauses; after &struct vmig_save_ops.produce
+ * the core does it.
+ */
+void vmig_save_flush(struct vmig_session *sess)
+{
+	if (WARN_ON_ONCE(sess->rec))
+		return;
+	vmig_queue_fill(sess);
+}
+EXPORT_SYMBOL_GPL(vmig_save_flush);
+
+/**
+ * vmig_save_complete() - the driver added the last record of the stream
+ * @sess: the saving session
+ *
+ * Flushes.  Once the FSM is in STOP_COPY and the queue drained, the core
+ * appends the trailer, and read() reaches the permanent end of stream.
+ */
+void vmig_save_complete(struct vmig_session *sess)
+{
+	vmig_save_flush(sess);
+	spin_lock(&sess->lock);
+	sess->complete = true;
+	sess->kick = true;
+	spin_unlock(&sess->lock);
+	wake_up_all(&sess->wq);
+}
+EXPORT_SYMBOL_GPL(vmig_save_complete);
+
+/**
+ * vmig_save_error() - the producer failed
+ * @sess: the saving session
+ * @err: negative errno, returned by every later read()
+ */
+void vmig_save_error(struct vmig_session *sess, int err)
+{
+	spin_lock(&sess->lock);
+	if (!sess->error)
+		sess->error = err;
+	spin_unlock(&sess->lock);
+	wake_up_all(&sess->wq);
+}
+EXPORT_SYMBOL_GPL(vmig_save_error);
+
+/**
+ * vmig_save_notify() - more data became pending during PRE_COPY
+ * @sess: the saving session
+ *
+ * Wakes poll() and blocked readers after a temporary end of stream, so
+ * that they ask the producer again.
+ */
+void vmig_save_notify(struct vmig_session *sess)
+{
+	spin_lock(&sess->lock);
+	sess->hint = true;
+	sess->kick = true;
+	spin_unlock(&sess->lock);
+	wake_up_all(&sess->wq);
+}
+EXPORT_SYMBOL_GPL(vmig_save_notify);
+
+/**
+ * vmig_save_reinit() - new initial data appeared during PRE_COPY
+ * @sess: the saving session
+ *
+ * Everything framed and not yet read counts as initial data from now on,
+ * and the next VFIO_MIG_GET_PRECOPY_INFO reports VFIO_PRECOPY_INFO_REINIT
+ * if userspace opted in.  The driver's &struct vmig_save_ops.pending then
+ * reports the new initial bytes and restarts its dirty count.
+ */
+void vmig_save_reinit(struct vmig_session *sess)
+{
+	struct vmig_chunk *c;
+
+	spin_lock(&sess->lock);
+	sess->unread_initial += sess->unread_dirty;
+	sess->unread_dirty = 0;
+	list_for_each_entry(c, &sess->ready, list)
+		c->initial = true;
+	if (sess->reading)
+		sess->reading->initial = true;
+	if (sess->fill)
+		sess->fill->initial = true;
+	sess->reinit = true;
+	sess->hint = true;
+	sess->kick = true;
+	spin_unlock(&sess->lock);
+	wake_up_all(&sess->wq);
+}
+EXPORT_SYMBOL_GPL(vmig_save_reinit);
+
+/* ---------------------------------------------------------------------- */
+/* Saving: the file.                                                      */
+
+/*
+ * Copy queued bytes to @to.  Returns bytes copied, 0 if nothing is queued,
+ * or -errno when the session ended or failed or the copy faulted at once.
+ */
+static ssize_t vmig_save_copy_out(struct vmig_session *sess,
+				  struct iov_iter *to)
+{
+	ssize_t done = 0;
+
+	while (iov_iter_count(to)) {
+		struct vmig_chunk *c;
+		size_t want, n;
+
+		spin_lock(&sess->lock);
+		if (sess->ended || sess->error) {
+			int err = sess->ended ? -ENODEV : sess->error;
+
+			spin_unlock(&sess->lock);
+			return done ?: err;
+		}
+		c = list_first_entry_or_null(&sess->ready, struct vmig_chunk, list);
+		if (!c) {
+			spin_unlock(&sess->lock);
+			break;
+		}
+		list_del(&c->list);
+		sess->reading = c;
+		spin_unlock(&sess->lock);
+
+		/* No lock but io_lock across the copy: it may fault. */
+		want = min_t(size_t, c->len - c->pos, iov_iter_count(to));
+		n = copy_to_iter(c->data + c->pos, want, to);
+
+		spin_lock(&sess->lock);
+		sess->reading = NULL;
+		if (sess->ended) {
+			spin_unlock(&sess->lock);
+			kvfree(c);
+			return done ?: -ENODEV;
+		}
+		c->pos += n;
+		sess->bytes_read += n;
+		if (c->initial)
+			sess->unread_initial -= n;
+		else
+			sess->unread_dirty -= n;
+		if (c->pos == c->len)
+			list_add(&c->list, &sess->free);
+		else
+			list_add(&c->list, &sess->ready);
+		spin_unlock(&sess->lock);
+		wake_up_all(&sess->wq);
+
+		done += n;
+		if (n < want)
+			return done ?: -EFAULT;
+	}
+	return done;
+}
+
+/* Queue the trailer: the counts of what came before it. */
+static int vmig_save_trailer_locked(struct vmig_session *sess)
+{
+	struct vmig_stream_end end = {
+		.nr_records = cpu_to_le64(sess->nr_records),
+		.payload_bytes = cpu_to_le64(sess->payload_bytes),
+	};
+	void *buf;
+
+	buf = vmig_reserve(sess, VMIG_REC_END, 0, sizeof(end), false);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	memcpy(buf, &end, sizeof(end));
+	vmig_save_commit(sess);
+	vmig_queue_fill(sess);
+	spin_lock(&sess->lock);
+	sess->trailer = true;
+	spin_unlock(&sess->lock);
+	return 0;
+}
+
+static bool vmig_save_queued(struct vmig_session *sess)
+{
+	bool queued;
+
+	spin_lock(&sess->lock);
+	queued = !list_empty(&sess->ready);
+	spin_unlock(&sess->lock);
+	return queued;
+}
+
+/*
+ * Nothing is queued: decide under the state lock what read() does.
+ * Returns 1 when data was queued meanwhile, 0 at the permanent end of
+ * stream, -EAGAIN to wait, or the error to return.
+ */
+static int vmig_save_refill(struct vmig_session *sess)
+{
+	struct vmig_device *mig = sess->mig;
+	u64 initial = 0, dirty = 0;
+	bool complete, trailer;
+	int ret;
+
+	spin_lock(&sess->lock);
+	sess->kick = false;
+	spin_unlock(&sess->lock);
+
+	guard(mutex)(&mig->state_lock);
+
+	spin_lock(&sess->lock);
+	ret = sess->ended ? -ENODEV : sess->error;
+	complete = sess->complete;
+	trailer = sess->trailer;
+	if (!ret && trailer && list_empty(&sess->ready))
+		sess->eos = true;
+	spin_unlock(&sess->lock);
+	if (ret)
+		return ret;
+	if (vmig_save_queued(sess))
+		return 1;
+
+	if (mig->state == VFIO_DEVICE_STATE_STOP_COPY) {
+		if (trailer)
+			return 0;
+		if (complete) {
+			ret = vmig_save_trailer_locked(sess);
+			return ret ?: 1;
+		}
+		if (!sess->save->produce)
+			return -EAGAIN;
+		ret = sess->save->produce(sess);
+		if (ret && ret != -ENOBUFS) {
+			vmig_save_error(sess, ret);
+			return ret;
+		}
+		vmig_save_flush(sess);
+		if (vmig_save_queued(sess) || READ_ONCE(sess->complete))
+			return 1;
+		/* A producer that adds nothing and never completes. */
+		WARN_ON_ONCE(1);
+		vmig_save_error(sess, -EIO);
+		return -EIO;
+	}
+
+	/* PRE_COPY or PRE_COPY_P2P. */
+	if (sess->save->pending)
+		sess->save->pending(sess, &initial, &dirty);
+	spin_lock(&sess->lock);
+	initial += sess->unread_initial;
+	dirty += sess->unread_dirty;
+	if (!initial && !dirty)
+		sess->hint = false;
+	spin_unlock(&sess->lock);
+	if (!initial && !dirty)
+		return -ENOMSG;
+	if (!sess->save->produce)
+		return -EAGAIN;
+
+	ret = sess->save->produce(sess);
+	if (ret && ret != -ENOBUFS) {
+		vmig_save_error(sess, ret);
+		return ret;
+	}
+	vmig_save_flush(sess);
+	return vmig_save_queued(sess) ? 1 : -ENOMSG;
+}
+
+static bool vmig_save_wake(struct vmig_session *sess)
+{
+	bool wake;
+
+	spin_lock(&sess->lock);
+	wake = sess->ended || sess->error || sess->kick ||
+	       !list_empty(&sess->ready);
+	spin_unlock(&sess->lock);
+	return wake;
+}
+
+static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct vmig_session *sess = iocb->ki_filp->private_data;
+	bool nonblock = (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+			(iocb->ki_flags & IOCB_NOWAIT);
+	ssize_t ret;
+
+	if (!iov_iter_count(to))
+		return 0;
+	if (mutex_lock_interruptible(&sess->io_lock))
+		return -ERESTARTSYS;
+
+	for (;;) {
+		ret = vmig_save_copy_out(sess, to);
+		if (ret)
+			break;
+		ret = vmig_save_refill(sess);
+		if (ret == 1)
+			continue;
+		if (ret != -EAGAIN)
+			break;
+		if (nonblock)
+			break;
+		ret = wait_event_interruptible(sess->wq, vmig_save_wake(sess));
+		if (ret)
+			break;
+	}
+	mutex_unlock(&sess->io_lock);
+	return ret;
+}
+
+static __poll_t vmig_save_poll(struct file *file, poll_table *wait)
+{
+	struct vmig_session *sess = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &sess->wq, wait);
+	spin_lock(&sess->lock);
+	if (sess->ended)
+		mask = EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP;
+	else if (sess->error || sess->eos || !list_empty(&sess->ready))
+		mask = EPOLLIN | EPOLLRDNORM;
+	else if (sess->phase == VFIO_DEVICE_STATE_STOP_COPY &&
+		 (sess->save->produce || sess->complete))
+		mask = EPOLLIN | EPOLLRDNORM;	/* read() makes progress */
+	else if (sess->phase != VFIO_DEVICE_STATE_STOP_COPY &&
+		 sess->save->produce && sess->hint)
+		mask = EPOLLIN | EPOLLRDNORM;
+	spin_unlock(&sess->lock);
+	return mask;
+}
+
+static long vmig_precopy_info(struct vmig_session *sess, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_precopy_info, dirty_bytes);
+	struct vmig_device *mig = sess->mig;
+	struct vfio_precopy_info info;
+	u64 initial = 0, dirty = 0;
+
+	if (copy_from_user(&info, arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+
+	scoped_guard(mutex, &mig->state_lock) {
+		if (READ_ONCE(sess->ended))
+			return -ENODEV;
+		if (mig->state != VFIO_DEVICE_STATE_PRE_COPY &&
+		    mig->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
+			return -EINVAL;
+		if (sess->save->pending)
+			sess->save->pending(sess, &initial, &dirty);
+
+		info.flags = 0;
+		spin_lock(&sess->lock);
+		info.initial_bytes = initial + sess->unread_initial;
+		info.dirty_bytes = dirty + sess->unread_dirty;
+		/* Reported once, to whoever asks first, if opted in. */
+		if (sess->reinit && mig->precopy_v2)
+			info.flags |= VFIO_PRECOPY_INFO_REINIT;
+		sess->reinit = false;
+		spin_unlock(&sess->lock);
+	}
+
+	/* Outside every lock: the copy may fault. */
+	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+}
+
+static long vmig_save_ioctl(struct file *file, unsigned int cmd,
+			    unsigned long arg)
+{
+	struct vmig_session *sess = file->private_data;
+
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	return vmig_precopy_info(sess, (void __user *)arg);
+}
+
+static int vmig_session_release_file(struct inode *inode, struct file *file)
+{
+	vmig_session_put(file->private_data);
+	return 0;
+}
+
+static const struct file_operations vmig_save_fops = {
+	.owner = THIS_MODULE,
+	.read_iter = vmig_save_read_iter,
+	.poll = vmig_save_poll,
+	.unlocked_ioctl = vmig_save_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = vmig_session_release_file,
+};
+
+/**
+ * vmig_save_open() - start a saving session
+ * @mig: the device, in an arc that starts a saving session
+ * @ops: the producer; @ops->release is mandatory
+ * @cfg: identity, chunk size and driver data
+ *
+ * The stream header is framed and queued at once.  Return the file from
+ * the arc handler; the core owns the session from then on.  Called with the
+ * state lock held.
+ *
+ * Return: the data file, or ERR_PTR(-EINVAL) for a bad configuration,
+ * -ENOMEM, or another error from creating the file.
+ */
+struct file *vmig_save_open(struct vmig_device *mig,
+			    const struct vmig_save_ops *ops,
+			    const struct vmig_session_cfg *cfg)
+{
+	struct vmig_session *sess;
+	struct vmig_chunk *c;
+	struct file *file;
+
+	if (!ops || !ops->release)
+		return ERR_PTR(-EINVAL);
+	sess = vmig_session_new(mig, VMIG_SESSION_SAVE, cfg);
+	if (IS_ERR(sess))
+		return ERR_CAST(sess);
+	sess->save = ops;
+	sess->hint = true;
+
+	c = vmig_get_chunk(sess, false);
+	if (IS_ERR(c)) {
+		file = ERR_CAST(c);
+		goto err_free;
+	}
+	c->pos = 0;
+	c->initial = true;
+	c->len = vmig_stream_put_hdr(c->data, sess->id, sess->id_len);
+	sess->unread_initial = c->len;
+	list_add_tail(&c->list, &sess->ready);
+
+	file = vmig_session_file(sess, &vmig_save_fops, O_RDONLY);
+	if (IS_ERR(file))
+		goto err_free;
+	trace_vmig_session(mig, true, "start", 0);
+	return file;
+
+err_free:
+	/* Nothing of the driver's ran yet: no release op to call. */
+	sess->ended = true;
+	sess->released = true;
+	vmig_session_put(sess);
+	return file;
+}
+EXPORT_SYMBOL_GPL(vmig_save_open);
+
+/* ---------------------------------------------------------------------- */
+/* Resuming.                                                              */
+
+static int vmig_resume_record(void *ctx, u32 type, u32 flags,
+			      const void *data, u32 len)
+{
+	struct vmig_session *sess = ctx;
+
+	return sess->resume->load(sess, type, data, len);
+}
+
+static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct vmig_session *sess = iocb->ki_filp->private_data;
+	struct vmig_device *mig = sess->mig;
+	ssize_t done = 0;
+	int ret = 0;
+
+	if (mutex_lock_interruptible(&sess->io_lock))
+		return -ERESTARTSYS;
+
+	while (iov_iter_count(from)) {
+		size_t n = min_t(size_t, iov_iter_count(from), VMIG_BOUNCE_SIZE);
+
+		/* Copy in first, with no lock but io_lock: it may fault. */
+		if (copy_from_iter(sess->bounce, n, from) != n) {
+			ret = -EFAULT;
+			break;
+		}
+
+		mutex_lock(&mig->state_lock);
+		spin_lock(&sess->lock);
+		ret = sess->ended ? -ENODEV : sess->error;
+		spin_unlock(&sess->lock);
+		if (!ret)
+			ret = vmig_stream_parse(&sess->parser, sess->bounce, n);
+		if (ret && ret != -ENODEV) {
+			spin_lock(&sess->lock);
+			if (!sess->error)
+				sess->error = ret;
+			spin_unlock(&sess->lock);
+		}
+		mutex_unlock(&mig->state_lock);
+		if (ret)
+			break;
+		done += n;
+		sess->bytes_written += n;
+	}
+	mutex_unlock(&sess->io_lock);
+	return done ?: ret;
+}
+
+static __poll_t vmig_resume_poll(struct file *file, poll_table *wait)
+{
+	struct vmig_session *sess = file->private_data;
+	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
+
+	poll_wait(file, &sess->wq, wait);
+	spin_lock(&sess->lock);
+	if (sess->ended)
+		mask = EPOLLERR | EPOLLHUP;
+	else if (sess->error)
+		mask |= EPOLLERR;
+	spin_unlock(&sess->lock);
+	return mask;
+}
+
+static long vmig_resume_ioctl(struct file *file, unsigned int cmd,
+			      unsigned long arg)
+{
+	struct vmig_session *sess = file->private_data;
+
+	if (cmd != VFIO_MIG_GET_PRECOPY_INFO)
+		return -ENOTTY;
+	/* Only a saving session in PRE_COPY has pre-copy information. */
+	return READ_ONCE(sess->ended) ? -ENODEV : -EINVAL;
+}
+
+static const struct file_operations vmig_resume_fops = {
+	.owner = THIS_MODULE,
+	.write_iter = vmig_resume_write_iter,
+	.poll = vmig_resume_poll,
+	.unlocked_ioctl = vmig_resume_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = vmig_session_release_file,
+};
+
+/**
+ * vmig_resume_open() - start a resuming session
+ * @mig: the device, in the arc STOP -> RESUMING
+ * @ops: the consumer; @ops->load and @ops->release are mandatory
+ * @cfg: the identity the stream must carry, the largest record payload
+ *	accepted (@cfg->chunk_size) and driver data
+ *
+ * Return the file from the arc handler.  Called with the state lock held.
+ *
+ * Return: the data file, or ERR_PTR(-EINVAL) for a bad configuration,
+ * -ENOMEM, or another error from creating the file.
+ */
+struct file *vmig_resume_open(struct vmig_device *mig,
+			      const struct vmig_resume_ops *ops,
+			      const struct vmig_session_cfg *cfg)
+{
+	struct vmig_session *sess;
+	struct file *file;
+
+	if (!ops || !ops->load || !ops->release)
+		return ERR_PTR(-EINVAL);
+	sess = vmig_session_new(mig, VMIG_SESSION_RESUME, cfg);
+	if (IS_ERR(sess))
+		return ERR_CAST(sess);
+	sess->resume = ops;
+	vmig_stream_parser_init(&sess->parser, sess->id, sess->id_len,
+				sess->chunk_size, vmig_resume_record, sess);
+
+	sess->bounce = kmalloc(VMIG_BOUNCE_SIZE, GFP_KERNEL_ACCOUNT);
+	if (!sess->bounce) {
+		file = ERR_PTR(-ENOMEM);
+		goto err_free;
+	}
+	file = vmig_session_file(sess, &vmig_resume_fops, O_WRONLY);
+	if (IS_ERR(file))
+		goto err_free;
+	trace_vmig_session(mig, false, "start", 0);
+	return file;
+
+err_free:
+	sess->ended = true;
+	sess->released = true;
+	vmig_session_put(sess);
+	return file;
+}
+EXPORT_SYMBOL_GPL(vmig_resume_open);
+
+/* The most chunks the session ever held, for the memory bound. */
+u32 vmig_session_peak_chunks(struct vmig_session *sess)
+{
+	return sess->peak_chunks;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_session_peak_chunks);
+
+/* One paragraph per session in the device's debugfs status. */
+void vmig_session_show(struct vmig_session *sess, struct seq_file *m)
+{
+	spin_lock(&sess->lock);
+	if (sess->kind == VMIG_SESSION_SAVE)
+		seq_printf(m,
+			   "session: saving, %llu bytes read, %llu records, unread %llu initial + %llu dirty, chunks %u of %u bytes (peak %u, limit %u)%s%s\n",
+			   sess->bytes_read, sess->nr_records,
+			   sess->unread_initial, sess->unread_dirty,
+			   sess->nr_chunks, sess->chunk_size, sess->peak_chunks,
+			   VMIG_SAVE_CHUNKS, sess->complete ? ", complete" : "",
+			   sess->eos ? ", end of stream" : "");
+	else
+		seq_printf(m, "session: resuming, %llu bytes written, %llu records, error %d\n",
+			   sess->bytes_written, sess->parser.nr_records,
+			   sess->error);
+	spin_unlock(&sess->lock);
+}

@@ -1,0 +1,1348 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit suites for vmig's data sessions, its vfio glue and its locking.
+ *
+ * A fake device produces records of a known pattern, either on demand
+ * (&struct vmig_save_ops.produce) or from a worker, and loads them back on
+ * a second fake device, so every test checks the data end to end.
+ */
+
+#include <kunit/test.h>
+#include <linux/debug_locks.h>
+#include <linux/delay.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/kthread.h>
+#include <linux/mman.h>
+#include <linux/poll.h>
+#include <linux/prandom.h>
+#include <linux/sched/mm.h>
+#include <linux/uio.h>
+#include <linux/vmig.h>
+#include <linux/workqueue.h>
+#include <uapi/linux/vmig.h>
+
+#include "stream.h"
+#include "vmig_priv.h"
+
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+
+#define ER	VFIO_DEVICE_STATE_ERROR
+#define ST	VFIO_DEVICE_STATE_STOP
+#define RU	VFIO_DEVICE_STATE_RUNNING
+#define SC	VFIO_DEVICE_STATE_STOP_COPY
+#define RE	VFIO_DEVICE_STATE_RESUMING
+#define RP	VFIO_DEVICE_STATE_RUNNING_P2P
+#define PC	VFIO_DEVICE_STATE_PRE_COPY
+#define PP	VFIO_DEVICE_STATE_PRE_COPY_P2P
+
+#define SD_FLAGS	(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | \
+			 VFIO_MIGRATION_PRE_COPY)
+#define SD_ID		"sd model=1"
+#define SD_T_INITIAL	(VMIG_REC_DRIVER_BASE + 0)
+#define SD_T_DIRTY	(VMIG_REC_DRIVER_BASE + 1)
+#define SD_T_FINAL	(VMIG_REC_DRIVER_BASE + 2)
+#define SD_T_BOGUS	(VMIG_REC_DRIVER_BASE + 3)
+
+/* The fake device.  Counters are under @lock; the worker runs unlocked. */
+struct sd_dev {
+	struct vmig_device mig;
+	struct vfio_device vdev;	/* a key for the vfio glue only */
+	struct kunit *test;
+	bool push;			/* a worker produces, not produce() */
+	u32 chunk;			/* session chunk size */
+	u32 rec_len;			/* payload bytes per record */
+
+	spinlock_t lock;		/* the counters below */
+	u32 initial_left;		/* initial records not yet added */
+	u32 dirty_left;			/* dirty records pending */
+	u32 final_recs;			/* records STOP_COPY adds at the end */
+	bool final;			/* STOP_COPY reached: finish the stream */
+	bool gate;			/* the worker may add dirty records */
+	bool stop;			/* the session ended: worker, leave */
+	u32 seq;			/* payload pattern of the next record */
+	u32 inflight;			/* taken, not yet committed */
+
+	struct vmig_session *sess;	/* the live saving session */
+	struct work_struct work;
+	wait_queue_head_t wq;
+	int released;
+	int produce_calls;
+
+	/* resuming */
+	u32 loaded;
+	u32 bad_payloads;
+	int fail_load;			/* -errno for the next load, once */
+};
+
+static void sd_fill(u8 *buf, u32 len, u32 seq)
+{
+	u32 i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = seq * 31 + i;
+}
+
+/* Take the next record to produce, or 0 if none is due now. */
+static u32 sd_next_type(struct sd_dev *sd, u32 *seq)
+{
+	u32 type = 0;
+
+	spin_lock(&sd->lock);
+	if (sd->initial_left) {
+		sd->initial_left--;
+		type = SD_T_INITIAL;
+	} else if (sd->dirty_left && (!sd->push || sd->gate || sd->final)) {
+		sd->dirty_left--;
+		type = SD_T_DIRTY;
+	} else if (sd->final && sd->final_recs) {
+		sd->final_recs--;
+		type = SD_T_FINAL;
+	}
+	if (type) {
+		*seq = sd->seq++;
+		sd->inflight++;
+	}
+	spin_unlock(&sd->lock);
+	return type;
+}
+
+static void sd_done_one(struct sd_dev *sd)
+{
+	spin_lock(&sd->lock);
+	sd->inflight--;
+	spin_unlock(&sd->lock);
+}
+
+static void sd_unget(struct sd_dev *sd, u32 type)
+{
+	spin_lock(&sd->lock);
+	sd->seq--;
+	sd->inflight--;
+	if (type == SD_T_INITIAL)
+		sd->initial_left++;
+	else if (type == SD_T_DIRTY)
+		sd->dirty_left++;
+	else
+		sd->final_recs++;
+	spin_unlock(&sd->lock);
+}
+
+/* Add records until none is due or the queue is full; 0 or -errno. */
+static int sd_add_records(struct sd_dev *sd, struct vmig_session *sess,
+			  bool wait)
+{
+	u32 type, seq;
+	void *buf;
+
+	while ((type = sd_next_type(sd, &seq))) {
+		buf = vmig_save_reserve(sess, type, type == SD_T_INITIAL ?
+					VMIG_REC_INITIAL | VMIG_REC_MANDATORY :
+					VMIG_REC_MANDATORY, sd->rec_len, wait);
+		if (IS_ERR(buf)) {
+			sd_unget(sd, type);
+			return PTR_ERR(buf);
+		}
+		sd_fill(buf, sd->rec_len, seq);
+		vmig_save_commit(sess);
+		sd_done_one(sd);
+	}
+	return 0;
+}
+
+static bool sd_finished(struct sd_dev *sd)
+{
+	bool done;
+
+	spin_lock(&sd->lock);
+	done = sd->final && !sd->initial_left && !sd->dirty_left &&
+	       !sd->final_recs;
+	spin_unlock(&sd->lock);
+	return done;
+}
+
+static int sd_produce(struct vmig_session *sess)
+{
+	struct sd_dev *sd = vmig_session_priv(sess);
+	int ret;
+
+	sd->produce_calls++;
+	ret = sd_add_records(sd, sess, false);
+	if (!ret && sd_finished(sd))
+		vmig_save_complete(sess);
+	return ret;
+}
+
+static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
+{
+	struct sd_dev *sd = vmig_session_priv(sess);
+	u32 rec = vmig_stream_record_size(sd->rec_len);
+
+	/* A record being framed counts until the core has it. */
+	spin_lock(&sd->lock);
+	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
+	*dirty = (u64)sd->dirty_left * rec;
+	spin_unlock(&sd->lock);
+}
+
+static bool sd_worker_due(struct sd_dev *sd)
+{
+	bool due;
+
+	spin_lock(&sd->lock);
+	due = sd->stop || sd->initial_left || sd->final ||
+	      (sd->dirty_left && sd->gate);
+	spin_unlock(&sd->lock);
+	return due;
+}
+
+static void sd_worker(struct work_struct *work)
+{
+	struct sd_dev *sd = container_of(work, struct sd_dev, work);
+	struct vmig_session *sess = sd->sess;
+
+	while (!READ_ONCE(sd->stop)) {
+		if (sd_add_records(sd, sess, true))
+			break;
+		vmig_save_flush(sess);
+		if (sd_finished(sd)) {
+			vmig_save_complete(sess);
+			break;
+		}
+		wait_event(sd->wq, sd_worker_due(sd));
+	}
+}
+
+static void sd_release(struct vmig_session *sess)
+{
+	struct sd_dev *sd = vmig_session_priv(sess);
+
+	if (sd->push) {
+		WRITE_ONCE(sd->stop, true);
+		wake_up_all(&sd->wq);
+		cancel_work_sync(&sd->work);
+	}
+	sd->sess = NULL;
+	sd->released++;
+}
+
+static const struct vmig_save_ops sd_pull_ops = {
+	.produce = sd_produce,
+	.pending = sd_pending,
+	.release = sd_release,
+};
+
+static const struct vmig_save_ops sd_push_ops = {
+	.pending = sd_pending,
+	.release = sd_release,
+};
+
+static int sd_load(struct vmig_session *sess, u32 type, const void *data,
+		   u32 len)
+{
+	struct sd_dev *sd = vmig_session_priv(sess);
+	u8 *want;
+	int ret;
+
+	if (sd->fail_load) {
+		ret = sd->fail_load;
+		sd->fail_load = 0;
+		return ret;
+	}
+	if (type < SD_T_INITIAL || type > SD_T_FINAL)
+		return -EOPNOTSUPP;
+	want = kmalloc(len, GFP_KERNEL);
+	if (!want)
+		return -ENOMEM;
+	sd_fill(want, len, sd->loaded);
+	if (memcmp(want, data, len))
+		sd->bad_payloads++;
+	kfree(want);
+	sd->loaded++;
+	return 0;
+}
+
+static void sd_resume_release(struct vmig_session *sess)
+{
+	struct sd_dev *sd = vmig_session_priv(sess);
+
+	sd->released++;
+}
+
+static const struct vmig_resume_ops sd_resume_ops = {
+	.load = sd_load,
+	.release = sd_resume_release,
+};
+
+static struct file *sd_step(struct vmig_device *mig, u32 from, u32 to)
+{
+	struct sd_dev *sd = container_of(mig, struct sd_dev, mig);
+	struct vmig_session_cfg cfg = {
+		.id = { .data = SD_ID, .len = strlen(SD_ID) },
+		.chunk_size = sd->chunk,
+		.priv = sd,
+	};
+	struct file *f;
+
+	if (to == SC) {
+		spin_lock(&sd->lock);
+		sd->final = true;
+		spin_unlock(&sd->lock);
+		wake_up_all(&sd->wq);
+	}
+	if (!vmig_arc_starts_session(from, to))
+		return NULL;
+	if (to == RE)
+		return vmig_resume_open(mig, &sd_resume_ops, &cfg);
+
+	sd->stop = false;
+	f = vmig_save_open(mig, sd->push ? &sd_push_ops : &sd_pull_ops, &cfg);
+	if (IS_ERR(f))
+		return f;
+	sd->sess = vmig_file_session(f);
+	if (sd->push)
+		queue_work(system_unbound_wq, &sd->work);
+	return f;
+}
+
+static int sd_data_size(struct vmig_device *mig, unsigned long *bytes)
+{
+	*bytes = 0;	/* a device with nothing to say: the core adds its frame */
+	return 0;
+}
+
+static const struct vmig_ops sd_ops = {
+	.migration_step_device_state = sd_step,
+	.get_data_size = sd_data_size,
+};
+
+static void sd_exit(struct kunit_resource *res)
+{
+	struct sd_dev *sd = res->data;
+
+	vmig_close(&sd->mig);
+	vmig_uninit(&sd->mig);
+}
+
+static struct sd_dev *sd_new(struct kunit *test, bool push, u32 initial,
+			     u32 final_recs, u32 rec_len, u32 chunk)
+{
+	struct sd_dev *sd;
+
+	sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sd);
+	sd->test = test;
+	sd->push = push;
+	sd->initial_left = initial;
+	sd->final_recs = final_recs;
+	sd->rec_len = rec_len;
+	sd->chunk = chunk;
+	spin_lock_init(&sd->lock);
+	init_waitqueue_head(&sd->wq);
+	INIT_WORK(&sd->work, sd_worker);
+	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
+	kunit_alloc_resource(test, NULL, sd_exit, GFP_KERNEL, sd);
+	return sd;
+}
+
+static void sd_add_dirty(struct sd_dev *sd, u32 n)
+{
+	spin_lock(&sd->lock);
+	sd->dirty_left += n;
+	spin_unlock(&sd->lock);
+	if (sd->sess)
+		vmig_save_notify(sd->sess);
+	wake_up_all(&sd->wq);
+}
+
+static void sd_open_gate(struct sd_dev *sd)
+{
+	spin_lock(&sd->lock);
+	sd->gate = true;
+	spin_unlock(&sd->lock);
+	wake_up_all(&sd->wq);
+}
+
+static struct file *sd_goto(struct kunit *test, struct sd_dev *sd, u32 state)
+{
+	struct file *f = vmig_set_state(&sd->mig, state);
+
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(f), "-> %s: %ld",
+			       vmig_state_name(state), PTR_ERR(f));
+	KUNIT_ASSERT_EQ(test, vmig_get_state(&sd->mig), state);
+	return f;
+}
+
+/* A stream read into memory. */
+struct sd_buf {
+	u8 *data;
+	size_t len;
+	size_t size;
+};
+
+static void sd_buf_init(struct kunit *test, struct sd_buf *b, size_t size)
+{
+	b->data = kunit_kzalloc(test, size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, b->data);
+	b->size = size;
+	b->len = 0;
+}
+
+/*
+ * Read until the first non-positive result, in pieces of varying size;
+ * returns that result (0 at the end of stream, or -errno).
+ */
+static ssize_t sd_drain(struct kunit *test, struct file *f, struct sd_buf *b)
+{
+	static const size_t sizes[] = { 1, 7, 4096, 100000, 333 };
+	unsigned int i = 0;
+	loff_t pos = 0;
+	ssize_t n;
+
+	for (;;) {
+		size_t want = min(sizes[i++ % ARRAY_SIZE(sizes)], b->size - b->len);
+
+		KUNIT_ASSERT_GT_MSG(test, want, 0, "stream larger than the buffer");
+		n = kernel_read(f, b->data + b->len, want, &pos);
+		if (n <= 0)
+			return n;
+		b->len += n;
+	}
+}
+
+/* Write a stream in random pieces; returns 0 or the first error. */
+static int sd_feed(struct file *f, const u8 *data, size_t len, u32 seed)
+{
+	struct rnd_state rnd;
+	size_t off = 0;
+	loff_t pos = 0;
+	ssize_t n;
+
+	prandom_seed_state(&rnd, seed);
+	while (off < len) {
+		size_t want = min_t(size_t, len - off,
+				    1 + prandom_u32_state(&rnd) % 32768);
+
+		n = kernel_write(f, data + off, want, &pos);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -EIO;
+		off += n;
+	}
+	return 0;
+}
+
+/* A worker queues asynchronously: wait until poll() says readable. */
+static bool sd_wait_readable(struct file *f)
+{
+	unsigned long deadline = jiffies + 5 * HZ;
+
+	while (!(vfs_poll(f, NULL) & EPOLLIN)) {
+		if (time_after(jiffies, deadline))
+			return false;
+		usleep_range(500, 1000);
+	}
+	return true;
+}
+
+/* Resume @b on a fresh device and return it. */
+static struct sd_dev *sd_resume(struct kunit *test, const struct sd_buf *b,
+				int *err)
+{
+	struct sd_dev *dst = sd_new(test, false, 0, 0, 0, 0);
+	struct file *f = sd_goto(test, dst, RE);
+
+	*err = sd_feed(f, b->data, b->len, b->len);
+	fput(f);
+	if (!*err)
+		*err = PTR_ERR_OR_ZERO(vmig_set_state(&dst->mig, RU));
+	return dst;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Suite vmig_session.                                                    */
+
+struct sd_mode {
+	const char *name;
+	bool push;
+	u32 chunk;
+};
+
+static const struct sd_mode sd_modes[] = {
+	{ "produce on demand", false, 0 },
+	{ "worker", true, 0 },
+	{ "worker, 4 KiB chunks", true, 4096 },
+};
+
+static void sd_mode_desc(const struct sd_mode *m, char *desc)
+{
+	strscpy(desc, m->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sd_modes, sd_modes, sd_mode_desc);
+
+/* STOP_COPY: the whole state, to the permanent end, onto another device. */
+static void vmig_session_stop_copy_roundtrip(struct kunit *test)
+{
+	const struct sd_mode *m = test->param_value;
+	struct sd_dev *src = sd_new(test, m->push, 20, 5, 1000, m->chunk);
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+	int err, i;
+
+	sd_buf_init(test, &b, 1 << 20);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	/* The end of stream is permanent, and readable for poll(). */
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	dst = sd_resume(test, &b, &err);
+	KUNIT_EXPECT_EQ(test, err, 0);
+	KUNIT_EXPECT_EQ(test, dst->loaded, 25);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	KUNIT_EXPECT_EQ(test, dst->released, 1);
+
+	sd_goto(test, src, ST);
+	KUNIT_EXPECT_EQ(test, src->released, 1);
+	fput(f);
+}
+
+/* However large the state, a save holds at most VMIG_SAVE_CHUNKS chunks. */
+static void vmig_session_memory_bound(struct kunit *test)
+{
+	const struct sd_mode *m = test->param_value;
+	u32 chunk = m->chunk ?: VMIG_DEFAULT_CHUNK;
+	struct sd_dev *src = sd_new(test, m->push, 0, 2048, 4000, m->chunk);
+	struct vmig_session *sess;
+	size_t total = 0;
+	loff_t pos = 0;
+	ssize_t n;
+	u8 *buf;
+	struct file *f;
+
+	buf = kunit_kzalloc(test, 3000, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	f = sd_goto(test, src, SC);
+	sess = vmig_file_session(f);
+	while ((n = kernel_read(f, buf, 3000, &pos)) > 0)
+		total += n;
+	KUNIT_EXPECT_EQ(test, n, 0);
+	KUNIT_EXPECT_GT(test, total, (size_t)2048 * 4000);
+	KUNIT_EXPECT_LE(test, vmig_session_peak_chunks(sess), VMIG_SAVE_CHUNKS);
+	kunit_info(test, "%zu bytes streamed through at most %u chunks of %u bytes\n",
+		   total, vmig_session_peak_chunks(sess), chunk);
+	sd_goto(test, src, ST);
+	fput(f);
+}
+
+static long sd_precopy_info(struct kunit *test, struct file *f,
+			    unsigned long uaddr, u32 argsz, u32 in_flags,
+			    struct vfio_precopy_info *out)
+{
+	struct vfio_precopy_info info = { .argsz = argsz, .flags = in_flags };
+	long ret;
+
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)uaddr, &info,
+					   sizeof(info)), 0);
+	ret = f->f_op->unlocked_ioctl(f, VFIO_MIG_GET_PRECOPY_INFO, uaddr);
+	KUNIT_ASSERT_EQ(test, copy_from_user(out, (void __user *)uaddr,
+					     sizeof(*out)), 0);
+	return ret;
+}
+
+static unsigned long sd_user_page(struct kunit *test)
+{
+	unsigned long uaddr;
+
+	uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			      MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_NE_MSG(test, uaddr, 0, "no user memory");
+	return uaddr;
+}
+
+/*
+ * PRE_COPY: initial data, the temporary end (-ENOMSG), dirty data woken by
+ * poll, then STOP_COPY to the permanent end, never -ENOMSG there.
+ */
+static void vmig_session_precopy(struct kunit *test)
+{
+	const struct sd_mode *m = test->param_value;
+	struct sd_dev *src = sd_new(test, m->push, 8, 2, 500, m->chunk);
+	u32 rec = vmig_stream_record_size(500);
+	unsigned long uaddr = sd_user_page(test);
+	struct vfio_precopy_info info;
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+	size_t before;
+	int err;
+
+	sd_buf_init(test, &b, 1 << 20);
+	sd_open_gate(src);
+	f = sd_goto(test, src, PC);
+
+	/* All initial data is announced before a byte is read. */
+	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes,
+			8 * rec + sizeof(struct vmig_stream_hdr) + strlen(SD_ID));
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	if (m->push)
+		KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	/* The device dirties state: announced, poll wakes, read gets it. */
+	sd_add_dirty(src, 3);
+	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_GE(test, info.dirty_bytes, 3 * rec);
+	KUNIT_EXPECT_TRUE(test, sd_wait_readable(f));
+	before = b.len;
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, b.len - before, 3 * rec);
+
+	/* Switchover: PRE_COPY -> PRE_COPY_P2P -> STOP_COPY, same file. */
+	KUNIT_EXPECT_NULL(test, sd_goto(test, src, SC));
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), -EINVAL);
+
+	dst = sd_resume(test, &b, &err);
+	KUNIT_EXPECT_EQ(test, err, 0);
+	KUNIT_EXPECT_EQ(test, dst->loaded, 8 + 3 + 2);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
+struct sd_reader {
+	struct file *file;
+	u8 buf[4096];
+	ssize_t ret;
+	size_t total;
+	bool loop;		/* read until an error, not once */
+	struct completion done;
+};
+
+static int sd_reader_fn(void *arg)
+{
+	struct sd_reader *r = arg;
+	loff_t pos = 0;
+
+	do {
+		r->ret = kernel_read(r->file, r->buf, sizeof(r->buf), &pos);
+		if (r->ret > 0)
+			r->total += r->ret;
+	} while (r->loop && r->ret > 0);
+	complete(&r->done);
+	return 0;
+}
+
+static struct sd_reader *sd_start_reader(struct kunit *test, struct file *f,
+					 bool loop)
+{
+	struct sd_reader *r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
+	struct task_struct *t;
+
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	r->file = f;
+	r->loop = loop;
+	init_completion(&r->done);
+	t = kthread_run(sd_reader_fn, r, "vmig-reader");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	return r;
+}
+
+/* O_NONBLOCK gets -EAGAIN while data is due but not there; a blocking read waits. */
+static void vmig_session_nonblock(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, true, 1, 0, 100, 0);
+	struct sd_reader *r;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+
+	/* Dirty data pending, but the worker is held back. */
+	sd_add_dirty(src, 2);
+	f->f_flags |= O_NONBLOCK;
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -EAGAIN);
+	f->f_flags &= ~O_NONBLOCK;
+
+	r = sd_start_reader(test, f, false);
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&r->done,
+							  msecs_to_jiffies(100)), 0);
+	sd_open_gate(src);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
+	KUNIT_EXPECT_GT(test, r->ret, 0);
+
+	/* A blocked reader is woken when the session ends under it. */
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	sd_add_dirty(src, 0);
+	spin_lock(&src->lock);
+	src->gate = false;
+	src->dirty_left = 1;
+	spin_unlock(&src->lock);
+	r = sd_start_reader(test, f, false);
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&r->done,
+							  msecs_to_jiffies(50)), 0);
+	sd_goto(test, src, RU);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, r->ret, -ENODEV);
+	fput(f);
+}
+
+/* How a session may end. */
+enum { END_LEAVE, END_RESET, END_CLOSE, END_ERROR, END_RESUME_DONE };
+
+static const char * const sd_end_names[] = {
+	"the FSM leaves the group", "reset", "close", "walk lands in ERROR",
+	"RESUMING -> STOP",
+};
+
+static const int sd_ends[] = { END_LEAVE, END_RESET, END_CLOSE, END_ERROR,
+			       END_RESUME_DONE };
+
+static void sd_end_desc(const int *e, char *desc)
+{
+	strscpy(desc, sd_end_names[*e], KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sd_ends, sd_ends, sd_end_desc);
+
+/* After the session ended, its file only says -ENODEV, whoever holds it. */
+static void vmig_session_end_paths(struct kunit *test)
+{
+	int how = *(const int *)test->param_value;
+	struct sd_dev *sd = sd_new(test, false, 4, 1, 100, 0);
+	unsigned long uaddr = sd_user_page(test);
+	struct vfio_precopy_info info;
+	struct sd_buf b;
+	struct file *f;
+	loff_t pos = 0;
+	u8 byte = 0;
+
+	sd_buf_init(test, &b, 1 << 16);
+	if (how == END_RESUME_DONE) {
+		struct sd_dev *src = sd_new(test, false, 2, 1, 10, 0);
+		struct file *sf = sd_goto(test, src, SC);
+		int err;
+
+		KUNIT_ASSERT_EQ(test, sd_drain(test, sf, &b), 0);
+		fput(sf);
+		f = sd_goto(test, sd, RE);
+		KUNIT_ASSERT_EQ(test, sd_feed(f, b.data, b.len, 1), 0);
+		sd_goto(test, sd, ST);
+		err = kernel_write(f, b.data, 1, &pos);
+		KUNIT_EXPECT_EQ(test, err, -ENODEV);
+		KUNIT_EXPECT_EQ(test, sd->released, 1);
+		KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLHUP);
+		fput(f);
+		return;
+	}
+
+	f = sd_goto(test, sd, PC);
+	KUNIT_EXPECT_GT(test, kernel_read(f, &byte, 1, &pos), 0);
+
+	switch (how) {
+	case END_LEAVE:
+		sd_goto(test, sd, RU);
+		break;
+	case END_RESET:
+		vmig_reset(&sd->mig);
+		break;
+	case END_CLOSE:
+		vmig_close(&sd->mig);
+		break;
+	case END_ERROR:
+		/* PRE_COPY -> STOP fails after leaving the group: ERROR. */
+		sd->mig.inject.from = RU;
+		sd->mig.inject.to = RP;
+		sd->mig.inject.err = -EIO;
+		sd->mig.inject.count = 1;
+		KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&sd->mig, ST)), -EIO);
+		KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), ER);
+		break;
+	}
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), -ENODEV);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLHUP);
+	/* Only ever released once, whatever happens next. */
+	vmig_reset(&sd->mig);
+	vmig_close(&sd->mig);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	fput(f);
+}
+
+/* A reader in full flight while the FSM leaves the group, again and again. */
+static void vmig_session_read_vs_leave(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, true, 4, 0, 2000, 4096);
+	struct sd_reader *r;
+	struct file *f;
+	int round;
+
+	sd_open_gate(sd);
+	for (round = 0; round < 50; round++) {
+		spin_lock(&sd->lock);
+		sd->initial_left = 4;
+		sd->dirty_left = 1000000;	/* a device that never stops */
+		sd->final = false;
+		spin_unlock(&sd->lock);
+
+		f = sd_goto(test, sd, PC);
+		r = sd_start_reader(test, f, true);
+		usleep_range(100, 2000);
+		sd_goto(test, sd, round & 1 ? RU : RP);
+		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
+		KUNIT_EXPECT_EQ(test, r->ret, -ENODEV);
+		KUNIT_EXPECT_EQ(test, sd->released, round + 1);
+		fput(f);
+		sd_goto(test, sd, RU);
+	}
+}
+
+/* VFIO_MIG_GET_PRECOPY_INFO: argsz, flags, REINIT, and where it is valid. */
+static void vmig_session_precopy_ioctl(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 2, 0, 100, 0);
+	unsigned long uaddr = sd_user_page(test);
+	u32 rec = vmig_stream_record_size(100);
+	struct vfio_precopy_info info;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, VFIO_MIG_GET_PRECOPY_INFO + 1,
+						      uaddr), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr,
+					      offsetofend(struct vfio_precopy_info,
+							  dirty_bytes) - 1,
+					      0, &info), -EINVAL);
+	/* Without the opt-in, flags are 0 whatever came in. */
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, 64, 0xffff, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.flags, 0);
+
+	/* New initial data, not opted in: no REINIT, but counted as initial. */
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	sd_add_dirty(sd, 1);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	spin_lock(&sd->lock);
+	sd->initial_left = 1;
+	spin_unlock(&sd->lock);
+	vmig_save_reinit(sd->sess);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.flags, 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
+
+	/* Opted in: REINIT once, with dirty bytes folded into initial. */
+	KUNIT_ASSERT_EQ(test, vmig_device_feature(&sd->mig,
+						  VFIO_DEVICE_FEATURE_SET |
+						  VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2,
+						  NULL, 0), 0);
+	sd_add_dirty(sd, 0);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	spin_lock(&sd->lock);
+	sd->dirty_left = 1;
+	spin_unlock(&sd->lock);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, 1, &(loff_t){0}), 1);
+	vmig_save_reinit(sd->sess);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.flags, VFIO_PRECOPY_INFO_REINIT);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec - 1);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.flags, 0);
+
+	/* Not in STOP_COPY. */
+	sd_goto(test, sd, SC);
+	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), -EINVAL);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
+/* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
+static void vmig_session_resume_errors(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+	loff_t pos = 0;
+	u8 junk[64];
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	fput(f);
+
+	/* Truncated: RESUMING -> STOP fails, the FSM stays, the rest completes it. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	KUNIT_ASSERT_EQ(test, sd_feed(f, b.data, b.len - 10, 2), 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&dst->mig, RU)), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&dst->mig), RE);
+	KUNIT_EXPECT_EQ(test, dst->released, 0);
+	KUNIT_ASSERT_EQ(test, sd_feed(f, b.data + b.len - 10, 10, 3), 0);
+	sd_goto(test, dst, RU);
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	fput(f);
+
+	/* Garbage: write fails, and so does every later write and the arc. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	memset(junk, 0x5a, sizeof(junk));
+	KUNIT_EXPECT_EQ(test, kernel_write(f, junk, sizeof(junk), &pos), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data, b.len, &pos), -EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&dst->mig, ST)), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&dst->mig), RE);
+	vmig_reset(&dst->mig);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&dst->mig), RU);
+	KUNIT_EXPECT_EQ(test, dst->released, 1);
+	fput(f);
+
+	/* A failing load ends the stream with its errno. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	dst->fail_load = -ERANGE;
+	f = sd_goto(test, dst, RE);
+	KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 4), -ERANGE);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&dst->mig, ST)), -ERANGE);
+	fput(f);
+
+	/* Another device's identity. */
+	{
+		char other[] = SD_ID;
+
+		other[0] ^= 0x20;	/* "Sd model=1": same length, other device */
+		vmig_stream_put_hdr(b.data, other, strlen(other));
+		dst = sd_new(test, false, 0, 0, 0, 0);
+		f = sd_goto(test, dst, RE);
+		KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 5), -EINVAL);
+		KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&dst->mig, ST)),
+				-EINVAL);
+		fput(f);
+		vmig_stream_put_hdr(b.data, SD_ID, strlen(SD_ID));
+	}
+
+	/* A mandatory record of a type the driver does not know. */
+	{
+		size_t first = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
+		struct vmig_rec_hdr *r = (struct vmig_rec_hdr *)(b.data + first);
+
+		vmig_stream_seal(r, SD_T_BOGUS, VMIG_REC_MANDATORY,
+				 le32_to_cpu(r->len), 0);
+		dst = sd_new(test, false, 0, 0, 0, 0);
+		f = sd_goto(test, dst, RE);
+		KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 6), -EOPNOTSUPP);
+		KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&dst->mig, ST)),
+				-EOPNOTSUPP);
+		fput(f);
+	}
+}
+
+static struct kunit_case vmig_session_cases[] = {
+	KUNIT_CASE_PARAM(vmig_session_stop_copy_roundtrip, sd_modes_gen_params),
+	KUNIT_CASE_PARAM(vmig_session_memory_bound, sd_modes_gen_params),
+	KUNIT_CASE_PARAM(vmig_session_precopy, sd_modes_gen_params),
+	KUNIT_CASE(vmig_session_nonblock),
+	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
+	KUNIT_CASE(vmig_session_read_vs_leave),
+	KUNIT_CASE(vmig_session_precopy_ioctl),
+	KUNIT_CASE(vmig_session_resume_errors),
+	{}
+};
+
+static struct kunit_suite vmig_session_suite = {
+	.name = "vmig_session",
+	.test_cases = vmig_session_cases,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Suite vmig_vfio: what vfio.ko and userspace see.                       */
+
+static void vmig_vfio_mig_ops(struct kunit *test)
+{
+	const struct vfio_migration_ops *ops = vmig_vfio_ops();
+	struct sd_dev *sd = sd_new(test, false, 1, 1, 10, 0);
+	enum vfio_device_mig_state state;
+	unsigned long len = 0;
+	struct file *f;
+
+	KUNIT_EXPECT_PTR_EQ(test, sd->vdev.mig_ops, ops);
+	KUNIT_EXPECT_EQ(test, sd->vdev.migration_flags, SD_FLAGS);
+
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, RU);
+
+	/* GET after a failed SET tells where the device is: unwound... */
+	sd->mig.inject.from = RP;
+	sd->mig.inject.to = ST;
+	sd->mig.inject.err = -ETIMEDOUT;
+	sd->mig.inject.count = 1;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ops->migration_set_state(&sd->vdev, SC)),
+			-ETIMEDOUT);
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, RU);
+
+	f = ops->migration_set_state(&sd->vdev, SC);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(f));
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, SC);
+
+	/* A device that reports 0 still gets a usable size. */
+	KUNIT_ASSERT_EQ(test, ops->migration_get_data_size(&sd->vdev, &len), 0);
+	KUNIT_EXPECT_GT(test, len, 0);
+
+	/* ... or in ERROR, when the walk left the session it started in. */
+	sd->mig.inject.from = ST;
+	sd->mig.inject.to = RP;
+	sd->mig.inject.count = 1;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ops->migration_set_state(&sd->vdev, RU)),
+			-ETIMEDOUT);
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, ER);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	fput(f);
+}
+
+static int sd_feature(struct kunit *test, struct sd_dev *sd, u32 flags,
+		      unsigned long uaddr, size_t argsz,
+		      struct vmig_device_feature_arcs *out)
+{
+	int ret = vmig_device_feature(&sd->mig, flags, (void __user *)uaddr,
+				      argsz);
+
+	if (out)
+		KUNIT_ASSERT_EQ(test, copy_from_user(out, (void __user *)uaddr,
+						     sizeof(*out)), 0);
+	return ret;
+}
+
+/* The arc bitmap for each flag set, and the last failure. */
+static void vmig_vfio_feature_arcs(struct kunit *test)
+{
+	struct vmig_device_feature_arcs out;
+	unsigned long uaddr = sd_user_page(test);
+	u32 get = VFIO_DEVICE_FEATURE_GET | VMIG_DEVICE_FEATURE_ARCS;
+	struct sd_dev *sd = sd_new(test, false, 0, 0, 10, 0);
+	u64 all = 0, sessions = 0;
+	/* The fifteen arcs of the uAPI. */
+	static const u8 arcs[][2] = {
+		{ RU, RP }, { RU, PC }, { RP, RU }, { RP, ST }, { RP, PP },
+		{ ST, RP }, { ST, SC }, { ST, RE }, { SC, ST }, { RE, ST },
+		{ PC, RU }, { PC, PP }, { PP, PC }, { PP, RP }, { PP, SC },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(arcs); i++)
+		all |= BIT_ULL(VMIG_ARC_BIT(arcs[i][0], arcs[i][1]));
+	sessions = BIT_ULL(VMIG_ARC_BIT(RU, PC)) | BIT_ULL(VMIG_ARC_BIT(RP, PP)) |
+		   BIT_ULL(VMIG_ARC_BIT(ST, SC)) | BIT_ULL(VMIG_ARC_BIT(ST, RE));
+
+	KUNIT_ASSERT_EQ(test, sd_feature(test, sd, get, uaddr, sizeof(out), &out), 0);
+	KUNIT_EXPECT_EQ(test, out.arcs, all);
+	KUNIT_EXPECT_EQ(test, out.session_arcs, sessions);
+	KUNIT_EXPECT_EQ(test, out.migration_flags, SD_FLAGS);
+	KUNIT_EXPECT_EQ(test, out.device_state, RU);
+	KUNIT_EXPECT_EQ(test, out.fail_seq, 0);
+
+	KUNIT_EXPECT_EQ(test, sd_feature(test, sd, VFIO_DEVICE_FEATURE_PROBE |
+					 VFIO_DEVICE_FEATURE_GET |
+					 VMIG_DEVICE_FEATURE_ARCS, uaddr, 0, NULL), 0);
+	KUNIT_EXPECT_EQ(test, sd_feature(test, sd, get, uaddr, sizeof(out) - 1,
+					 NULL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, sd_feature(test, sd, VFIO_DEVICE_FEATURE_SET |
+					 VMIG_DEVICE_FEATURE_ARCS, uaddr,
+					 sizeof(out), NULL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, sd_feature(test, sd, get + 1, uaddr, sizeof(out),
+					 NULL), -ENOTTY);
+
+	/* An injected failure that lands in ERROR: PRE_COPY -> STOP. */
+	sd_goto(test, sd, PC);
+	sd->mig.inject.from = RP;
+	sd->mig.inject.to = ST;
+	sd->mig.inject.err = -EIO;
+	sd->mig.inject.count = 1;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&sd->mig, ST)), -EIO);
+	KUNIT_ASSERT_EQ(test, sd_feature(test, sd, get, uaddr, sizeof(out), &out), 0);
+	KUNIT_EXPECT_EQ(test, out.device_state, ER);
+	KUNIT_EXPECT_EQ(test, out.fail_seq, 1);
+	KUNIT_EXPECT_EQ(test, out.fail_start, PC);
+	KUNIT_EXPECT_EQ(test, out.fail_target, ST);
+	KUNIT_EXPECT_EQ(test, out.fail_from, RP);
+	KUNIT_EXPECT_EQ(test, out.fail_to, ST);
+	KUNIT_EXPECT_EQ(test, out.fail_errno, EIO);
+	KUNIT_EXPECT_EQ(test, out.fail_result, VMIG_FAIL_ERROR);
+	KUNIT_EXPECT_EQ(test, out.fail_flags, VMIG_FAIL_INJECTED);
+
+	/* Without P2P the joined arcs appear and the P2P ones vanish. */
+	{
+		struct sd_dev *np = sd;
+
+		vmig_close(&np->mig);
+		vmig_uninit(&np->mig);
+		KUNIT_ASSERT_EQ(test, vmig_init(&np->mig, &np->vdev, &sd_ops,
+						VFIO_MIGRATION_STOP_COPY |
+						VFIO_MIGRATION_PRE_COPY), 0);
+		KUNIT_ASSERT_EQ(test, sd_feature(test, np, get, uaddr,
+						 sizeof(out), &out), 0);
+		KUNIT_EXPECT_EQ(test, out.arcs,
+				BIT_ULL(VMIG_ARC_BIT(RU, ST)) |
+				BIT_ULL(VMIG_ARC_BIT(ST, RU)) |
+				BIT_ULL(VMIG_ARC_BIT(RU, PC)) |
+				BIT_ULL(VMIG_ARC_BIT(PC, RU)) |
+				BIT_ULL(VMIG_ARC_BIT(PC, SC)) |
+				BIT_ULL(VMIG_ARC_BIT(ST, SC)) |
+				BIT_ULL(VMIG_ARC_BIT(SC, ST)) |
+				BIT_ULL(VMIG_ARC_BIT(ST, RE)) |
+				BIT_ULL(VMIG_ARC_BIT(RE, ST)));
+		KUNIT_EXPECT_EQ(test, out.session_arcs,
+				BIT_ULL(VMIG_ARC_BIT(RU, PC)) |
+				BIT_ULL(VMIG_ARC_BIT(ST, SC)) |
+				BIT_ULL(VMIG_ARC_BIT(ST, RE)));
+	}
+}
+
+static void vmig_vfio_precopy_v2_feature(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 0, 0, 10, 0);
+	u32 f = VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2;
+
+	KUNIT_EXPECT_EQ(test, vmig_device_feature(&sd->mig, VFIO_DEVICE_FEATURE_GET | f,
+						  NULL, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_device_feature(&sd->mig, VFIO_DEVICE_FEATURE_PROBE |
+						  VFIO_DEVICE_FEATURE_SET | f,
+						  NULL, 0), 0);
+	KUNIT_EXPECT_FALSE(test, sd->mig.precopy_v2);
+	KUNIT_EXPECT_EQ(test, vmig_device_feature(&sd->mig, VFIO_DEVICE_FEATURE_SET | f,
+						  NULL, 0), 0);
+	KUNIT_EXPECT_TRUE(test, sd->mig.precopy_v2);
+	/* Per open: a close forgets it. */
+	vmig_close(&sd->mig);
+	KUNIT_EXPECT_FALSE(test, sd->mig.precopy_v2);
+
+	/* A device without PRE_COPY does not have the feature. */
+	vmig_uninit(&sd->mig);
+	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops,
+					VFIO_MIGRATION_STOP_COPY), 0);
+	KUNIT_EXPECT_EQ(test, vmig_device_feature(&sd->mig, VFIO_DEVICE_FEATURE_SET | f,
+						  NULL, 0), -ENOTTY);
+}
+
+static struct kunit_case vmig_vfio_cases[] = {
+	KUNIT_CASE(vmig_vfio_mig_ops),
+	KUNIT_CASE(vmig_vfio_feature_arcs),
+	KUNIT_CASE(vmig_vfio_precopy_v2_feature),
+	{}
+};
+
+static struct kunit_suite vmig_vfio_suite = {
+	.name = "vmig_vfio",
+	.test_cases = vmig_vfio_cases,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Suite vmig_locking: resets racing walks and reads, under lockdep.      */
+
+/*
+ * The shape of vfio-pci-core: a reset takes memory_lock for writing and
+ * calls the driver's reset path, which calls vmig_reset(); a page fault on
+ * a BAR mapping takes memory_lock for reading under mmap_lock.  Readers copy
+ * into real user memory, so lockdep sees io_lock -> mmap_lock.  Had the
+ * core held its state lock or a file lock across a user copy, lockdep
+ * would find the cycle state_lock -> ... -> mmap_lock -> memory_lock ->
+ * state_lock here and switch itself off.
+ */
+struct lk_ctx {
+	struct sd_dev *sd;
+	struct rw_semaphore memory_lock;
+	struct mm_struct *mm;
+	unsigned long ubuf;
+	struct mutex file_lock;		/* hands the current data file over */
+	struct file *file;
+	bool stop;
+	u64 reads, resets, walks, faults;
+};
+
+static struct file *lk_get_file(struct lk_ctx *c)
+{
+	struct file *f;
+
+	mutex_lock(&c->file_lock);
+	f = c->file ? get_file(c->file) : NULL;
+	mutex_unlock(&c->file_lock);
+	return f;
+}
+
+static void lk_set_file(struct lk_ctx *c, struct file *f)
+{
+	struct file *old;
+
+	mutex_lock(&c->file_lock);
+	old = c->file;
+	c->file = f;
+	mutex_unlock(&c->file_lock);
+	if (old)
+		fput(old);
+}
+
+static int lk_reader(void *arg)
+{
+	struct lk_ctx *c = arg;
+
+	kthread_use_mm(c->mm);
+	while (!READ_ONCE(c->stop)) {
+		struct file *f = lk_get_file(c);
+		struct iov_iter iter;
+		struct kiocb kiocb;
+
+		if (!f || !f->f_op->read_iter) {
+			if (f)
+				fput(f);
+			usleep_range(10, 50);
+			continue;
+		}
+		if (!import_ubuf(ITER_DEST, (void __user *)c->ubuf, PAGE_SIZE,
+				 &iter)) {
+			init_sync_kiocb(&kiocb, f);
+			kiocb.ki_flags |= IOCB_NOWAIT;
+			f->f_op->read_iter(&kiocb, &iter);
+		}
+		fput(f);
+		c->reads++;
+		cond_resched();
+	}
+	kthread_unuse_mm(c->mm);
+	return 0;
+}
+
+static int lk_resetter(void *arg)
+{
+	struct lk_ctx *c = arg;
+
+	while (!READ_ONCE(c->stop)) {
+		down_write(&c->memory_lock);
+		vmig_reset(&c->sd->mig);
+		up_write(&c->memory_lock);
+		c->resets++;
+		usleep_range(50, 200);
+	}
+	return 0;
+}
+
+/* A page fault on a BAR mapping: memory_lock under mmap_lock. */
+static int lk_faulter(void *arg)
+{
+	struct lk_ctx *c = arg;
+
+	while (!READ_ONCE(c->stop)) {
+		mmap_read_lock(c->mm);
+		down_read(&c->memory_lock);
+		c->faults++;
+		up_read(&c->memory_lock);
+		mmap_read_unlock(c->mm);
+		usleep_range(20, 100);
+	}
+	return 0;
+}
+
+static void vmig_locking_reset_races(struct kunit *test)
+{
+	static const u32 targets[] = { PC, SC, RU, PP, ST, RE, RP, PC, RU };
+	struct task_struct *t[3];
+	unsigned long deadline;
+	struct lk_ctx *c;
+	unsigned int i = 0;
+	int k;
+
+	if (!debug_locks)
+		kunit_skip(test, "lockdep is already off");
+
+	c = kunit_kzalloc(test, sizeof(*c), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	c->sd = sd_new(test, true, 4, 2, 3000, 4096);
+	sd_open_gate(c->sd);
+	init_rwsem(&c->memory_lock);
+	mutex_init(&c->file_lock);
+	c->ubuf = sd_user_page(test);
+	c->mm = current->mm;
+	KUNIT_ASSERT_NOT_NULL(test, c->mm);
+
+	t[0] = kthread_run(lk_reader, c, "vmig-lk-read");
+	t[1] = kthread_run(lk_resetter, c, "vmig-lk-reset");
+	t[2] = kthread_run(lk_faulter, c, "vmig-lk-fault");
+	for (k = 0; k < 3; k++) {
+		KUNIT_ASSERT_FALSE(test, IS_ERR(t[k]));
+		get_task_struct(t[k]);
+	}
+
+	deadline = jiffies + 2 * HZ;
+	while (time_before(jiffies, deadline)) {
+		struct file *f;
+
+		spin_lock(&c->sd->lock);
+		c->sd->initial_left = 4;
+		c->sd->dirty_left = 8;
+		c->sd->final_recs = 2;
+		c->sd->final = false;
+		spin_unlock(&c->sd->lock);
+
+		f = vmig_set_state(&c->sd->mig, targets[i++ % ARRAY_SIZE(targets)]);
+		c->walks++;
+		if (IS_ERR(f)) {
+			/* Only ERROR is allowed to refuse: it waits for a reset. */
+			continue;
+		}
+		if (f)
+			lk_set_file(c, f);
+		usleep_range(100, 500);
+	}
+	WRITE_ONCE(c->stop, true);
+	for (k = 0; k < 3; k++) {
+		kthread_stop(t[k]);
+		put_task_struct(t[k]);
+	}
+	lk_set_file(c, NULL);
+
+	kunit_info(test, "%llu walks, %llu resets, %llu reads, %llu faults\n",
+		   c->walks, c->resets, c->reads, c->faults);
+	KUNIT_EXPECT_GT(test, c->resets, 0);
+	KUNIT_EXPECT_GT(test, c->reads, 0);
+	KUNIT_EXPECT_GT(test, c->faults, 0);
+	/* lockdep turns itself off at its first report. */
+	KUNIT_EXPECT_TRUE(test, debug_locks);
+}
+
+static struct kunit_case vmig_locking_cases[] = {
+	KUNIT_CASE_SLOW(vmig_locking_reset_races),
+	{}
+};
+
+static struct kunit_suite vmig_locking_suite = {
+	.name = "vmig_locking",
+	.test_cases = vmig_locking_cases,
+};
+
+kunit_test_suites(&vmig_session_suite, &vmig_vfio_suite, &vmig_locking_suite);

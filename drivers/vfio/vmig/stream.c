@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig stream envelope: the framing every saving session writes and every
+ * resuming session checks, so that no driver parses raw bytes itself.
+ */
+
+#include <linux/crc32.h>
+#include <linux/export.h>
+#include <linux/minmax.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmig.h>
+#include <kunit/visibility.h>
+
+#include "stream.h"
+
+/**
+ * DOC: Stream envelope
+ *
+ * Every data stream of a vmig device has the same frame, whatever the
+ * driver::
+ *
+ *   header    magic "VMIGSTRM", format version, header length,
+ *             identity length, flags, CRC32C
+ *   identity  the driver's device identity and configuration
+ *   record    type, flags, payload length, sequence number, CRC32C,
+ *             then the payload
+ *   ...
+ *   trailer   a record of type END carrying the number of records and
+ *             payload bytes before it
+ *
+ * All integers are little endian.  Each CRC32C covers its header, with the
+ * CRC field read as zero, and the bytes that follow it (identity or
+ * payload).  Drivers add records of their own types, numbered from
+ * %VMIG_REC_DRIVER_BASE; a record may be marked %VMIG_REC_MANDATORY.
+ *
+ * The resuming side parses incrementally, whatever the sizes of the writes
+ * that feed it, and checks everything before a driver sees a byte:
+ *
+ * - a wrong magic, a header or record length out of bounds, a CRC mismatch,
+ *   a record out of sequence (dropped, repeated or reordered), a trailer
+ *   whose counts disagree, bytes after the trailer, or a stream that ends
+ *   before its trailer: -EINVAL;
+ * - an identity that differs from the one the device expects: -EINVAL;
+ * - a format version, header flag or record flag this core does not know,
+ *   or a mandatory record whose type neither the core nor the driver knows:
+ *   -EOPNOTSUPP.  Unknown records that are not mandatory are skipped.
+ *
+ * The first error is sticky: every later write and the RESUMING -> STOP arc
+ * fail with it.  A payload is buffered whole and its CRC checked before the
+ * driver's &struct vmig_resume_ops.load sees it, so that buffer is bounded
+ * by the largest record the driver accepts.
+ */
+
+/* CRC32C, Castagnoli: seed with ~0, finish with ~. */
+u32 vmig_crc(u32 crc, const void *data, size_t len)
+{
+	return __crc32c_le(crc, data, len);
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_crc);
+
+static u32 vmig_crc_hdr_and(const void *hdr, size_t hdr_len, size_t crc_off,
+			    const void *data, size_t len)
+{
+	static const u8 zero[4];
+	u32 crc = ~0U;
+
+	crc = vmig_crc(crc, hdr, crc_off);
+	crc = vmig_crc(crc, zero, sizeof(zero));
+	crc = vmig_crc(crc, hdr + crc_off + 4, hdr_len - crc_off - 4);
+	return ~vmig_crc(crc, data, len);
+}
+
+/**
+ * vmig_stream_overhead() - bytes of framing in a stream without records
+ * @id_len: length of the device identity
+ *
+ * Return: the size of header, identity and trailer.
+ */
+u32 vmig_stream_overhead(u32 id_len)
+{
+	return sizeof(struct vmig_stream_hdr) + id_len +
+	       sizeof(struct vmig_rec_hdr) + sizeof(struct vmig_stream_end);
+}
+EXPORT_SYMBOL_GPL(vmig_stream_overhead);
+
+/**
+ * vmig_stream_record_size() - bytes a record of @len payload bytes takes
+ * @len: payload length
+ *
+ * For estimates such as &struct vmig_ops.get_data_size.
+ *
+ * Return: @len plus the record header.
+ */
+u32 vmig_stream_record_size(u32 len)
+{
+	return sizeof(struct vmig_rec_hdr) + len;
+}
+EXPORT_SYMBOL_GPL(vmig_stream_record_size);
+
+/* Write the stream header and identity to @buf; returns bytes written. */
+size_t vmig_stream_put_hdr(void *buf, const void *id, u32 id_len)
+{
+	struct vmig_stream_hdr *h = buf;
+
+	h->magic = cpu_to_le64(VMIG_STREAM_MAGIC);
+	h->version = cpu_to_le16(VMIG_STREAM_VERSION);
+	h->hdr_len = cpu_to_le16(sizeof(*h));
+	h->id_len = cpu_to_le32(id_len);
+	h->flags = 0;
+	if (id_len)
+		memcpy(h + 1, id, id_len);
+	h->crc = cpu_to_le32(vmig_crc_hdr_and(h, sizeof(*h),
+					      offsetof(struct vmig_stream_hdr, crc),
+					      h + 1, id_len));
+	return sizeof(*h) + id_len;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_put_hdr);
+
+/* Fill in the header of the record at @rec whose payload follows it. */
+void vmig_stream_seal(void *rec, u32 type, u32 flags, u32 len, u32 seq)
+{
+	struct vmig_rec_hdr *r = rec;
+
+	r->type = cpu_to_le16(type);
+	r->flags = cpu_to_le16(flags & VMIG_REC_KNOWN_FLAGS);
+	r->len = cpu_to_le32(len);
+	r->seq = cpu_to_le32(seq);
+	r->crc = cpu_to_le32(vmig_crc_hdr_and(r, sizeof(*r),
+					      offsetof(struct vmig_rec_hdr, crc),
+					      r + 1, len));
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_seal);
+
+void vmig_stream_parser_init(struct vmig_stream_parser *p, const void *id,
+			     u32 id_len, u32 max_payload,
+			     int (*record)(void *ctx, u32 type, u32 flags,
+					   const void *data, u32 len),
+			     void *ctx)
+{
+	memset(p, 0, sizeof(*p));
+	p->id = id;
+	p->id_len = id_len;
+	p->max_payload = max_payload;
+	p->record = record;
+	p->ctx = ctx;
+	p->state = VMIG_PARSE_HDR;
+	p->need = sizeof(struct vmig_stream_hdr);
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_parser_init);
+
+void vmig_stream_parser_destroy(struct vmig_stream_parser *p)
+{
+	kvfree(p->buf);
+	p->buf = NULL;
+	p->buf_size = 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_parser_destroy);
+
+/* Collect the next @need bytes into @buf, growing it as needed. */
+static int vmig_parse_expect(struct vmig_stream_parser *p,
+			     enum vmig_parse_state state, u32 need)
+{
+	p->state = state;
+	p->need = need;
+	p->have = 0;
+	if (state == VMIG_PARSE_REC || need <= p->buf_size)
+		return 0;
+
+	kvfree(p->buf);
+	p->buf_size = 0;
+	p->buf = kvmalloc(need, GFP_KERNEL_ACCOUNT);
+	if (!p->buf)
+		return -ENOMEM;
+	p->buf_size = need;
+	return 0;
+}
+
+static int vmig_parse_hdr(struct vmig_stream_parser *p)
+{
+	struct vmig_stream_hdr *h = &p->hdr;
+	u32 id_len;
+
+	memcpy(h, p->small, sizeof(*h));
+	if (le64_to_cpu(h->magic) != VMIG_STREAM_MAGIC)
+		return -EINVAL;
+	/* The only field used before the CRC check: bound it first. */
+	id_len = le32_to_cpu(h->id_len);
+	if (id_len > VMIG_STREAM_MAX_ID)
+		return -EINVAL;
+	return vmig_parse_expect(p, VMIG_PARSE_ID, id_len);
+}
+
+static int vmig_parse_id(struct vmig_stream_parser *p)
+{
+	struct vmig_stream_hdr *h = &p->hdr;
+	u32 crc;
+
+	crc = vmig_crc_hdr_and(h, sizeof(*h),
+			       offsetof(struct vmig_stream_hdr, crc),
+			       p->buf, p->need);
+	if (crc != le32_to_cpu(h->crc))
+		return -EINVAL;
+	/* Checked only now, so that a corrupt header reads as corrupt. */
+	if (le16_to_cpu(h->hdr_len) != sizeof(*h))
+		return -EINVAL;
+	if (le16_to_cpu(h->version) != VMIG_STREAM_VERSION ||
+	    le32_to_cpu(h->flags))
+		return -EOPNOTSUPP;
+	if (p->need != p->id_len || memcmp(p->buf, p->id, p->id_len))
+		return -EINVAL;
+	return vmig_parse_expect(p, VMIG_PARSE_REC, sizeof(struct vmig_rec_hdr));
+}
+
+static int vmig_parse_rec(struct vmig_stream_parser *p)
+{
+	u32 len;
+
+	memcpy(&p->rec, p->small, sizeof(p->rec));
+	len = le32_to_cpu(p->rec.len);
+	/* The only field used before the CRC check: bound it first. */
+	if (len > max_t(u32, p->max_payload, sizeof(struct vmig_stream_end)))
+		return -EINVAL;
+	return vmig_parse_expect(p, VMIG_PARSE_PAYLOAD, len);
+}
+
+static int vmig_parse_end(struct vmig_stream_parser *p)
+{
+	struct vmig_stream_end end;
+
+	if (p->need != sizeof(end))
+		return -EINVAL;
+	memcpy(&end, p->buf, sizeof(end));
+	if (le64_to_cpu(end.nr_records) != p->nr_records ||
+	    le64_to_cpu(end.payload_bytes) != p->payload_bytes)
+		return -EINVAL;
+	p->state = VMIG_PARSE_DONE;
+	p->need = 0;
+	p->have = 0;
+	return 0;
+}
+
+static int vmig_parse_payload(struct vmig_stream_parser *p)
+{
+	u32 type = le16_to_cpu(p->rec.type);
+	u32 flags = le16_to_cpu(p->rec.flags);
+	u32 len = p->need;
+	int ret;
+
+	if (vmig_crc_hdr_and(&p->rec, sizeof(p->rec),
+			     offsetof(struct vmig_rec_hdr, crc),
+			     p->buf, len) != le32_to_cpu(p->rec.crc))
+		return -EINVAL;
+	if (!type || le32_to_cpu(p->rec.seq) != p->nr_records)
+		return -EINVAL;
+	if (flags & ~VMIG_REC_KNOWN_FLAGS)
+		return -EOPNOTSUPP;
+	if (type == VMIG_REC_END)
+		return vmig_parse_end(p);
+	if (len > p->max_payload)
+		return -EINVAL;
+
+	if (type < VMIG_REC_DRIVER_BASE)
+		ret = -EOPNOTSUPP;	/* reserved for the core, unknown */
+	else
+		ret = p->record(p->ctx, type, flags, p->buf, len);
+	if (ret == -EOPNOTSUPP && !(flags & VMIG_REC_MANDATORY))
+		ret = 0;
+	if (ret)
+		return ret;
+
+	p->nr_records++;
+	p->payload_bytes += len;
+	return vmig_parse_expect(p, VMIG_PARSE_REC, sizeof(struct vmig_rec_hdr));
+}
+
+/* The item being collected is complete: check it and move on. */
+static int vmig_parse_item(struct vmig_stream_parser *p)
+{
+	switch (p->state) {
+	case VMIG_PARSE_HDR:
+		return vmig_parse_hdr(p);
+	case VMIG_PARSE_ID:
+		return vmig_parse_id(p);
+	case VMIG_PARSE_REC:
+		return vmig_parse_rec(p);
+	case VMIG_PARSE_PAYLOAD:
+		return vmig_parse_payload(p);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int vmig_parse_fail(struct vmig_stream_parser *p, int err)
+{
+	p->state = VMIG_PARSE_FAILED;
+	p->err = err;
+	return err;
+}
+
+/*
+ * vmig_stream_parse() - feed bytes of a stream to the parser
+ *
+ * Any split of the stream into calls gives the same result.  Returns 0 while
+ * the stream is well formed so far, else the sticky error.
+ */
+int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
+		      size_t len)
+{
+	const u8 *in = data;
+	int ret;
+
+	if (p->state == VMIG_PARSE_FAILED)
+		return p->err;
+
+	while (len || (p->have == p->need && p->state != VMIG_PARSE_DONE)) {
+		size_t n;
+		u8 *dst;
+
+		if (p->state == VMIG_PARSE_DONE)
+			return vmig_parse_fail(p, -EINVAL);	/* after the trailer */
+
+		if (p->have < p->need) {
+			dst = (p->state == VMIG_PARSE_HDR ||
+			       p->state == VMIG_PARSE_REC) ? p->small : p->buf;
+			n = min_t(size_t, len, p->need - p->have);
+			memcpy(dst + p->have, in, n);
+			p->have += n;
+			p->offset += n;
+			in += n;
+			len -= n;
+			if (p->have < p->need)
+				break;
+		}
+		ret = vmig_parse_item(p);
+		if (ret)
+			return vmig_parse_fail(p, ret);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_parse);
+
+/* The stream must be complete: 0, the sticky error, or -EINVAL if cut short. */
+int vmig_stream_finish(struct vmig_stream_parser *p)
+{
+	if (p->state == VMIG_PARSE_FAILED)
+		return p->err;
+	return p->state == VMIG_PARSE_DONE ? 0 : -EINVAL;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_finish);

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit suite for the vmig stream envelope: well-formed streams in every
+ * split, every truncation, every single-byte corruption, crafted streams
+ * for each documented errno, and a long run of random mutations.
+ */
+
+#include <kunit/test.h>
+#include <linux/prandom.h>
+#include <linux/slab.h>
+#include <linux/vmig.h>
+
+#include "stream.h"
+
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+
+#define TS_ID		"vmig-test model=1 size=4096"
+#define TS_MAX		4096
+#define TS_TYPE		(VMIG_REC_DRIVER_BASE + 1)
+#define TS_MAX_RECS	8
+
+/* One record as the driver is meant to see it. */
+struct ts_rec {
+	u32 type;
+	u32 len;
+	u32 sum;	/* a checksum of the payload, to compare deliveries */
+};
+
+/* What a parse delivered to the driver's callback. */
+struct ts_sink {
+	struct ts_rec recs[TS_MAX_RECS];
+	int nr;
+	int refuse_type;	/* the "driver" answers -EOPNOTSUPP for it */
+};
+
+static u32 ts_sum(const void *data, u32 len)
+{
+	return vmig_crc(0x1234, data, len);
+}
+
+static int ts_record(void *ctx, u32 type, u32 flags, const void *data, u32 len)
+{
+	struct ts_sink *sink = ctx;
+
+	if (type == sink->refuse_type)
+		return -EOPNOTSUPP;
+	if (sink->nr < TS_MAX_RECS) {
+		sink->recs[sink->nr].type = type;
+		sink->recs[sink->nr].len = len;
+		sink->recs[sink->nr].sum = ts_sum(data, len);
+	}
+	sink->nr++;
+	return 0;
+}
+
+/* A stream under construction, in a kunit-managed buffer. */
+struct ts_stream {
+	u8 *buf;
+	size_t len;
+	size_t size;
+	u32 nr;
+	u64 payload;
+};
+
+static void ts_begin(struct kunit *test, struct ts_stream *s, const char *id)
+{
+	s->size = 256 * 1024;
+	s->buf = kunit_kzalloc(test, s->size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, s->buf);
+	s->len = vmig_stream_put_hdr(s->buf, id, strlen(id));
+	s->nr = 0;
+	s->payload = 0;
+}
+
+/* Append a record; @fill chooses the payload bytes. */
+static void ts_add(struct kunit *test, struct ts_stream *s, u32 type,
+		   u32 flags, u32 len, u8 fill)
+{
+	u8 *rec = s->buf + s->len;
+	u32 i;
+
+	KUNIT_ASSERT_LE(test, s->len + sizeof(struct vmig_rec_hdr) + len,
+			s->size);
+	for (i = 0; i < len; i++)
+		rec[sizeof(struct vmig_rec_hdr) + i] = fill + i * 7;
+	vmig_stream_seal(rec, type, flags, len, s->nr);
+	s->len += sizeof(struct vmig_rec_hdr) + len;
+	s->nr++;
+	s->payload += len;
+}
+
+static void ts_end(struct kunit *test, struct ts_stream *s)
+{
+	struct vmig_stream_end end = {
+		.nr_records = cpu_to_le64(s->nr),
+		.payload_bytes = cpu_to_le64(s->payload),
+	};
+	u8 *rec = s->buf + s->len;
+
+	memcpy(rec + sizeof(struct vmig_rec_hdr), &end, sizeof(end));
+	vmig_stream_seal(rec, VMIG_REC_END, 0, sizeof(end), s->nr);
+	s->len += sizeof(struct vmig_rec_hdr) + sizeof(end);
+}
+
+/* The stream most cases start from: four records of assorted sizes. */
+static void ts_sample(struct kunit *test, struct ts_stream *s)
+{
+	ts_begin(test, s, TS_ID);
+	ts_add(test, s, TS_TYPE, VMIG_REC_MANDATORY, 100, 1);
+	ts_add(test, s, TS_TYPE + 1, 0, 0, 0);
+	ts_add(test, s, TS_TYPE, 0, 1000, 2);
+	ts_add(test, s, TS_TYPE + 2, VMIG_REC_MANDATORY, 17, 3);
+	ts_end(test, s);
+}
+
+/*
+ * Parse @len bytes of @data split at the offsets @rnd chooses (or in one
+ * call when @rnd is NULL), then finish.  Returns the first error.
+ */
+static int ts_parse(const u8 *data, size_t len, struct ts_sink *sink,
+		    struct rnd_state *rnd, u32 max_payload)
+{
+	struct vmig_stream_parser p;
+	size_t off = 0;
+	int ret = 0;
+
+	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), max_payload,
+				ts_record, sink);
+	while (off < len && !ret) {
+		size_t n = len - off;
+
+		if (rnd)
+			n = min_t(size_t, n, 1 + prandom_u32_state(rnd) % 300);
+		ret = vmig_stream_parse(&p, data + off, n);
+		off += n;
+	}
+	if (!ret)
+		ret = vmig_stream_finish(&p);
+	vmig_stream_parser_destroy(&p);
+	return ret;
+}
+
+static void vmig_stream_roundtrip(struct kunit *test)
+{
+	struct ts_sink sink = {}, again = {};
+	struct rnd_state rnd;
+	struct ts_stream s;
+	size_t i;
+
+	ts_sample(test, &s);
+	KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX), 0);
+	KUNIT_ASSERT_EQ(test, sink.nr, 4);
+	KUNIT_EXPECT_EQ(test, sink.recs[0].len, 100);
+	KUNIT_EXPECT_EQ(test, sink.recs[1].len, 0);
+	KUNIT_EXPECT_EQ(test, sink.recs[2].len, 1000);
+	KUNIT_EXPECT_EQ(test, sink.recs[3].type, TS_TYPE + 2);
+
+	/* Byte by byte, and in random pieces: the same records. */
+	{
+		struct vmig_stream_parser p;
+
+		vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX,
+					ts_record, &again);
+		for (i = 0; i < s.len; i++)
+			KUNIT_ASSERT_EQ(test, vmig_stream_parse(&p, s.buf + i, 1), 0);
+		KUNIT_EXPECT_EQ(test, vmig_stream_finish(&p), 0);
+		vmig_stream_parser_destroy(&p);
+		KUNIT_EXPECT_EQ(test, again.nr, sink.nr);
+		KUNIT_EXPECT_EQ(test, memcmp(again.recs, sink.recs,
+					     sizeof(sink.recs)), 0);
+	}
+	prandom_seed_state(&rnd, 42);
+	for (i = 0; i < 100; i++) {
+		memset(&again, 0, sizeof(again));
+		KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &again, &rnd, TS_MAX), 0);
+		KUNIT_EXPECT_EQ(test, memcmp(again.recs, sink.recs,
+					     sizeof(sink.recs)), 0);
+	}
+}
+
+/* A stream cut anywhere before its end is refused, never accepted. */
+static void vmig_stream_every_truncation(struct kunit *test)
+{
+	struct ts_sink sink;
+	struct ts_stream s;
+	size_t cut;
+
+	ts_sample(test, &s);
+	for (cut = 0; cut < s.len; cut++) {
+		memset(&sink, 0, sizeof(sink));
+		KUNIT_EXPECT_EQ_MSG(test, ts_parse(s.buf, cut, &sink, NULL, TS_MAX),
+				    -EINVAL, "cut at %zu of %zu", cut, s.len);
+		KUNIT_EXPECT_LE(test, sink.nr, 4);
+	}
+}
+
+/* Any changed byte is caught; the driver never sees a corrupt record. */
+static void vmig_stream_every_byte(struct kunit *test)
+{
+	static const u8 deltas[] = { 0x01, 0x80, 0xff };
+	struct ts_sink sink, good = {};
+	struct ts_stream s;
+	size_t off;
+	unsigned int d;
+	int ret, i;
+
+	ts_sample(test, &s);
+	KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &good, NULL, TS_MAX), 0);
+	for (off = 0; off < s.len; off++) {
+		for (d = 0; d < ARRAY_SIZE(deltas); d++) {
+			memset(&sink, 0, sizeof(sink));
+			s.buf[off] ^= deltas[d];
+			ret = ts_parse(s.buf, s.len, &sink, NULL, TS_MAX);
+			s.buf[off] ^= deltas[d];
+			KUNIT_EXPECT_EQ_MSG(test, ret, -EINVAL, "byte %zu ^ %#x",
+					    off, deltas[d]);
+			/* What was delivered is a prefix of the real records. */
+			for (i = 0; i < min(sink.nr, TS_MAX_RECS); i++)
+				KUNIT_EXPECT_EQ(test, sink.recs[i].sum,
+						good.recs[i].sum);
+		}
+	}
+}
+
+/* Streams that are sound but say what this core cannot do. */
+static void vmig_stream_crafted(struct kunit *test)
+{
+	struct vmig_stream_hdr *h;
+	struct ts_sink sink = {};
+	struct ts_stream s;
+
+	/* Unknown mandatory driver record: -EOPNOTSUPP. */
+	ts_begin(test, &s, TS_ID);
+	ts_add(test, &s, TS_TYPE + 9, VMIG_REC_MANDATORY, 8, 0);
+	ts_end(test, &s);
+	sink.refuse_type = TS_TYPE + 9;
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EOPNOTSUPP);
+
+	/* The same record not mandatory: skipped, the stream is fine. */
+	ts_begin(test, &s, TS_ID);
+	ts_add(test, &s, TS_TYPE + 9, 0, 8, 0);
+	ts_add(test, &s, TS_TYPE, 0, 8, 0);
+	ts_end(test, &s);
+	memset(&sink, 0, sizeof(sink));
+	sink.refuse_type = TS_TYPE + 9;
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX), 0);
+	KUNIT_EXPECT_EQ(test, sink.nr, 1);
+
+	/* A type reserved for the core: mandatory refused, optional skipped. */
+	ts_begin(test, &s, TS_ID);
+	ts_add(test, &s, 5, VMIG_REC_MANDATORY, 4, 0);
+	ts_end(test, &s);
+	memset(&sink, 0, sizeof(sink));
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EOPNOTSUPP);
+	ts_begin(test, &s, TS_ID);
+	ts_add(test, &s, 5, 0, 4, 0);
+	ts_end(test, &s);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX), 0);
+
+	/* Type 0 is never valid. */
+	ts_begin(test, &s, TS_ID);
+	ts_add(test, &s, 0, 0, 4, 0);
+	ts_end(test, &s);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EINVAL);
+
+	/* Another device's identity: -EINVAL. */
+	ts_begin(test, &s, "vmig-test model=2 size=4096");
+	ts_end(test, &s);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EINVAL);
+
+	/* A future format version, with a valid CRC: -EOPNOTSUPP. */
+	ts_begin(test, &s, TS_ID);
+	h = (struct vmig_stream_hdr *)s.buf;
+	h->version = cpu_to_le16(VMIG_STREAM_VERSION + 1);
+	vmig_stream_put_hdr(s.buf, TS_ID, strlen(TS_ID));
+	h->version = cpu_to_le16(VMIG_STREAM_VERSION + 1);
+	h->crc = 0;
+	h->crc = cpu_to_le32(~vmig_crc(vmig_crc(~0U, h, sizeof(*h)),
+				       TS_ID, strlen(TS_ID)));
+	ts_end(test, &s);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EOPNOTSUPP);
+
+	/* A record larger than the driver accepts: -EINVAL before buffering. */
+	ts_begin(test, &s, TS_ID);
+	ts_add(test, &s, TS_TYPE, 0, 2000, 0);
+	ts_end(test, &s);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, 1000),
+			-EINVAL);
+
+	/* Anything after the trailer: -EINVAL. */
+	ts_sample(test, &s);
+	s.buf[s.len++] = 0;
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EINVAL);
+
+	/* Not a stream at all. */
+	memset(s.buf, 0xa5, 512);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, 512, &sink, NULL, TS_MAX),
+			-EINVAL);
+}
+
+/* A dropped, repeated or swapped record is caught by its sequence number. */
+static void vmig_stream_sequence(struct kunit *test)
+{
+	size_t rec1, rec2, rec3, l1, l2;
+	struct ts_sink sink = {};
+	struct ts_stream s;
+	u8 *copy;
+
+	ts_sample(test, &s);
+	copy = kunit_kzalloc(test, s.size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, copy);
+	rec1 = sizeof(struct vmig_stream_hdr) + strlen(TS_ID);
+	l1 = sizeof(struct vmig_rec_hdr) + 100;
+	rec2 = rec1 + l1;
+	l2 = sizeof(struct vmig_rec_hdr);
+	rec3 = rec2 + l2;
+
+	/* Drop the first record. */
+	memcpy(copy, s.buf, rec1);
+	memcpy(copy + rec1, s.buf + rec2, s.len - rec2);
+	KUNIT_EXPECT_EQ(test, ts_parse(copy, s.len - l1, &sink, NULL, TS_MAX),
+			-EINVAL);
+	/* Repeat it. */
+	memcpy(copy, s.buf, rec2);
+	memcpy(copy + rec2, s.buf + rec1, l1);
+	memcpy(copy + rec2 + l1, s.buf + rec2, s.len - rec2);
+	KUNIT_EXPECT_EQ(test, ts_parse(copy, s.len + l1, &sink, NULL, TS_MAX),
+			-EINVAL);
+	/* Swap the first two. */
+	memcpy(copy, s.buf, rec1);
+	memcpy(copy + rec1, s.buf + rec2, l2);
+	memcpy(copy + rec1 + l2, s.buf + rec1, l1);
+	memcpy(copy + rec3, s.buf + rec3, s.len - rec3);
+	KUNIT_EXPECT_EQ(test, ts_parse(copy, s.len, &sink, NULL, TS_MAX),
+			-EINVAL);
+}
+
+#define TS_FUZZ_ROUNDS	100000
+
+/*
+ * Random mutations of valid streams, fed in random pieces.  Every outcome
+ * must be success with exactly the original records, or one of the two
+ * documented errnos; KASAN and UBSAN watch the parser meanwhile.
+ */
+static void vmig_stream_fuzz(struct kunit *test)
+{
+	unsigned int outcome[3] = {}, round;
+	struct ts_sink good = {}, sink;
+	struct rnd_state rnd;
+	struct ts_stream s;
+	u8 *m;
+
+	ts_sample(test, &s);
+	KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &good, NULL, TS_MAX), 0);
+	m = kunit_kzalloc(test, s.len + 64, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	prandom_seed_state(&rnd, 0x766d6967);
+
+	for (round = 0; round < TS_FUZZ_ROUNDS; round++) {
+		size_t len = s.len, pos, n;
+		int ret, i, k;
+
+		memcpy(m, s.buf, s.len);
+		for (k = 1 + prandom_u32_state(&rnd) % 4; k; k--) {
+			pos = prandom_u32_state(&rnd) % len;
+			switch (prandom_u32_state(&rnd) % 6) {
+			case 0:		/* flip a bit */
+				m[pos] ^= BIT(prandom_u32_state(&rnd) % 8);
+				break;
+			case 1:		/* set a byte */
+				m[pos] = prandom_u32_state(&rnd);
+				break;
+			case 2:		/* set a little-endian word to an edge */
+				n = min_t(size_t, 4, len - pos);
+				memset(m + pos, prandom_u32_state(&rnd) & 1 ?
+				       0xff : 0, n);
+				break;
+			case 3:		/* cut the stream */
+				len = pos;
+				break;
+			case 4:		/* delete bytes */
+				n = min_t(size_t, 1 + prandom_u32_state(&rnd) % 16,
+					  len - pos);
+				memmove(m + pos, m + pos + n, len - pos - n);
+				len -= n;
+				break;
+			case 5:		/* insert bytes */
+				n = 1 + prandom_u32_state(&rnd) % 16;
+				if (len + n > s.len + 64)
+					break;
+				memmove(m + pos + n, m + pos, len - pos);
+				for (i = 0; i < n; i++)
+					m[pos + i] = prandom_u32_state(&rnd);
+				len += n;
+				break;
+			}
+			if (!len)
+				break;
+		}
+
+		memset(&sink, 0, sizeof(sink));
+		ret = ts_parse(m, len, &sink, &rnd, TS_MAX);
+		if (!ret) {
+			/* Only a mutation that changed nothing may pass. */
+			KUNIT_ASSERT_EQ(test, sink.nr, good.nr);
+			KUNIT_ASSERT_EQ(test, memcmp(sink.recs, good.recs,
+						     sizeof(good.recs)), 0);
+			outcome[0]++;
+		} else if (ret == -EINVAL) {
+			outcome[1]++;
+		} else {
+			KUNIT_ASSERT_EQ_MSG(test, ret, -EOPNOTSUPP,
+					    "round %u: errno %d", round, ret);
+			outcome[2]++;
+		}
+	}
+	kunit_info(test, "%u mutated streams: %u unchanged and accepted, %u -EINVAL, %u -EOPNOTSUPP\n",
+		   TS_FUZZ_ROUNDS, outcome[0], outcome[1], outcome[2]);
+	KUNIT_EXPECT_EQ(test, outcome[0] + outcome[1] + outcome[2],
+			TS_FUZZ_ROUNDS);
+	/* Most mutations must be caught as corruption. */
+	KUNIT_EXPECT_GT(test, outcome[1], TS_FUZZ_ROUNDS / 2);
+}
+
+/* The first error is sticky. */
+static void vmig_stream_sticky(struct kunit *test)
+{
+	struct vmig_stream_parser p;
+	struct ts_sink sink = {};
+	struct ts_stream s;
+
+	ts_sample(test, &s);
+	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
+				&sink);
+	s.buf[0] ^= 1;
+	KUNIT_EXPECT_EQ(test, vmig_stream_parse(&p, s.buf,
+						sizeof(struct vmig_stream_hdr)),
+			-EINVAL);
+	s.buf[0] ^= 1;
+	KUNIT_EXPECT_EQ(test, vmig_stream_parse(&p, s.buf, s.len), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_stream_finish(&p), -EINVAL);
+	KUNIT_EXPECT_EQ(test, sink.nr, 0);
+	vmig_stream_parser_destroy(&p);
+}
+
+static struct kunit_case vmig_stream_cases[] = {
+	KUNIT_CASE(vmig_stream_roundtrip),
+	KUNIT_CASE(vmig_stream_every_truncation),
+	KUNIT_CASE(vmig_stream_every_byte),
+	KUNIT_CASE(vmig_stream_crafted),
+	KUNIT_CASE(vmig_stream_sequence),
+	KUNIT_CASE(vmig_stream_sticky),
+	KUNIT_CASE_SLOW(vmig_stream_fuzz),
+	{}
+};
+
+static struct kunit_suite vmig_stream_suite = {
+	.name = "vmig_stream",
+	.test_cases = vmig_stream_cases,
+};
+
+kunit_test_suite(vmig_stream_suite);

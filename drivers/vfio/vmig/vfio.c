@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig glue to vfio.ko: the per-device object's life cycle, the
+ * vfio_migration_ops every vmig device gets, the core's own device features.
+ */
+
+#include <linux/bitops.h>
+#include <linux/export.h>
+#include <linux/hashtable.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmig.h>
+#include <kunit/visibility.h>
+#include <uapi/linux/vmig.h>
+
+#include "stream.h"
+#include "vmig_priv.h"
+
+/**
+ * DOC: Locking
+ *
+ * The core keeps its lock graph small and free of user memory:
+ *
+ * - &vmig_device.state_lock, a mutex, serialises walks (and so every arc
+ *   handler), resets, open and close, the ends of sessions, the producer
+ *   and consumer callbacks of sessions, and readers of the state.
+ * - each session has an io_lock, a mutex that serialises read() and
+ *   write() on its file.  It is the only lock held while user memory is
+ *   copied, and it may be followed by the state lock, never preceded.
+ * - each session has a spinlock for its queue and flags, innermost.
+ *
+ * So the order is io_lock -> state_lock -> session spinlock, and nothing
+ * that holds the state lock touches user memory: ioctls copy their results
+ * out after dropping it.  A driver's reset path may therefore call
+ * vmig_reset() with whatever locks it holds (vfio-pci-core's memory_lock
+ * for instance), as long as its own arc handlers do not take those locks:
+ * the cycle state_lock -> file lock -> mmap_lock -> memory_lock ->
+ * state_lock that forced upstream drivers to defer resets cannot form.
+ * The KUnit suite vmig_locking races resets against walks and reads of a
+ * user buffer under lockdep.
+ *
+ * Arc handlers, session callbacks and session release ops run under the
+ * state lock and must not take it; a driver's worker that feeds a session
+ * must not take it either, since ending the session waits for the worker.
+ */
+
+/* Every device with a vfio_device, looked up from vfio.ko's callbacks. */
+static DEFINE_SPINLOCK(vmig_devices_lock);
+static DEFINE_HASHTABLE(vmig_devices, 6);
+
+static struct vmig_device *vmig_find(struct vfio_device *vdev)
+{
+	struct vmig_device *mig, *found = NULL;
+
+	spin_lock(&vmig_devices_lock);
+	hash_for_each_possible(vmig_devices, mig, node, (unsigned long)vdev) {
+		if (mig->vdev == vdev) {
+			found = mig;
+			break;
+		}
+	}
+	spin_unlock(&vmig_devices_lock);
+	return found;
+}
+
+static struct file *vmig_vfio_set_state(struct vfio_device *vdev,
+					enum vfio_device_mig_state new_state)
+{
+	struct vmig_device *mig = vmig_find(vdev);
+
+	if (WARN_ON_ONCE(!mig))
+		return ERR_PTR(-ENODEV);
+	return vmig_set_state(mig, new_state);
+}
+
+static int vmig_vfio_get_state(struct vfio_device *vdev,
+			       enum vfio_device_mig_state *curr_state)
+{
+	struct vmig_device *mig = vmig_find(vdev);
+
+	if (WARN_ON_ONCE(!mig))
+		return -ENODEV;
+	*curr_state = vmig_get_state(mig);
+	return 0;
+}
+
+static int vmig_data_size(struct vmig_device *mig, unsigned long *len)
+{
+	unsigned long bytes = 0;
+	int ret = 0;
+
+	scoped_guard(mutex, &mig->state_lock)
+		if (mig->ops->get_data_size)
+			ret = mig->ops->get_data_size(mig, &bytes);
+	if (ret)
+		return ret;
+	/* Never 0: even an empty stream has its frame. */
+	*len = bytes + vmig_stream_overhead(0);
+	return 0;
+}
+
+static int vmig_vfio_get_data_size(struct vfio_device *vdev,
+				   unsigned long *stop_copy_length)
+{
+	struct vmig_device *mig = vmig_find(vdev);
+
+	if (WARN_ON_ONCE(!mig))
+		return -ENODEV;
+	return vmig_data_size(mig, stop_copy_length);
+}
+
+static const struct vfio_migration_ops vmig_vfio_mig_ops = {
+	.migration_set_state = vmig_vfio_set_state,
+	.migration_get_state = vmig_vfio_get_state,
+	.migration_get_data_size = vmig_vfio_get_data_size,
+};
+
+/**
+ * vmig_init() - prepare the core's per-device object
+ * @mig: the object, embedded in the driver's device structure
+ * @vdev: the vfio device, before it is registered; the core sets its
+ *	migration_flags and mig_ops.  NULL to use the FSM without vfio.ko.
+ * @ops: the driver's arc handlers
+ * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
+ *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
+ *
+ * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
+ * Call from the vfio_device_ops init op, or anywhere before registration.
+ *
+ * Return: 0, or -EINVAL for missing ops or flags the core does not know.
+ */
+int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+	      const struct vmig_ops *ops, u32 flags)
+{
+	if (!ops || !ops->migration_step_device_state)
+		return -EINVAL;
+	if (!(flags & VFIO_MIGRATION_STOP_COPY) || (flags & ~VMIG_KNOWN_FLAGS))
+		return -EINVAL;
+
+	memset(mig, 0, sizeof(*mig));
+	mig->ops = ops;
+	mig->vdev = vdev;
+	mig->flags = flags;
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	mutex_init(&mig->state_lock);
+	strscpy(mig->name, vdev && vdev->dev ? dev_name(vdev->dev) : "-",
+		sizeof(mig->name));
+
+	if (vdev) {
+		vdev->migration_flags = flags;
+		vdev->mig_ops = &vmig_vfio_mig_ops;
+		spin_lock(&vmig_devices_lock);
+		hash_add(vmig_devices, &mig->node, (unsigned long)vdev);
+		spin_unlock(&vmig_devices_lock);
+	}
+	vmig_debugfs_add(mig);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vmig_init);
+
+/**
+ * vmig_uninit() - release what vmig_init() set up
+ * @mig: the per-device object
+ *
+ * Call from the vfio_device_ops release op, or after unregistration.
+ */
+void vmig_uninit(struct vmig_device *mig)
+{
+	vmig_debugfs_remove(mig);
+	if (mig->vdev) {
+		spin_lock(&vmig_devices_lock);
+		hash_del(&mig->node);
+		spin_unlock(&vmig_devices_lock);
+	}
+	scoped_guard(mutex, &mig->state_lock) {
+		/* close_device ended every session; be safe if it did not. */
+		if (WARN_ON_ONCE(mig->session))
+			vmig_reset_locked(mig);
+	}
+	mutex_destroy(&mig->state_lock);
+}
+EXPORT_SYMBOL_GPL(vmig_uninit);
+
+/**
+ * vmig_reset_locked() - return the FSM to RUNNING after a device reset
+ * @mig: the per-device object
+ *
+ * Ends the current session, if any, and moves the FSM to RUNNING without
+ * any arc: the driver reset its device.  It is the only way out of ERROR.
+ * Caller holds &vmig_device.state_lock.
+ */
+void vmig_reset_locked(struct vmig_device *mig)
+{
+	u32 from = mig->state;
+
+	lockdep_assert_held(&mig->state_lock);
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	vmig_session_sync_locked(mig);
+	mig->nr_resets++;
+	trace_vmig_reset(mig, from);
+}
+EXPORT_SYMBOL_GPL(vmig_reset_locked);
+
+/**
+ * vmig_reset() - return the FSM to RUNNING after a device reset
+ * @mig: the per-device object
+ *
+ * The one call a driver's reset path makes, for VFIO_DEVICE_RESET, a PCI
+ * reset_done handler, or any other reset: vmig_reset_locked() under the
+ * state lock.  It needs no deferral: see "Locking".
+ */
+void vmig_reset(struct vmig_device *mig)
+{
+	guard(mutex)(&mig->state_lock);
+	vmig_reset_locked(mig);
+}
+EXPORT_SYMBOL_GPL(vmig_reset);
+
+/* Open and close both leave a device as a new user must find it. */
+static void vmig_fresh(struct vmig_device *mig)
+{
+	guard(mutex)(&mig->state_lock);
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	vmig_session_sync_locked(mig);
+	mig->precopy_v2 = false;
+}
+
+/**
+ * vmig_open() - the device was opened
+ * @mig: the per-device object
+ *
+ * Call from open_device.  The FSM is in RUNNING, as userspace expects of a
+ * freshly opened device, and the pre-copy opt-in is cleared.
+ */
+void vmig_open(struct vmig_device *mig)
+{
+	vmig_fresh(mig);
+}
+EXPORT_SYMBOL_GPL(vmig_open);
+
+/**
+ * vmig_close() - the device is being closed
+ * @mig: the per-device object
+ *
+ * Call from close_device, before the device's resources go: ends the
+ * current session, which runs its release op, and returns the FSM to
+ * RUNNING.
+ */
+void vmig_close(struct vmig_device *mig)
+{
+	vmig_fresh(mig);
+}
+EXPORT_SYMBOL_GPL(vmig_close);
+
+/* The arcs a device with @flags implements, as a bitmap over (from, to). */
+static void vmig_arc_bitmaps(u32 flags, u64 *arcs, u64 *sessions)
+{
+	u32 from, to;
+
+	*arcs = 0;
+	*sessions = 0;
+	for (from = 0; from < VMIG_NR_STATES; from++) {
+		for (to = 0; to < VMIG_NR_STATES; to++) {
+			if (from == to || to == VFIO_DEVICE_STATE_ERROR ||
+			    !vmig_state_supported(flags, from) ||
+			    vmig_next_state(flags, from, to) != to)
+				continue;
+			*arcs |= BIT_ULL(VMIG_ARC_BIT(from, to));
+			/* Joined arcs never start a session. */
+			if (vmig_arc_starts_session(from, to))
+				*sessions |= BIT_ULL(VMIG_ARC_BIT(from, to));
+		}
+	}
+}
+
+static int vmig_feature_arcs(struct vmig_device *mig, u32 flags,
+			     void __user *arg, size_t argsz)
+{
+	struct vmig_device_feature_arcs out = {};
+	struct vmig_failure *lf = &mig->last_failure;
+	int ret;
+
+	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_GET,
+				 sizeof(out));
+	if (ret != 1)
+		return ret;
+
+	vmig_arc_bitmaps(mig->flags, &out.arcs, &out.session_arcs);
+	out.migration_flags = mig->flags;
+	scoped_guard(mutex, &mig->state_lock) {
+		out.device_state = mig->state;
+		out.fail_seq = lf->seq;
+		if (lf->seq) {
+			out.fail_start = lf->start;
+			out.fail_target = lf->target;
+			out.fail_from = lf->from;
+			out.fail_to = lf->to;
+			out.fail_errno = -lf->err;
+			out.fail_result = lf->end == VFIO_DEVICE_STATE_ERROR ?
+					  VMIG_FAIL_ERROR : VMIG_FAIL_UNWOUND;
+			out.fail_flags = lf->injected ? VMIG_FAIL_INJECTED : 0;
+		}
+	}
+	return copy_to_user(arg, &out, sizeof(out)) ? -EFAULT : 0;
+}
+
+static int vmig_feature_precopy_v2(struct vmig_device *mig, u32 flags,
+				   size_t argsz)
+{
+	int ret;
+
+	if (!(mig->flags & VFIO_MIGRATION_PRE_COPY))
+		return -ENOTTY;
+	/* SET with no data; whatever data comes is ignored. */
+	ret = vfio_check_feature(flags, argsz, VFIO_DEVICE_FEATURE_SET, 0);
+	if (ret != 1)
+		return ret;
+	guard(mutex)(&mig->state_lock);
+	mig->precopy_v2 = true;
+	return 0;
+}
+
+/**
+ * vmig_device_feature() - the VFIO_DEVICE_FEATUREs the core implements
+ * @mig: the per-device object
+ * @flags: from the vfio_device_ops device_feature op
+ * @arg: likewise
+ * @argsz: likewise
+ *
+ * A driver's device_feature op calls this first and falls back to its own
+ * features (or vfio_pci_core_ioctl_feature()) on -ENOTTY.  Handles
+ * %VMIG_DEVICE_FEATURE_ARCS for every device and
+ * %VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2 (Linux 7.1's
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2) for devices with PRE_COPY.
+ *
+ * Return: as for the device_feature op; -ENOTTY for features not the
+ * core's.
+ */
+int vmig_device_feature(struct vmig_device *mig, u32 flags, void __user *arg,
+			size_t argsz)
+{
+	switch (flags & VFIO_DEVICE_FEATURE_MASK) {
+	case VMIG_DEVICE_FEATURE_ARCS:
+		return vmig_feature_arcs(mig, flags, arg, argsz);
+	case VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2:
+		return vmig_feature_precopy_v2(mig, flags, argsz);
+	}
+	return -ENOTTY;
+}
+EXPORT_SYMBOL_GPL(vmig_device_feature);
+
+/* For KUnit: vfio.ko's view of a device, without vfio.ko. */
+const struct vfio_migration_ops *vmig_vfio_ops(void)
+{
+	return &vmig_vfio_mig_ops;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_vfio_ops);

@@ -104,6 +104,7 @@ struct vmig_failure {
  * @arc_failed: arcs that failed, by [from][to]
  * @nr_walks: requests that ran at least one arc
  * @nr_resets: calls of vmig_reset()
+ * @last_peak_bytes: most chunk memory the last ended saving session held
  * @inject: debugfs fault injection: the arc to fail, its errno and count
  * @debugfs: the device's debugfs directory
  * @node: entry in the core's table of devices, looked up by @vdev
@@ -127,6 +128,7 @@ struct vmig_device {
 	u32 arc_failed[VMIG_NR_STATES][VMIG_NR_STATES];
 	u64 nr_walks;
 	u64 nr_resets;
+	u64 last_peak_bytes;
 	struct {
 		u8 from;
 		u8 to;
@@ -268,6 +270,7 @@ void vmig_save_error(struct vmig_session *sess, int err);
 void vmig_save_notify(struct vmig_session *sess);
 void vmig_save_reinit(struct vmig_session *sess);
 bool vmig_session_ended(struct vmig_session *sess);
+struct dentry *vmig_debugfs_dir(struct vmig_device *mig);
 
 u32 vmig_stream_overhead(u32 id_len);
 u32 vmig_stream_record_size(u32 len);

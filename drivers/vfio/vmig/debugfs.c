@@ -5,6 +5,7 @@
  */
 
 #include <linux/debugfs.h>
+#include <linux/export.h>
 #include <linux/kstrtox.h>
 #include <linux/seq_file.h>
 #include <linux/string.h>
@@ -94,6 +95,8 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 		vmig_session_show(mig->session, m);
 	else
 		seq_puts(m, "session: none\n");
+	seq_printf(m, "last saving session: peak %llu bytes of chunks\n",
+		   mig->last_peak_bytes);
 	if (mig->inject.count)
 		seq_printf(m, "fail_arc: %s -> %s err %d%s, %u left\n",
 			   vmig_state_name(mig->inject.from),
@@ -217,6 +220,21 @@ void vmig_debugfs_add(struct vmig_device *mig)
 	debugfs_create_file("fail_arc", 0600, mig->debugfs, mig,
 			    &vmig_fail_arc_fops);
 }
+
+/**
+ * vmig_debugfs_dir() - the device's debugfs directory
+ * @mig: the per-device object
+ *
+ * Drivers may add files of their own beside the core's.
+ *
+ * Return: the directory, or NULL or an ERR_PTR() when there is none; both
+ * are accepted by the debugfs_create_*() functions.
+ */
+struct dentry *vmig_debugfs_dir(struct vmig_device *mig)
+{
+	return mig->debugfs;
+}
+EXPORT_SYMBOL_GPL(vmig_debugfs_dir);
 
 void vmig_debugfs_remove(struct vmig_device *mig)
 {

@@ -247,6 +247,9 @@ void vmig_session_end_locked(struct vmig_session *sess)
 
 	vmig_free_chunks(&dead);
 	if (sess->kind == VMIG_SESSION_SAVE) {
+		sess->mig->last_peak_bytes = (u64)sess->peak_chunks *
+					     struct_size_t(struct vmig_chunk, data,
+							   sess->chunk_size);
 		/* The producer is gone: its chunk can go too. */
 		kvfree(sess->fill);
 		sess->fill = NULL;

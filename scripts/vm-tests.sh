@@ -9,6 +9,9 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 
+. "$top/scripts/vm-devices.sh"
+env | grep '^VMIG_' | sort | sed 's/^/# device: /'
+
 for t in "$top"/build/selftests/*_test; do
 	echo "# ---- $(basename "$t")"
 	"$t" || status=1

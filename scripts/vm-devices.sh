@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Sourced inside the test VM: load our drivers and create the devices the
+# selftests and the demo use, exporting their sysfs paths:
+#
+#   VMIG_MTTY1, VMIG_MTTY1_B   two one-port vmig_mtty mdevs
+#   VMIG_MTTY2, VMIG_MTTY2_B   two two-port vmig_mtty mdevs
+#   VMIG_IVSHMEM_A, _B         ivshmem-plain functions bound to our driver
+#
+# A device whose driver was not built, or whose hardware the VM lacks, is
+# simply not exported; the tests that need it skip.
+
+vmig_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mtty_ko=$vmig_top/samples/vfio-vmig/vmig-mtty.ko
+ivshmem_ko=$vmig_top/drivers/vfio/pci/vmig-ivshmem/vmig-ivshmem-vfio-pci.ko
+
+vmig_mdev() {	# vmig_mdev TYPE UUID: create and print the sysfs path
+	local types=/sys/class/mdev_bus/vmig_mtty/mdev_supported_types
+
+	echo "$2" > "$types/$1/create" || return 1
+	echo "/sys/bus/mdev/devices/$2"
+}
+
+if [ -f "$mtty_ko" ]; then
+	modprobe mdev
+	insmod "$mtty_ko"
+	VMIG_MTTY1=$(vmig_mdev vmig_mtty-1 0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b61)
+	VMIG_MTTY1_B=$(vmig_mdev vmig_mtty-1 0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b62)
+	VMIG_MTTY2=$(vmig_mdev vmig_mtty-2 0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b63)
+	VMIG_MTTY2_B=$(vmig_mdev vmig_mtty-2 0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b64)
+	export VMIG_MTTY1 VMIG_MTTY1_B VMIG_MTTY2 VMIG_MTTY2_B
+fi
+
+if [ -f "$ivshmem_ko" ]; then
+	modprobe vfio-pci-core
+	insmod "$ivshmem_ko"
+	n=0
+	for dev in /sys/bus/pci/devices/*; do
+		[ "$(cat "$dev/vendor")" = 0x1af4 ] &&
+			[ "$(cat "$dev/device")" = 0x1110 ] || continue
+		bdf=$(basename "$dev")
+		[ -e "$dev/driver" ] && echo "$bdf" > "$dev/driver/unbind"
+		echo vmig-ivshmem-vfio-pci > "$dev/driver_override"
+		echo "$bdf" > /sys/bus/pci/drivers_probe
+		case $n in
+		0) export VMIG_IVSHMEM_A=$dev ;;
+		1) export VMIG_IVSHMEM_B=$dev ;;
+		esac
+		n=$((n + 1))
+	done
+fi

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libvmig: open a VFIO device through its group and container, drive its
+ * migration FSM, move streams, reach its regions.  See vmig.h.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "vmig.h"
+
+static const char * const state_names[VMIG_NR_STATES] = {
+	[VFIO_DEVICE_STATE_ERROR] = "ERROR",
+	[VFIO_DEVICE_STATE_STOP] = "STOP",
+	[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
+	[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
+	[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
+	[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
+	[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
+	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+};
+
+const char *vmig_state_str(__u32 state)
+{
+	return state < VMIG_NR_STATES ? state_names[state] : "INVALID";
+}
+
+/* A state by name (any case) or number. */
+int vmig_state_parse(const char *s, __u32 *state)
+{
+	char *end;
+	unsigned long v;
+	__u32 i;
+
+	for (i = 0; i < VMIG_NR_STATES; i++) {
+		if (!strcasecmp(s, state_names[i])) {
+			*state = i;
+			return 0;
+		}
+	}
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || end == s || v > UINT32_MAX)
+		return -EINVAL;
+	*state = v;
+	return 0;
+}
+
+bool vmig_in_saving_group(__u32 state)
+{
+	return state == VFIO_DEVICE_STATE_PRE_COPY ||
+	       state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	       state == VFIO_DEVICE_STATE_STOP_COPY;
+}
+
+/* Does a request from @from to @to end in an arc that opens a data_fd? */
+bool vmig_starts_session(__u32 from, __u32 to)
+{
+	if (to == VFIO_DEVICE_STATE_RESUMING)
+		return from != VFIO_DEVICE_STATE_RESUMING;
+	return vmig_in_saving_group(to) && !vmig_in_saving_group(from);
+}
+
+/* The states a device with migration @flags has (ERROR is not a target). */
+bool vmig_state_supported(__u64 flags, __u32 state)
+{
+	bool p2p = flags & VFIO_MIGRATION_P2P;
+	bool pre = flags & VFIO_MIGRATION_PRE_COPY;
+
+	switch (state) {
+	case VFIO_DEVICE_STATE_STOP:
+	case VFIO_DEVICE_STATE_RUNNING:
+	case VFIO_DEVICE_STATE_STOP_COPY:
+	case VFIO_DEVICE_STATE_RESUMING:
+		return true;
+	case VFIO_DEVICE_STATE_RUNNING_P2P:
+		return p2p;
+	case VFIO_DEVICE_STATE_PRE_COPY:
+		return pre;
+	case VFIO_DEVICE_STATE_PRE_COPY_P2P:
+		return p2p && pre;
+	}
+	return false;
+}
+
+static int read_link_base(const char *path, char *out, size_t size)
+{
+	char buf[PATH_MAX];
+	ssize_t n;
+
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	snprintf(out, size, "%s", basename(buf));
+	return 0;
+}
+
+/*
+ * Open the device at @sysfs_path: its IOMMU group, a container of its own
+ * with the type1 IOMMU, then the device.  The name is the last component.
+ */
+int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path)
+{
+	char link[PATH_MAX + 16], group[32], dev[PATH_MAX + 8];
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	char tmp[PATH_MAX];
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->container = d->group = d->fd = -1;
+	snprintf(d->sysfs, sizeof(d->sysfs), "%s", sysfs_path);
+	snprintf(tmp, sizeof(tmp), "%s", sysfs_path);
+	snprintf(d->name, sizeof(d->name), "%s", basename(tmp));
+
+	snprintf(link, sizeof(link), "%s/iommu_group", sysfs_path);
+	ret = read_link_base(link, group, sizeof(group));
+	if (ret)
+		return ret;
+
+	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (d->container < 0)
+		goto err;
+	snprintf(dev, sizeof(dev), "/dev/vfio/%s", group);
+	d->group = open(dev, O_RDWR | O_CLOEXEC);
+	if (d->group < 0)
+		goto err;
+	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &st))
+		goto err;
+	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		errno = EBUSY;
+		goto err;
+	}
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container))
+		goto err;
+	if (ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		goto err;
+	d->fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->name);
+	if (d->fd < 0)
+		goto err;
+	d->info.argsz = sizeof(d->info);
+	if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &d->info))
+		goto err;
+	return 0;
+
+err:
+	ret = -errno;
+	vmig_dev_close(d);
+	return ret;
+}
+
+void vmig_dev_close(struct vmig_dev *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->group >= 0)
+		close(d->group);
+	if (d->container >= 0)
+		close(d->container);
+	d->fd = d->group = d->container = -1;
+}
+
+/* VFIO_DEVICE_FEATURE with @size bytes of data, in and out. */
+int vmig_feature_argsz(struct vmig_dev *d, __u32 flags, void *data,
+		       size_t size, __u32 argsz)
+{
+	struct vfio_device_feature *f;
+	int ret = 0;
+
+	f = calloc(1, sizeof(*f) + size);
+	if (!f)
+		return -ENOMEM;
+	f->argsz = argsz;
+	f->flags = flags;
+	if (size)
+		memcpy(f->data, data, size);
+	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, f))
+		ret = -errno;
+	else if (size)
+		memcpy(data, f->data, size);
+	free(f);
+	return ret;
+}
+
+int vmig_feature(struct vmig_dev *d, __u32 flags, void *data, size_t size)
+{
+	return vmig_feature_argsz(d, flags, data, size,
+				  sizeof(struct vfio_device_feature) + size);
+}
+
+int vmig_mig_flags(struct vmig_dev *d, __u64 *flags)
+{
+	struct vfio_device_feature_migration m = {};
+	int ret;
+
+	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+			   VFIO_DEVICE_FEATURE_MIGRATION, &m, sizeof(m));
+	if (!ret)
+		*flags = m.flags;
+	return ret;
+}
+
+/*
+ * Request @state.  A data_fd the kernel returns goes to *@data_fd, or is
+ * closed when @data_fd is NULL; *@data_fd is -1 when none came.
+ */
+int vmig_set_state(struct vmig_dev *d, __u32 state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state m = { .device_state = state,
+						   .data_fd = -1 };
+	int ret;
+
+	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_SET |
+			   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
+	if (data_fd)
+		*data_fd = ret ? -1 : m.data_fd;
+	else if (!ret && m.data_fd >= 0)
+		close(m.data_fd);
+	return ret;
+}
+
+int vmig_get_state(struct vmig_dev *d, __u32 *state)
+{
+	struct vfio_device_feature_mig_state m = {};
+	int ret;
+
+	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+			   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
+	if (!ret)
+		*state = m.device_state;
+	return ret;
+}
+
+int vmig_data_size(struct vmig_dev *d, __u64 *bytes)
+{
+	struct vfio_device_feature_mig_data_size m = {};
+	int ret;
+
+	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+			   VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &m, sizeof(m));
+	if (!ret)
+		*bytes = m.stop_copy_length;
+	return ret;
+}
+
+int vmig_arcs(struct vmig_dev *d, struct vmig_device_feature_arcs *out)
+{
+	memset(out, 0, sizeof(*out));
+	return vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+			    VMIG_DEVICE_FEATURE_ARCS, out, sizeof(*out));
+}
+
+int vmig_precopy_v2(struct vmig_dev *d)
+{
+	return vmig_feature(d, VFIO_DEVICE_FEATURE_SET |
+			    VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2, NULL, 0);
+}
+
+int vmig_precopy_info(int data_fd, struct vfio_precopy_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	return ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, info) ? -errno : 0;
+}
+
+int vmig_reset(struct vmig_dev *d)
+{
+	return ioctl(d->fd, VFIO_DEVICE_RESET) ? -errno : 0;
+}
+
+/* Arm the core's fault injection for this device; see its debugfs doc. */
+int vmig_fail_arc(struct vmig_dev *d, const char *spec)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/vmig/%s/fail_arc",
+		 d->name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, spec, strlen(spec));
+	if (n < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int vmig_region_info(struct vmig_dev *d, __u32 index,
+		     struct vfio_region_info *ri)
+{
+	memset(ri, 0, sizeof(*ri));
+	ri->argsz = sizeof(*ri);
+	ri->index = index;
+	return ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, ri) ? -errno : 0;
+}
+
+int vmig_region_rw(struct vmig_dev *d, __u32 index, __u64 off, void *buf,
+		   size_t len, bool write)
+{
+	struct vfio_region_info ri;
+	ssize_t n;
+	int ret;
+
+	ret = vmig_region_info(d, index, &ri);
+	if (ret)
+		return ret;
+	if (write)
+		n = pwrite(d->fd, buf, len, ri.offset + off);
+	else
+		n = pread(d->fd, buf, len, ri.offset + off);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+void *vmig_region_mmap(struct vmig_dev *d, __u32 index, size_t *len)
+{
+	struct vfio_region_info ri;
+	void *p;
+
+	if (vmig_region_info(d, index, &ri) ||
+	    !(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
+		return NULL;
+	p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
+		 ri.offset);
+	if (p == MAP_FAILED)
+		return NULL;
+	*len = ri.size;
+	return p;
+}
+
+static int buf_reserve(struct vmig_buf *b, size_t more)
+{
+	unsigned char *p;
+	size_t cap;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 1 << 16;
+	while (cap < b->len + more)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+/*
+ * Read until the end of stream, an error, or @max bytes (0: no limit);
+ * returns 0 at the end of stream, 1 when @max bytes were read, or the
+ * -errno of the read that failed (-ENOMSG at a temporary end during
+ * PRE_COPY).  What was read is appended to @b.
+ */
+int vmig_read_some(int data_fd, struct vmig_buf *b, size_t max)
+{
+	size_t start = b->len;
+	ssize_t n;
+
+	for (;;) {
+		size_t want = 1 << 20;
+
+		if (max && b->len - start >= max)
+			return 1;
+		if (max && want > max - (b->len - start))
+			want = max - (b->len - start);
+		if (buf_reserve(b, want))
+			return -ENOMEM;
+		n = read(data_fd, b->data + b->len, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!n)
+			return 0;
+		b->len += n;
+	}
+}
+
+int vmig_read_stream(int data_fd, struct vmig_buf *b)
+{
+	return vmig_read_some(data_fd, b, 0);
+}
+
+/* Write @len bytes in pieces of at most @piece bytes (0: one write). */
+int vmig_write_stream(int data_fd, const void *data, size_t len, size_t piece)
+{
+	const unsigned char *p = data;
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		size_t want = len - off;
+
+		if (piece && want > piece)
+			want = piece;
+		n = write(data_fd, p + off, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!n)
+			return -EIO;
+		off += n;
+	}
+	return 0;
+}
+
+void vmig_buf_free(struct vmig_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+int vmig_buf_save(const struct vmig_buf *b, const char *path)
+{
+	int fd, ret;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	ret = vmig_write_stream(fd, b->data, b->len, 0);
+	if (close(fd) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+int vmig_buf_load(struct vmig_buf *b, const char *path)
+{
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = vmig_read_stream(fd, b);
+	close(fd);
+	return ret;
+}

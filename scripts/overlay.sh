@@ -21,7 +21,8 @@ trap 'rm -f "$new"' EXIT
 # Every file of ours that belongs in a kernel tree, build products excluded.
 cd "$VMIG_TOP"
 git ls-files --cached --others --exclude-standard -- \
-	drivers include samples tools/testing/selftests/vfio Documentation |
+	drivers include samples tools/testing/selftests/vfio tools/lib/vmig \
+	tools/vmig Documentation |
 	while read -r f; do [ -f "$f" ] && echo "$f"; done | sort > "$new"
 echo drivers/vfio/Kconfig.vmig >> "$new"
 
@@ -50,3 +51,5 @@ hook() {	# hook FILE LINE: append LINE to FILE once
 
 hook drivers/vfio/Kconfig 'source "drivers/vfio/Kconfig.vmig"'
 hook drivers/vfio/Makefile 'obj-$(CONFIG_VFIO_VMIG) += vmig/'
+hook drivers/vfio/pci/Makefile 'obj-$(CONFIG_VMIG_IVSHMEM_VFIO_PCI) += vmig-ivshmem/'
+hook samples/Makefile 'obj-$(CONFIG_SAMPLE_VMIG_MTTY) += vfio-vmig/'

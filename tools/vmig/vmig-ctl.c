@@ -33,7 +33,7 @@ struct ctl {
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: vmig-ctl DEVICE COMMAND [ARGS] [COMMAND [ARGS]]...\n"
+		"Usage: vmig-ctl DEVICE COMMAND [ARGS] [COMMAND [ARGS]]...\n"
 		"  info                  flags, state, data size, arcs, last failure\n"
 		"  state                 the current state\n"
 		"  set STATE             request a state (name or number)\n"
@@ -67,7 +67,7 @@ static void resolve(const char *arg, char *path, size_t size)
 		snprintf(path, size, "%s", arg);
 		return;
 	}
-	for (i = 0; i < sizeof(buses) / sizeof(buses[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(buses); i++) {
 		snprintf(path, size, "%s/%s", buses[i], arg);
 		if (!stat(path, &st))
 			return;

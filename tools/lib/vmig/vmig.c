@@ -120,7 +120,9 @@ int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path)
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	d->container = d->group = d->fd = -1;
+	d->container = -1;
+	d->group = -1;
+	d->fd = -1;
 	snprintf(d->sysfs, sizeof(d->sysfs), "%s", sysfs_path);
 	snprintf(tmp, sizeof(tmp), "%s", sysfs_path);
 	snprintf(d->name, sizeof(d->name), "%s", basename(tmp));
@@ -169,7 +171,9 @@ void vmig_dev_close(struct vmig_dev *d)
 		close(d->group);
 	if (d->container >= 0)
 		close(d->container);
-	d->fd = d->group = d->container = -1;
+	d->fd = -1;
+	d->group = -1;
+	d->container = -1;
 }
 
 /* VFIO_DEVICE_FEATURE with @size bytes of data, in and out. */

@@ -18,6 +18,10 @@
 
 #define VMIG_NR_STATES	(VFIO_DEVICE_STATE_PRE_COPY_P2P + 1)
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 /* An open VFIO device, with the container and group it needs. */
 struct vmig_dev {
 	char sysfs[PATH_MAX];	/* /sys/bus/{pci,mdev}/devices/<name> */

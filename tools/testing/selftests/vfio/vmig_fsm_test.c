@@ -41,12 +41,12 @@ FIXTURE_VARIANT_ADD(dev, ivshmem) { .env = "VMIG_IVSHMEM_A" };
 
 /* Back to RUNNING the one way that always works. */
 static void back_to_running(struct __test_metadata *_metadata,
-			    FIXTURE_DATA(dev) *self)
+			    struct vmig_dev *d)
 {
 	__u32 s;
 
-	ASSERT_EQ(0, vmig_reset(&self->d));
-	ASSERT_EQ(0, vmig_get_state(&self->d, &s));
+	ASSERT_EQ(0, vmig_reset(d));
+	ASSERT_EQ(0, vmig_get_state(d, &s));
 	ASSERT_EQ(RU, s);
 }
 
@@ -74,9 +74,9 @@ FIXTURE_SETUP(dev)
 	ASSERT_EQ(0, vmig_dev_open(&self->d, path)) TH_LOG("open %s", path);
 	ASSERT_EQ(0, vmig_mig_flags(&self->d, &self->flags));
 	ASSERT_NE(0, self->flags & VFIO_MIGRATION_STOP_COPY);
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 	ASSERT_EQ(0, save_stream(&self->d, &self->stream));
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 }
 
 FIXTURE_TEARDOWN(dev)
@@ -99,26 +99,26 @@ static void arc_spec(char *buf, size_t size, __u32 from, __u32 to,
  * Put the device in @from the way userspace would.  ERROR is reached by an
  * injected broken arc.  Returns the session fd of @from, if any, in *@fd.
  */
-static int reach(FIXTURE_DATA(dev) *self, __u32 from, int *fd)
+static int reach(struct vmig_dev *d, __u64 flags, __u32 from, int *fd)
 {
 	char spec[64];
 	int ret;
 
 	*fd = -1;
 	if (from == ER) {
-		bool p2p = self->flags & VFIO_MIGRATION_P2P;
+		bool p2p = flags & VFIO_MIGRATION_P2P;
 
 		arc_spec(spec, sizeof(spec), RU, p2p ? RP : ST, "broken");
-		ret = vmig_fail_arc(&self->d, spec);
+		ret = vmig_fail_arc(d, spec);
 		if (ret)
 			return ret;
-		ret = vmig_set_state(&self->d, ST, NULL);
+		ret = vmig_set_state(d, ST, NULL);
 		return ret == -EIO ? 0 : (ret ? ret : -EPROTO);
 	}
-	return vmig_set_state(&self->d, from, fd);
+	return vmig_set_state(d, from, fd);
 }
 
-/* Is a session fd still alive?  Dead ones say ENODEV to everything. */
+/* Is a session fd still alive?  Dead ones say -ENODEV to everything. */
 static int fd_errno(int fd, bool saving)
 {
 	char byte = 0;
@@ -126,17 +126,17 @@ static int fd_errno(int fd, bool saving)
 
 	if (saving) {
 		n = read(fd, &byte, 1);
-		return n < 0 ? errno : 0;
+		return n < 0 ? -errno : 0;
 	}
 	n = write(fd, &byte, 0);
 	if (n < 0)
-		return errno;
+		return -errno;
 	/* A zero-byte write proves nothing; poll tells a dead session. */
 	{
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 
 		if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
-			return ENODEV;
+			return -ENODEV;
 	}
 	return 0;
 }
@@ -159,7 +159,8 @@ static bool session_survives(__u32 from, __u32 to)
 }
 
 static void check_pairs_from(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(dev) *self, __u32 from)
+			     struct vmig_dev *d, __u64 flags,
+			     const struct vmig_buf *stream, __u32 from)
 {
 	__u32 to, now;
 	int ret;
@@ -167,9 +168,9 @@ static void check_pairs_from(struct __test_metadata *_metadata,
 	for (to = 0; to < VMIG_NR_STATES; to++) {
 		int old_fd, new_fd;
 
-		back_to_running(_metadata, self);
-		ret = reach(self, from, &old_fd);
-		if (from != ER && !vmig_state_supported(self->flags, from)) {
+		back_to_running(_metadata, d);
+		ret = reach(d, flags, from, &old_fd);
+		if (from != ER && !vmig_state_supported(flags, from)) {
 			EXPECT_EQ(-EINVAL, ret);
 			return;
 		}
@@ -177,12 +178,12 @@ static void check_pairs_from(struct __test_metadata *_metadata,
 
 		/* Leaving RESUMING needs a whole stream: give it a real one. */
 		if (from == RE)
-			ASSERT_EQ(0, vmig_write_stream(old_fd, self->stream.data,
-						       self->stream.len, 32768));
+			ASSERT_EQ(0, vmig_write_stream(old_fd, stream->data,
+						       stream->len, 32768));
 
-		ret = vmig_set_state(&self->d, to, &new_fd);
-		ASSERT_EQ(0, vmig_get_state(&self->d, &now));
-		if (refused(self->flags, from, to)) {
+		ret = vmig_set_state(d, to, &new_fd);
+		ASSERT_EQ(0, vmig_get_state(d, &now));
+		if (refused(flags, from, to)) {
 			EXPECT_EQ(-EINVAL, ret) TH_LOG("%s -> %s",
 						       vmig_state_str(from),
 						       vmig_state_str(to));
@@ -198,7 +199,7 @@ static void check_pairs_from(struct __test_metadata *_metadata,
 						      vmig_state_str(from),
 						      vmig_state_str(to), new_fd);
 			if (old_fd >= 0 && from != to)
-				EXPECT_EQ(session_survives(from, to) ? 0 : ENODEV,
+				EXPECT_EQ(session_survives(from, to) ? 0 : -ENODEV,
 					  fd_errno(old_fd, from != RE))
 					TH_LOG("old data_fd after %s -> %s",
 					       vmig_state_str(from),
@@ -209,23 +210,56 @@ static void check_pairs_from(struct __test_metadata *_metadata,
 		if (new_fd >= 0)
 			close(new_fd);
 	}
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, d);
 }
 
-#define PAIRS_FROM(state)						\
-	TEST_F(dev, pairs_from_##state)					\
-	{								\
-		check_pairs_from(_metadata, self, VFIO_DEVICE_STATE_##state); \
-	}
+TEST_F(dev, pairs_from_ERROR)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_ERROR);
+}
 
-PAIRS_FROM(ERROR)
-PAIRS_FROM(STOP)
-PAIRS_FROM(RUNNING)
-PAIRS_FROM(STOP_COPY)
-PAIRS_FROM(RESUMING)
-PAIRS_FROM(RUNNING_P2P)
-PAIRS_FROM(PRE_COPY)
-PAIRS_FROM(PRE_COPY_P2P)
+TEST_F(dev, pairs_from_STOP)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_STOP);
+}
+
+TEST_F(dev, pairs_from_RUNNING)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_RUNNING);
+}
+
+TEST_F(dev, pairs_from_STOP_COPY)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_STOP_COPY);
+}
+
+TEST_F(dev, pairs_from_RESUMING)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_RESUMING);
+}
+
+TEST_F(dev, pairs_from_RUNNING_P2P)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_RUNNING_P2P);
+}
+
+TEST_F(dev, pairs_from_PRE_COPY)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_PRE_COPY);
+}
+
+TEST_F(dev, pairs_from_PRE_COPY_P2P)
+{
+	check_pairs_from(_metadata, &self->d, self->flags, &self->stream,
+			 VFIO_DEVICE_STATE_PRE_COPY_P2P);
+}
 
 /* Targets that are not states, and broken requests, change nothing. */
 TEST_F(dev, bad_requests)
@@ -236,7 +270,7 @@ TEST_F(dev, bad_requests)
 	unsigned int i;
 	__u32 s;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		EXPECT_EQ(-EINVAL, vmig_set_state(&self->d, bad[i], NULL));
 		ASSERT_EQ(0, vmig_get_state(&self->d, &s));
 		EXPECT_EQ(RU, s);
@@ -275,7 +309,7 @@ TEST_F(dev, features)
 	ASSERT_EQ(0, vmig_data_size(&self->d, &bytes));
 	EXPECT_LT(0, bytes);
 
-	for (i = 0; i < sizeof(uapi_arcs) / sizeof(uapi_arcs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(uapi_arcs); i++)
 		if (vmig_state_supported(self->flags, uapi_arcs[i][0]) &&
 		    vmig_state_supported(self->flags, uapi_arcs[i][1]))
 			want |= 1ull << VMIG_ARC_BIT(uapi_arcs[i][0],
@@ -309,8 +343,8 @@ TEST_F(dev, bad_streams)
 	EXPECT_EQ(-EINVAL, vmig_set_state(&self->d, ST, NULL));
 	ASSERT_EQ(0, vmig_get_state(&self->d, &s));
 	EXPECT_EQ(RE, s);
-	back_to_running(_metadata, self);
-	EXPECT_EQ(ENODEV, fd_errno(fd, false));
+	back_to_running(_metadata, &self->d);
+	EXPECT_EQ(-ENODEV, fd_errno(fd, false));
 	close(fd);
 
 	/* Truncated, then completed. */
@@ -330,7 +364,7 @@ TEST_F(dev, bad_streams)
 	EXPECT_EQ(-EINVAL, vmig_set_state(&self->d, ST, NULL));
 	self->stream.data[mid] ^= 0x40;
 	close(fd);
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 
 	/* Bytes after the end. */
 	ASSERT_EQ(0, vmig_set_state(&self->d, RE, &fd));
@@ -338,7 +372,7 @@ TEST_F(dev, bad_streams)
 	EXPECT_EQ(-EINVAL, vmig_write_stream(fd, junk, 1, 0));
 	EXPECT_EQ(-EINVAL, vmig_set_state(&self->d, ST, NULL));
 	close(fd);
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 }
 
 /* A reset in the middle of a session ends it and returns to RUNNING. */
@@ -353,7 +387,7 @@ TEST_F(dev, reset_mid_session)
 	ASSERT_EQ(0, vmig_reset(&self->d));
 	ASSERT_EQ(0, vmig_get_state(&self->d, &s));
 	EXPECT_EQ(RU, s);
-	EXPECT_EQ(ENODEV, fd_errno(fd, true));
+	EXPECT_EQ(-ENODEV, fd_errno(fd, true));
 	close(fd);
 	vmig_buf_free(&part);
 
@@ -361,7 +395,7 @@ TEST_F(dev, reset_mid_session)
 	ASSERT_EQ(0, vmig_write_stream(fd, self->stream.data,
 				       self->stream.len / 2, 0));
 	ASSERT_EQ(0, vmig_reset(&self->d));
-	EXPECT_EQ(ENODEV, fd_errno(fd, false));
+	EXPECT_EQ(-ENODEV, fd_errno(fd, false));
 	close(fd);
 	/* And the device migrates normally afterwards. */
 	ASSERT_EQ(0, vmig_set_state(&self->d, RE, &fd));
@@ -414,7 +448,7 @@ TEST_F(dev, unwind)
 	ASSERT_EQ(0, vmig_get_state(&self->d, &s));
 	EXPECT_EQ(ER, s);
 	EXPECT_EQ(-EINVAL, vmig_set_state(&self->d, RU, NULL));
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 
 	/* RESUMING -> RUNNING failing after RESUMING -> STOP: ERROR. */
 	ASSERT_EQ(0, vmig_set_state(&self->d, RE, &fd));
@@ -428,7 +462,7 @@ TEST_F(dev, unwind)
 	ASSERT_EQ(0, vmig_arcs(&self->d, &arcs));
 	EXPECT_EQ(VMIG_FAIL_ERROR, arcs.fail_result);
 	close(fd);
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 
 	if (!pre)
 		return;
@@ -439,9 +473,9 @@ TEST_F(dev, unwind)
 	EXPECT_EQ(-EIO, vmig_set_state(&self->d, ST, NULL));
 	ASSERT_EQ(0, vmig_get_state(&self->d, &s));
 	EXPECT_EQ(ER, s);
-	EXPECT_EQ(ENODEV, fd_errno(fd, true));
+	EXPECT_EQ(-ENODEV, fd_errno(fd, true));
 	close(fd);
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 
 	/* PRE_COPY -> STOP_COPY failing inside the group: back to PRE_COPY. */
 	if (!p2p)
@@ -453,7 +487,7 @@ TEST_F(dev, unwind)
 	ASSERT_EQ(0, vmig_get_state(&self->d, &s));
 	EXPECT_EQ(PC, s);
 	/* The session survived the unwind. */
-	EXPECT_NE(ENODEV, fd_errno(fd, true));
+	EXPECT_NE(-ENODEV, fd_errno(fd, true));
 	close(fd);
 }
 
@@ -468,7 +502,6 @@ TEST_F(dev, precopy)
 	struct vmig_buf b = {};
 	struct pollfd p;
 	int fd, ret, rounds;
-
 
 	if (!(self->flags & VFIO_MIGRATION_PRE_COPY))
 		SKIP(return, "no PRE_COPY");
@@ -509,11 +542,11 @@ TEST_F(dev, precopy)
 	p.events = POLLIN;
 	EXPECT_EQ(1, poll(&p, 1, 0));
 	ASSERT_EQ(0, vmig_set_state(&self->d, ST, NULL));
-	EXPECT_EQ(ENODEV, fd_errno(fd, true));
+	EXPECT_EQ(-ENODEV, fd_errno(fd, true));
 	close(fd);
 
 	/* The stream, pre-copy and all, resumes. */
-	back_to_running(_metadata, self);
+	back_to_running(_metadata, &self->d);
 	ASSERT_EQ(0, vmig_set_state(&self->d, RE, &fd));
 	ASSERT_EQ(0, vmig_write_stream(fd, b.data, b.len, 32768));
 	EXPECT_EQ(0, vmig_set_state(&self->d, RU, NULL));

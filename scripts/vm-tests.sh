@@ -14,7 +14,11 @@ env | grep '^VMIG_' | sort | sed 's/^/# device: /'
 
 for t in "$top"/build/selftests/*_test; do
 	echo "# ---- $(basename "$t")"
-	"$t" || status=1
+	# One pipe for both streams: written straight to the guest console,
+	# the harness's stdout and its children's stderr lost each other's
+	# lines.
+	"$t" 2>&1 | cat
+	[ "${PIPESTATUS[0]}" = 0 ] || status=1
 done
 
 # The matrix in debugfs is the one Documentation/ shows.

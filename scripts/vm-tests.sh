@@ -12,7 +12,8 @@ status=0
 . "$top/scripts/vm-devices.sh"
 env | grep '^VMIG_' | sort | sed 's/^/# device: /'
 
-for t in "$top"/build/selftests/*_test; do
+for t in "$top"/build/selftests/*_test \
+	 "$top"/tools/testing/selftests/vfio/*_test.py; do
 	echo "# ---- $(basename "$t")"
 	# One pipe for both streams: written straight to the guest console,
 	# the harness's stdout and its children's stderr lost each other's

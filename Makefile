@@ -9,6 +9,7 @@
 #   make kunit                 KUnit on UML, with KASAN, UBSAN and lockdep
 #   make docs                  regenerate the FSM diagram from the table
 #   make demo                  set up, build, boot a VM, run the demo
+#   make bench                 the ivshmem save benchmark, in a VM
 #   make check                 set up and run the whole test suite
 
 KDIR ?= $(lastword $(sort $(wildcard /usr/src/linux-headers-6.12*-amd64)))
@@ -18,7 +19,7 @@ export VMIG_CACHE KDIR
 # Out of tree there is no .config for our options: enable them here.
 VMIG_KCONFIG := CONFIG_VFIO_VMIG=m
 
-.PHONY: all modules clean checkpatch kunit docs demo check setup selftests
+.PHONY: all modules clean checkpatch kunit docs demo check setup selftests bench
 
 all: modules
 
@@ -47,6 +48,9 @@ selftests:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
 
 check:
 	scripts/check.sh

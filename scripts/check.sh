@@ -74,9 +74,15 @@ step docs scripts/docs.sh --check
 step kunit scripts/kunit.sh
 count_kunit "$logs/kunit.log"
 step selftests-build scripts/selftests-build.sh
-if [ -f build/selftests/vmig_core_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
-	step vm scripts/vm.sh -- scripts/vm-tests.sh
+if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
+	# Every selftest, with two 64 MiB ivshmem-plain devices.
+	step vm scripts/vm.sh --ivshmem 2 --ivshmem-size 64M --memory 3G -- \
+		scripts/vm-tests.sh --require
 	count_tap "$logs/vm.log"
+	# The largest device memory the driver is meant for: 1 GiB.
+	step vm-1g scripts/vm.sh --ivshmem 2 --ivshmem-size 1G --memory 6G -- \
+		scripts/vm-tests.sh build/selftests/vmig_ivshmem_test -t stop_copy
+	count_tap "$logs/vm-1g.log"
 else
 	echo "FAIL  vm           (not run: modules or selftests did not build)"
 	failed=$((failed + 1))

@@ -1,16 +1,41 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Runs inside the test VM: every selftest binary of build/selftests, and a
-# check that the loaded module's table is the one documented.  Each prints
-# its TAP with a "# Totals:" line.
+# Runs inside the test VM (see scripts/vm.sh): create the devices, then run
+# every selftest of build/selftests and a check that the loaded module's
+# table is the one documented; or, with arguments, one selftest program
+# with its arguments.  Each program prints TAP with a "# Totals:" line.
+#
+# usage: vm-tests.sh [--require] [PROGRAM [ARGS...]]
+#   --require   fail unless every device the tests know was created
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 status=0
+require=0
+[ "${1:-}" = --require ] && { require=1; shift; }
 
 . "$top/scripts/vm-devices.sh"
 env | grep '^VMIG_' | sort | sed 's/^/# device: /'
+
+if [ $require = 1 ]; then
+	for v in VMIG_MTTY1 VMIG_MTTY1_B VMIG_MTTY2 VMIG_MTTY2_B \
+		 VMIG_IVSHMEM_A VMIG_IVSHMEM_B; do
+		[ -n "${!v:-}" ] && continue
+		echo "# missing device: $v"
+		echo "# Totals: pass:0 fail:1 xfail:0 xpass:0 skip:0 error:0"
+		status=1
+	done
+fi
+
+if [ $# -gt 0 ]; then
+	prog=$1
+	shift
+	echo "# ---- $(basename "$prog") $*"
+	"$prog" "$@" 2>&1 | cat
+	[ "${PIPESTATUS[0]}" = 0 ] || status=1
+	exit $status
+fi
 
 for t in "$top"/build/selftests/*_test \
 	 "$top"/tools/testing/selftests/vfio/*_test.py; do

@@ -256,6 +256,7 @@ struct file *vmig_resume_open(struct vmig_device *mig,
 			      const struct vmig_resume_ops *ops,
 			      const struct vmig_session_cfg *cfg);
 
+struct vmig_session *vmig_file_session(struct file *file);
 void *vmig_session_priv(struct vmig_session *sess);
 struct vmig_device *vmig_session_device(struct vmig_session *sess);
 

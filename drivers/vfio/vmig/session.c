@@ -209,14 +209,25 @@ static void vmig_session_put(struct vmig_session *sess)
 	kref_put(&sess->kref, vmig_session_free);
 }
 
-/* The session behind a data file of ours, or NULL for any other file. */
+/**
+ * vmig_file_session() - the session behind a data file
+ * @file: a file from vmig_save_open() or vmig_resume_open(), or any other
+ *
+ * A driver whose own worker feeds a saving session takes the session from
+ * the file its arc is about to return, before it starts the worker: the
+ * worker needs it for vmig_save_reserve() and friends, and nothing else
+ * hands it out before the first callback.  The session lives as long as
+ * the file, and the driver's release op runs before it goes.
+ *
+ * Return: the session, or NULL if @file is not a vmig data file.
+ */
 struct vmig_session *vmig_file_session(struct file *file)
 {
 	if (file->f_op != &vmig_save_fops && file->f_op != &vmig_resume_fops)
 		return NULL;
 	return file->private_data;
 }
-EXPORT_SYMBOL_IF_KUNIT(vmig_file_session);
+EXPORT_SYMBOL_GPL(vmig_file_session);
 
 /*
  * End @sess: no more data in or out, the driver's release op runs, queued

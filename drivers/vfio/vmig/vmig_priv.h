@@ -20,7 +20,6 @@ u32 vmig_fsm_table(u32 cur, u32 target);
 void vmig_fsm_show_table(struct seq_file *m);
 
 /* session.c; every _locked function runs under mig->state_lock. */
-struct vmig_session *vmig_file_session(struct file *file);
 void vmig_session_attach_locked(struct vmig_session *sess);
 void vmig_session_sync_locked(struct vmig_device *mig);
 void vmig_session_end_locked(struct vmig_session *sess);

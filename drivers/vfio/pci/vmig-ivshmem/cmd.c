@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig-ivshmem-vfio-pci device commands: what quiesce, freeze, save and load
+ * mean for QEMU's ivshmem-plain, the stream format of its state, and the
+ * dirty tracker.  Nothing here knows the FSM or the data files.
+ */
+
+#include <linux/bitmap.h>
+#include <linux/io.h>
+#include <linux/overflow.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/xxhash.h>
+
+#include "cmd.h"
+
+/**
+ * DOC: Device commands
+ *
+ * QEMU's ivshmem-plain is a window on host memory: BAR2 is the shared
+ * memory (RAM-backed, prefetchable, any power-of-two size), BAR0 holds four
+ * 32-bit registers, of which INTRMASK and INTRSTATUS are state (IVPOSITION
+ * is the host's peer number, read-only, and DOORBELL is write-only and
+ * unused without peers).  The device has no engine: it starts no DMA and,
+ * without a chardev server, raises no interrupt.  The commands are therefore
+ * small, and honest about it:
+ *
+ * quiesce (RUNNING -> RUNNING_P2P, PRE_COPY -> PRE_COPY_P2P)
+ *	A device with doorbell peers would stop ringing them here.
+ *	ivshmem-plain initiates nothing, so quiesce only checks that the
+ *	function still answers config cycles.
+ * freeze (RUNNING_P2P -> STOP, PRE_COPY_P2P -> STOP_COPY)
+ *	Captures INTRMASK and INTRSTATUS.  Reading INTRSTATUS clears it, so
+ *	freeze writes the value back at once: the device looks untouched.  From
+ *	then on the captured registers are the device's state.  BAR2 cannot be
+ *	frozen from here: userspace can still write it through its mmap, and
+ *	keeping vCPUs and other users away from it in STOP is the VMM's duty,
+ *	as the uAPI asks.  Revoking the mmap would need vfio-pci-core's
+ *	memory_lock, which arcs must not take (see the core's "Locking").
+ * unfreeze (STOP -> RUNNING_P2P)
+ *	Writes the frozen (or loaded) registers back, so that the device runs
+ *	on with exactly the state a stream would carry.
+ *
+ * BAR access.  The driver uses vfio-pci-core's own mapping of each BAR
+ * (vfio_pci_core_setup_barmap(), pci_iomap(): uncached-minus), the same
+ * memory type that userspace's mmap of the BAR gets, so no conflicting
+ * alias is created, and moves BAR2 with memcpy_fromio()/memcpy_toio().
+ * Under QEMU the BAR is guest RAM: TCG ignores the memory type, and KVM
+ * maps RAM-backed regions write-back whatever the guest's PAT says, so a
+ * write-back or write-combining kernel alias would buy nothing there while
+ * risking PAT conflicts with the user mapping.  (On a real prefetchable BAR,
+ * ioremap_wc() and streaming loads would be the choice.)  The save worker
+ * reads BAR2 without vfio-pci-core's memory_lock, for the same lock-order
+ * reason: a VMM that disables memory decoding or resets the device while
+ * saving gets a stream of undefined content, or a session ended by the
+ * reset.
+ */
+
+/**
+ * DOC: Dirty tracking
+ *
+ * ivshmem-plain has no dirty log, and writes through the user's mmap never
+ * reach the kernel.  During PRE_COPY the tracker therefore keeps, for every
+ * IVSH_BLOCK (4 KiB) block of BAR2, the xxh64 of the bytes the stream last
+ * carried for it, hashed from the record buffer itself so that the hash
+ * always describes what was sent even while the guest keeps writing.  A scan
+ * reads each block into a scratch buffer, hashes it and marks the block
+ * dirty when the hash differs; the final pass in STOP_COPY does the same
+ * and sends the changed blocks.  A change is missed only if it keeps the
+ * 64-bit hash, a chance of 2^-64 per changed block.
+ *
+ * Cost.  Memory: 8 bytes of hash and 2 bits per 4 KiB block, 0.2 % of BAR2
+ * (2 MiB and 64 KiB of bitmaps for 1 GiB), plus one 4 KiB scratch block,
+ * allocated only for a session that starts in a PRE_COPY state; a
+ * STOP_COPY-only session tracks nothing.  CPU: a scan reads all of BAR2
+ * once and hashes it (xxh64 runs at several GB/s natively; reading the BAR
+ * dominates); the final pass is one more scan.  4 KiB blocks match the
+ * granularity of guest writes, so a scattered writer dirties as little as
+ * possible; larger blocks would shrink the tracker but resend more.
+ */
+
+/* The stream carries BAR2 in records of at most this many data bytes. */
+u32 ivsh_cmd_mem_rec_max(u32 chunk_size)
+{
+	u32 room = chunk_size - vmig_stream_record_size(sizeof(struct ivsh_rec_mem));
+
+	return min_t(u32, rounddown(room, IVSH_BLOCK),
+		     rounddown(IVSH_MEM_MAX_DATA, IVSH_BLOCK));
+}
+
+/* Stream bytes (record headers included) of @bytes of BAR2 in records. */
+u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max)
+{
+	return bytes + DIV_ROUND_UP_ULL(bytes, rec_max) *
+		       vmig_stream_record_size(sizeof(struct ivsh_rec_mem));
+}
+
+/**
+ * ivsh_cmd_state_size() - stream bytes of a full save of the device
+ * @ivsh: the device
+ * @rec_max: data bytes per memory record
+ *
+ * What a STOP_COPY session without pre-copy adds: every byte of BAR2 in
+ * memory records, the registers and the identity.
+ *
+ * Return: the size in bytes.
+ */
+u64 ivsh_cmd_state_size(struct ivsh_device *ivsh, u32 rec_max)
+{
+	return ivsh_cmd_mem_stream_bytes(ivsh->bar2_size, rec_max) +
+	       vmig_stream_record_size(sizeof(struct ivsh_rec_regs)) +
+	       sizeof(struct ivsh_stream_id);
+}
+
+/**
+ * ivsh_cmd_probe() - is this an ivshmem-plain function the driver can migrate
+ * @pdev: the PCI function
+ * @bar2_size: its device memory size, on success
+ *
+ * Return: 0, or -ENODEV when BAR0 or BAR2 is missing or unusable.
+ */
+int ivsh_cmd_probe(struct pci_dev *pdev, u64 *bar2_size)
+{
+	resource_size_t len2 = pci_resource_len(pdev, 2);
+
+	if (!(pci_resource_flags(pdev, 0) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, 0) < IVSH_BAR0_MIN) {
+		pci_err(pdev, "no BAR0 registers\n");
+		return -ENODEV;
+	}
+	if (!(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) || !len2 ||
+	    len2 % IVSH_BLOCK || len2 / IVSH_BLOCK > U32_MAX) {
+		pci_err(pdev, "BAR2 of %pa bytes cannot be migrated\n", &len2);
+		return -ENODEV;
+	}
+	*bar2_size = len2;
+	return 0;
+}
+
+/**
+ * ivsh_cmd_open() - map the BARs for the commands
+ * @ivsh: the device, after vfio_pci_core_enable()
+ *
+ * The mappings are vfio-pci-core's, kept until vfio_pci_core_disable().
+ *
+ * Return: 0 or -errno.
+ */
+int ivsh_cmd_open(struct ivsh_device *ivsh)
+{
+	struct vfio_pci_core_device *core = &ivsh->core;
+	int ret;
+
+	ret = vfio_pci_core_setup_barmap(core, 0);
+	if (ret)
+		return ret;
+	ret = vfio_pci_core_setup_barmap(core, 2);
+	if (ret)
+		return ret;
+	ivsh->bar0 = core->barmap[0];
+	ivsh->bar2 = core->barmap[2];
+	return 0;
+}
+
+/**
+ * ivsh_cmd_close() - forget the BAR mappings
+ * @ivsh: the device; vfio-pci-core unmaps the BARs after this
+ */
+void ivsh_cmd_close(struct ivsh_device *ivsh)
+{
+	ivsh->bar0 = NULL;
+	ivsh->bar2 = NULL;
+}
+
+/**
+ * ivsh_cmd_stream_id() - the identity a stream of this device carries
+ * @ivsh: the device
+ * @id: filled in: model, format version, BAR2 size
+ *
+ * A stream loads only into a device with the same identity, so a BAR2 of
+ * another size, or another format version, is refused by the core.
+ */
+void ivsh_cmd_stream_id(struct ivsh_device *ivsh, struct ivsh_stream_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	strscpy_pad(id->model, IVSH_MODEL, sizeof(id->model));
+	id->version = cpu_to_le32(IVSH_FORMAT_VERSION);
+	id->bar2_size = cpu_to_le64(ivsh->bar2_size);
+}
+
+static int ivsh_cmd_present(struct ivsh_device *ivsh)
+{
+	return pci_device_is_present(ivsh->core.pdev) ? 0 : -ENODEV;
+}
+
+/**
+ * ivsh_cmd_quiesce() - stop initiating anything towards peers
+ * @ivsh: the device
+ *
+ * Return: 0, or -ENODEV if the function no longer answers.
+ */
+int ivsh_cmd_quiesce(struct ivsh_device *ivsh)
+{
+	return ivsh_cmd_present(ivsh);
+}
+
+/**
+ * ivsh_cmd_unquiesce() - undo ivsh_cmd_quiesce()
+ * @ivsh: the device
+ *
+ * Return: 0, or -ENODEV if the function no longer answers.
+ */
+int ivsh_cmd_unquiesce(struct ivsh_device *ivsh)
+{
+	return ivsh_cmd_present(ivsh);
+}
+
+/**
+ * ivsh_cmd_freeze() - capture the registers as the device's state
+ * @ivsh: the device
+ *
+ * Return: 0, or -ENODEV if the function no longer answers.
+ */
+int ivsh_cmd_freeze(struct ivsh_device *ivsh)
+{
+	int ret = ivsh_cmd_present(ivsh);
+
+	if (ret)
+		return ret;
+	ivsh->frozen.intrmask = ioread32(ivsh->bar0 + IVSH_REG_INTRMASK);
+	ivsh->frozen.intrstatus = ioread32(ivsh->bar0 + IVSH_REG_INTRSTATUS);
+	/* The read cleared it: put it back. */
+	iowrite32(ivsh->frozen.intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
+	return 0;
+}
+
+static void ivsh_cmd_write_regs(struct ivsh_device *ivsh,
+				const struct ivsh_regs *regs)
+{
+	iowrite32(regs->intrmask, ivsh->bar0 + IVSH_REG_INTRMASK);
+	iowrite32(regs->intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
+}
+
+/**
+ * ivsh_cmd_unfreeze() - let the device run on from its frozen state
+ * @ivsh: the device
+ *
+ * Return: 0, or -ENODEV if the function no longer answers.
+ */
+int ivsh_cmd_unfreeze(struct ivsh_device *ivsh)
+{
+	int ret = ivsh_cmd_present(ivsh);
+
+	if (ret)
+		return ret;
+	ivsh_cmd_write_regs(ivsh, &ivsh->frozen);
+	return 0;
+}
+
+/**
+ * ivsh_tracker_alloc() - a dirty tracker for a BAR2 of @bar2_size bytes
+ * @bar2_size: a multiple of IVSH_BLOCK
+ *
+ * Every block starts unsent.
+ *
+ * Return: the tracker, or NULL.
+ */
+struct ivsh_tracker *ivsh_tracker_alloc(u64 bar2_size)
+{
+	u32 nr = bar2_size / IVSH_BLOCK;
+	struct ivsh_tracker *trk;
+
+	trk = kzalloc(sizeof(*trk), GFP_KERNEL_ACCOUNT);
+	if (!trk)
+		return NULL;
+	trk->nr_blocks = nr;
+	trk->hash = kvcalloc(nr, sizeof(*trk->hash), GFP_KERNEL_ACCOUNT);
+	trk->sent = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
+	trk->dirty = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!trk->hash || !trk->sent || !trk->dirty) {
+		ivsh_tracker_free(trk);
+		return NULL;
+	}
+	trk->bytes = sizeof(*trk) + nr * sizeof(*trk->hash) +
+		     2 * BITS_TO_LONGS(nr) * sizeof(long);
+	return trk;
+}
+
+/**
+ * ivsh_tracker_free() - free a tracker
+ * @trk: the tracker, or NULL
+ */
+void ivsh_tracker_free(struct ivsh_tracker *trk)
+{
+	if (!trk)
+		return;
+	kvfree(trk->hash);
+	kvfree(trk->sent);
+	kvfree(trk->dirty);
+	kfree(trk);
+}
+
+static void ivsh_tracker_set(struct ivsh_tracker *trk, u32 block, u64 hash)
+{
+	trk->hash[block] = hash;
+	__set_bit(block, trk->sent);
+	__clear_bit(block, trk->dirty);
+}
+
+/**
+ * ivsh_cmd_save_mem() - save a run of blocks as a memory record payload
+ * @ivsh: the device
+ * @trk: the tracker to update, or NULL
+ * @block: first block
+ * @nr_blocks: number of blocks; the payload has room for all of them
+ * @payload: a reserved MEM record of sizeof(ivsh_rec_mem) + data bytes
+ *
+ * Reads BAR2 straight into the record and, with a tracker, hashes what was
+ * read: the blocks are sent and clean.
+ */
+void ivsh_cmd_save_mem(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
+		       u32 block, u32 nr_blocks, void *payload)
+{
+	struct ivsh_rec_mem *rec = payload;
+	u64 off = (u64)block * IVSH_BLOCK;
+	u32 i;
+
+	rec->offset = cpu_to_le64(off);
+	memcpy_fromio(rec->data, ivsh->bar2 + off, (size_t)nr_blocks * IVSH_BLOCK);
+	if (!trk)
+		return;
+	for (i = 0; i < nr_blocks; i++)
+		ivsh_tracker_set(trk, block + i,
+				 xxh64(rec->data + (size_t)i * IVSH_BLOCK,
+				       IVSH_BLOCK, 0));
+}
+
+/**
+ * ivsh_cmd_block_changed() - does a sent block differ from what was sent
+ * @ivsh: the device
+ * @trk: the tracker; @block must be sent
+ * @block: the block
+ * @scratch: IVSH_BLOCK bytes; receives the block's current content
+ *
+ * A changed block is marked dirty, and @scratch holds its new content for
+ * ivsh_cmd_save_mem_copy().
+ *
+ * Return: true if the block changed.
+ */
+bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
+			    u32 block, void *scratch)
+{
+	memcpy_fromio(scratch, ivsh->bar2 + (u64)block * IVSH_BLOCK, IVSH_BLOCK);
+	if (xxh64(scratch, IVSH_BLOCK, 0) == trk->hash[block])
+		return false;
+	__set_bit(block, trk->dirty);
+	return true;
+}
+
+/**
+ * ivsh_cmd_save_mem_copy() - save one block already read into memory
+ * @trk: the tracker to update
+ * @block: the block
+ * @data: its content, IVSH_BLOCK bytes
+ * @payload: a reserved MEM record of one block
+ */
+void ivsh_cmd_save_mem_copy(struct ivsh_tracker *trk, u32 block,
+			    const void *data, void *payload)
+{
+	struct ivsh_rec_mem *rec = payload;
+
+	rec->offset = cpu_to_le64((u64)block * IVSH_BLOCK);
+	memcpy(rec->data, data, IVSH_BLOCK);
+	ivsh_tracker_set(trk, block, xxh64(rec->data, IVSH_BLOCK, 0));
+}
+
+/**
+ * ivsh_cmd_save_regs() - the registers as a REGS record payload
+ * @regs: the frozen registers
+ * @payload: a reserved REGS record
+ */
+void ivsh_cmd_save_regs(const struct ivsh_regs *regs, void *payload)
+{
+	struct ivsh_rec_regs *rec = payload;
+
+	rec->intrmask = cpu_to_le32(regs->intrmask);
+	rec->intrstatus = cpu_to_le32(regs->intrstatus);
+}
+
+static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
+			     const void *data, u32 len)
+{
+	const struct ivsh_rec_mem *rec = data;
+	u64 off, end;
+	u32 n;
+
+	if (len < sizeof(*rec) + IVSH_MEM_ALIGN)
+		return -EINVAL;
+	n = len - sizeof(*rec);
+	off = le64_to_cpu(rec->offset);
+	if (n % IVSH_MEM_ALIGN || n > IVSH_MEM_MAX_DATA ||
+	    off % IVSH_MEM_ALIGN)
+		return -EINVAL;
+	if (check_add_overflow(off, (u64)n, &end) || end > ivsh->bar2_size)
+		return -EINVAL;
+	memcpy_toio(ivsh->bar2 + off, rec->data, n);
+	res->mem_bytes += n;
+	return 0;
+}
+
+static int ivsh_cmd_load_regs(struct ivsh_resume *res, const void *data,
+			      u32 len)
+{
+	const struct ivsh_rec_regs *rec = data;
+
+	if (len != sizeof(*rec) || res->have_regs)
+		return -EINVAL;
+	res->regs.intrmask = le32_to_cpu(rec->intrmask);
+	res->regs.intrstatus = le32_to_cpu(rec->intrstatus);
+	res->have_regs = true;
+	return 0;
+}
+
+/**
+ * ivsh_cmd_load() - check one record of a stream and apply it
+ * @ivsh: the device, in RESUMING
+ * @res: the resuming session's state
+ * @type: record type
+ * @data: payload, whose envelope the core checked
+ * @len: payload length
+ *
+ * Memory records go to BAR2 at once; the registers are kept until
+ * ivsh_cmd_load_commit().  A record that fails leaves BAR2 with the
+ * records before it and the registers untouched.
+ *
+ * Return: 0; -EINVAL for a record out of bounds, misaligned, of a wrong
+ * length, or a second REGS record; -EOPNOTSUPP for a type this format does
+ * not have.
+ */
+int ivsh_cmd_load(struct ivsh_device *ivsh, struct ivsh_resume *res, u32 type,
+		  const void *data, u32 len)
+{
+	switch (type) {
+	case IVSH_REC_MEM:
+		return ivsh_cmd_load_mem(ivsh, res, data, len);
+	case IVSH_REC_REGS:
+		return ivsh_cmd_load_regs(res, data, len);
+	}
+	return -EOPNOTSUPP;
+}
+
+/**
+ * ivsh_cmd_load_commit() - the stream is complete: take on its registers
+ * @ivsh: the device, leaving RESUMING for STOP
+ * @res: the resuming session's state
+ *
+ * The registers become the frozen state and are written to the device.
+ *
+ * Return: 0; -EINVAL if the stream carried no registers; -ENODEV if the
+ * function no longer answers.
+ */
+int ivsh_cmd_load_commit(struct ivsh_device *ivsh, struct ivsh_resume *res)
+{
+	int ret;
+
+	if (!res->have_regs)
+		return -EINVAL;
+	ret = ivsh_cmd_present(ivsh);
+	if (ret)
+		return ret;
+	ivsh->frozen = res->regs;
+	ivsh_cmd_write_regs(ivsh, &ivsh->frozen);
+	return 0;
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * vmig-ivshmem-vfio-pci: what the vfio glue (main.c) and the device-command
+ * layer (cmd.c) share.  main.c owns the FSM arcs, the data sessions and the
+ * save worker; cmd.c owns everything that touches the device or knows the
+ * stream format: BAR mappings, quiesce and freeze, the device state as
+ * records, their checks on load, and the dirty tracker.
+ */
+#ifndef _VMIG_IVSHMEM_CMD_H
+#define _VMIG_IVSHMEM_CMD_H
+
+#include <linux/build_bug.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/vfio_pci_core.h>
+#include <linux/vmig.h>
+
+/* QEMU's ivshmem BAR0 registers. */
+#define IVSH_REG_INTRMASK	0x0
+#define IVSH_REG_INTRSTATUS	0x4	/* reading clears it */
+#define IVSH_REG_IVPOSITION	0x8	/* read-only */
+#define IVSH_REG_DOORBELL	0xc	/* write-only */
+#define IVSH_BAR0_MIN		0x10
+
+/*
+ * Stream format, version 1.  Everything little endian, every record
+ * mandatory:
+ *
+ *   identity   struct ivsh_stream_id: model, format version, BAR2 size
+ *   MEM        struct ivsh_rec_mem and data: a run of BAR2 at an offset;
+ *              offset and length multiples of IVSH_MEM_ALIGN, length at
+ *              most IVSH_MEM_MAX_DATA.  Any number, in any order; a later
+ *              record for the same bytes wins.
+ *   REGS       struct ivsh_rec_regs: the BAR0 registers, exactly once.
+ */
+#define IVSH_FORMAT_VERSION	1
+#define IVSH_MODEL		"qemu-ivshmem"
+
+#define IVSH_REC_MEM		(VMIG_REC_DRIVER_BASE + 0)
+#define IVSH_REC_REGS		(VMIG_REC_DRIVER_BASE + 1)
+
+#define IVSH_MEM_ALIGN		4096
+#define IVSH_MEM_MAX_DATA	(1024 * 1024)
+
+struct ivsh_stream_id {
+	char model[16];		/* IVSH_MODEL, NUL padded */
+	__le32 version;		/* IVSH_FORMAT_VERSION */
+	__le32 reserved;	/* 0 */
+	__le64 bar2_size;	/* bytes of device memory */
+} __packed;
+static_assert(sizeof(struct ivsh_stream_id) == 32);
+
+struct ivsh_rec_mem {
+	__le64 offset;		/* into BAR2 */
+	u8 data[];		/* the rest of the record */
+} __packed;
+static_assert(sizeof(struct ivsh_rec_mem) == 8);
+
+struct ivsh_rec_regs {
+	__le32 intrmask;
+	__le32 intrstatus;
+} __packed;
+static_assert(sizeof(struct ivsh_rec_regs) == 8);
+
+/* The registers that are device state; IVPOSITION is the host's. */
+struct ivsh_regs {
+	u32 intrmask;
+	u32 intrstatus;
+};
+
+/*
+ * Dirty tracking: BAR2 in blocks of IVSH_BLOCK bytes, each with the xxh64
+ * of the bytes the stream last carried for it.
+ */
+#define IVSH_BLOCK		4096
+static_assert(IVSH_BLOCK % IVSH_MEM_ALIGN == 0);
+
+/**
+ * struct ivsh_tracker - which blocks of BAR2 the stream carries, and as what
+ * @nr_blocks: blocks of BAR2
+ * @hash: xxh64 of the data last added to the stream, per block
+ * @sent: the block was added to the stream and @hash is valid
+ * @dirty: a scan found the block changed since it was added
+ * @bytes: kernel memory of the tracker, for debugfs
+ */
+struct ivsh_tracker {
+	u32 nr_blocks;
+	u64 *hash;
+	unsigned long *sent;
+	unsigned long *dirty;
+	size_t bytes;
+};
+
+/**
+ * struct ivsh_stats - what debugfs shows besides the core's status
+ * @lock: protects the members below
+ * @track_bytes: tracker and scratch memory of the current or last save
+ * @scans: full scans of BAR2 for changed blocks
+ * @scan_ns: duration of the last full scan
+ * @resent_blocks: blocks sent again after they changed
+ * @saves: saving sessions started
+ * @loads: records loaded
+ */
+struct ivsh_stats {
+	spinlock_t lock;	/* the members below */
+	u64 track_bytes;
+	u64 scans;
+	u64 scan_ns;
+	u64 resent_blocks;
+	u64 saves;
+	u64 loads;
+};
+
+/**
+ * struct ivsh_device - one ivshmem-plain function bound to this driver
+ * @core: the vfio-pci-core device; its vdev is what vfio.ko sees
+ * @mig: the migration core's per-device object
+ * @bar2_size: bytes of device memory
+ * @bar0: BAR0 mapping, valid while the device is open
+ * @bar2: BAR2 mapping, valid while the device is open
+ * @frozen: the registers as frozen in STOP, STOP_COPY and RESUMING
+ * @save: the current saving session's data, or NULL
+ * @resume: the current resuming session's data, or NULL
+ * @stats: counters for debugfs
+ *
+ * @frozen, @save and @resume are protected by the core's state lock: only
+ * arcs and session callbacks touch them.
+ */
+struct ivsh_device {
+	struct vfio_pci_core_device core;
+	struct vmig_device mig;
+	u64 bar2_size;
+	void __iomem *bar0;
+	void __iomem *bar2;
+	struct ivsh_regs frozen;
+	struct ivsh_save *save;
+	struct ivsh_resume *resume;
+	struct ivsh_stats stats;
+};
+
+/**
+ * struct ivsh_resume - a resuming session's state
+ * @regs: the registers the stream carried
+ * @have_regs: @regs arrived
+ * @mem_bytes: bytes of BAR2 written
+ */
+struct ivsh_resume {
+	struct ivsh_regs regs;
+	bool have_regs;
+	u64 mem_bytes;
+};
+
+int ivsh_cmd_probe(struct pci_dev *pdev, u64 *bar2_size);
+int ivsh_cmd_open(struct ivsh_device *ivsh);
+void ivsh_cmd_close(struct ivsh_device *ivsh);
+void ivsh_cmd_stream_id(struct ivsh_device *ivsh, struct ivsh_stream_id *id);
+
+int ivsh_cmd_quiesce(struct ivsh_device *ivsh);
+int ivsh_cmd_unquiesce(struct ivsh_device *ivsh);
+int ivsh_cmd_freeze(struct ivsh_device *ivsh);
+int ivsh_cmd_unfreeze(struct ivsh_device *ivsh);
+
+u32 ivsh_cmd_mem_rec_max(u32 chunk_size);
+u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max);
+u64 ivsh_cmd_state_size(struct ivsh_device *ivsh, u32 rec_max);
+
+struct ivsh_tracker *ivsh_tracker_alloc(u64 bar2_size);
+void ivsh_tracker_free(struct ivsh_tracker *trk);
+
+void ivsh_cmd_save_mem(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
+		       u32 block, u32 nr_blocks, void *payload);
+bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
+			    u32 block, void *scratch);
+void ivsh_cmd_save_mem_copy(struct ivsh_tracker *trk, u32 block,
+			    const void *data, void *payload);
+void ivsh_cmd_save_regs(const struct ivsh_regs *regs, void *payload);
+
+int ivsh_cmd_load(struct ivsh_device *ivsh, struct ivsh_resume *res, u32 type,
+		  const void *data, u32 len);
+int ivsh_cmd_load_commit(struct ivsh_device *ivsh, struct ivsh_resume *res);
+
+#endif /* _VMIG_IVSHMEM_CMD_H */

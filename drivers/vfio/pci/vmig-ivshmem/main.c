@@ -1,0 +1,890 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vmig-ivshmem-vfio-pci: a vfio-pci variant driver for QEMU's ivshmem-plain
+ * device (1af4:1110) that migrates its memory and registers through the vmig
+ * core: the FSM arcs, the data sessions and the save worker.  The device
+ * commands are in cmd.c.
+ */
+
+#include <linux/debugfs.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+#include <linux/vfio_pci_core.h>
+#include <linux/vmig.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "cmd.h"
+
+/**
+ * DOC: Saving
+ *
+ * A saving session is fed by a work item, never by the reader: the reader
+ * only drains the core's queue of at most %VMIG_SAVE_CHUNKS chunks of
+ * IVSH_CHUNK (256 KiB) bytes, and the worker blocks in vmig_save_reserve()
+ * while all of them are full.  Kernel memory for the stream is therefore
+ * 1 MiB whatever the size of BAR2; memory records carry up to 252 KiB each,
+ * read straight from BAR2 into the chunk.
+ *
+ * STOP_COPY from STOP.  The device is frozen: the worker sends all of BAR2
+ * in memory records, then the registers captured at the freeze, then
+ * completes the stream.
+ *
+ * PRE_COPY (from RUNNING, or PRE_COPY_P2P from RUNNING_P2P).  The worker
+ * streams the initial image, every block once, as initial data, while the
+ * device keeps running, and hashes each block as sent (see "Dirty
+ * tracking").  Afterwards it scans BAR2 for blocks whose hash changed and
+ * sends those as dirty data.  It rescans when asked, i.e. whenever
+ * VFIO_MIG_GET_PRECOPY_INFO is called or a reader drained the queue (both
+ * call &struct vmig_save_ops.pending), and on its own after an idle pause
+ * of four times the last scan's duration, at least 100 ms, so that at most
+ * a fifth of a CPU goes to scanning when nobody asks; a scan that finds
+ * changes calls vmig_save_notify() for poll().  pending reports, in stream
+ * bytes: initial, the part of the initial image not yet added; dirty, the
+ * blocks the last scans found changed and not yet added.  Changes a scan
+ * has not reached yet are not counted: dirty is what is known.
+ *
+ * PRE_COPY_P2P -> STOP_COPY freezes the device, and the worker, whatever it
+ * was doing, makes one final pass over BAR2: blocks never sent, blocks
+ * known dirty and blocks whose hash changed go into the stream, then the
+ * registers.  After an idle pre-copy, STOP_COPY thus sends little more than
+ * the registers.
+ *
+ * &struct vmig_ops.get_data_size (VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) is
+ * the full state without a pre-copy session, and the unsent initial image
+ * plus the known dirty blocks and the registers during one.
+ *
+ * The core ends the session (the FSM left the saving group, a reset, a
+ * close) by calling the release op, which stops the worker and waits for
+ * it.  The worker takes no lock but its own spinlock: not the state lock,
+ * not vfio-pci-core's memory_lock.
+ */
+
+/**
+ * DOC: Resuming
+ *
+ * Each record is checked (see ivsh_cmd_load()) and applied as it arrives:
+ * memory records to BAR2 at once, the registers at RESUMING -> STOP, which
+ * also fails with -EINVAL if the stream had none.  The identity is checked
+ * by the core from the stream header: a stream of a BAR2 of another size,
+ * or of another format version, fails the first write with -EINVAL.
+ *
+ * After a bad record, or a stream refused for its identity or envelope,
+ * the FSM stays in RESUMING and RESUMING -> STOP keeps failing with the
+ * stream's error.  BAR2 then holds the memory records loaded before the
+ * bad one, and the registers are untouched.  The VMM resets the device
+ * (VFIO_DEVICE_RESET: RUNNING, registers cleared; ivshmem keeps its
+ * memory across a reset) or starts a new stream after a reset.
+ */
+
+/* Chunks of the stream queue. */
+#define IVSH_CHUNK		(256 * 1024)
+/* The worker's pause between scans nobody asked for, at least. */
+#define IVSH_RESCAN_MIN_MS	100
+
+static struct workqueue_struct *ivsh_wq;
+
+/**
+ * struct ivsh_save - a saving session's state
+ * @ivsh: the device
+ * @sess: the core's session
+ * @work: the worker that feeds @sess
+ * @wq: the worker waits here for requests
+ * @trk: the dirty tracker; NULL for a session without pre-copy
+ * @scratch: one block, for scans
+ * @rec_max: data bytes per memory record
+ * @nr_blocks: blocks of BAR2
+ * @lock: protects the members below
+ * @final: STOP_COPY: the last pass, the registers, the end
+ * @stop: the session ended: the worker returns
+ * @scan: someone asked for pending data: scan again
+ * @regs: the registers for the REGS record, from the freeze
+ * @initial_left: stream bytes of the initial image not yet added
+ * @dirty_left: stream bytes of blocks known dirty and not yet added
+ * @scan_ns: duration of the last scan
+ */
+struct ivsh_save {
+	struct ivsh_device *ivsh;
+	struct vmig_session *sess;
+	struct work_struct work;
+	wait_queue_head_t wq;
+	struct ivsh_tracker *trk;
+	void *scratch;
+	u32 rec_max;
+	u32 nr_blocks;
+
+	spinlock_t lock;	/* the members below */
+	bool final;
+	bool stop;
+	bool scan;
+	struct ivsh_regs regs;
+	u64 initial_left;
+	u64 dirty_left;
+	u64 scan_ns;
+};
+
+/* Stream bytes one block takes as a record of its own. */
+static u32 ivsh_block_rec(void)
+{
+	return vmig_stream_record_size(sizeof(struct ivsh_rec_mem) + IVSH_BLOCK);
+}
+
+static struct ivsh_device *ivsh_from_vdev(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct ivsh_device, core.vdev);
+}
+
+static struct ivsh_device *ivsh_from_mig(struct vmig_device *mig)
+{
+	return container_of(mig, struct ivsh_device, mig);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The save worker.                                                       */
+
+static bool ivsh_save_stopped(struct ivsh_save *s)
+{
+	return READ_ONCE(s->stop) || vmig_session_ended(s->sess);
+}
+
+static bool ivsh_save_final(struct ivsh_save *s)
+{
+	return READ_ONCE(s->final);
+}
+
+static void ivsh_save_account(struct ivsh_save *s, u64 *left, u64 bytes)
+{
+	spin_lock(&s->lock);
+	*left -= min(*left, bytes);
+	spin_unlock(&s->lock);
+}
+
+/* Add blocks [@block, @block + @n) as one record, read straight into it. */
+static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
+{
+	void *buf;
+
+	buf = vmig_save_reserve(s->sess, IVSH_REC_MEM, flags | VMIG_REC_MANDATORY,
+				sizeof(struct ivsh_rec_mem) + n * IVSH_BLOCK,
+				true);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	ivsh_cmd_save_mem(s->ivsh, s->trk, block, n, buf);
+	vmig_save_commit(s->sess);
+	return 0;
+}
+
+/* PRE_COPY: every block once, as initial data, until STOP_COPY comes. */
+static int ivsh_save_initial(struct ivsh_save *s)
+{
+	u32 per = s->rec_max / IVSH_BLOCK, block, n;
+	int ret;
+
+	for (block = 0; block < s->nr_blocks; block += n) {
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		if (ivsh_save_final(s))
+			return 0;	/* the final pass sends the rest */
+		n = min(per, s->nr_blocks - block);
+		ret = ivsh_save_run(s, block, n, VMIG_REC_INITIAL);
+		if (ret)
+			return ret;
+		/* Only now: the core counts the record as unread. */
+		ivsh_save_account(s, &s->initial_left,
+				  ivsh_cmd_mem_stream_bytes((u64)n * IVSH_BLOCK,
+							    s->rec_max));
+		cond_resched();
+	}
+	vmig_save_flush(s->sess);
+	return 0;
+}
+
+/* PRE_COPY: look for blocks that changed since they were sent. */
+static int ivsh_save_scan(struct ivsh_save *s)
+{
+	struct ivsh_stats *st = &s->ivsh->stats;
+	u64 t0 = ktime_get_ns();
+	u32 block, found = 0;
+
+	for (block = 0; block < s->nr_blocks; block++) {
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		if (ivsh_save_final(s))
+			return 0;
+		if (!test_bit(block, s->trk->dirty) &&
+		    ivsh_cmd_block_changed(s->ivsh, s->trk, block, s->scratch)) {
+			spin_lock(&s->lock);
+			s->dirty_left += ivsh_block_rec();
+			spin_unlock(&s->lock);
+			found++;
+		}
+		if (!(block % 64))
+			cond_resched();
+	}
+	spin_lock(&s->lock);
+	s->scan_ns = ktime_get_ns() - t0;
+	spin_unlock(&s->lock);
+	spin_lock(&st->lock);
+	st->scans++;
+	st->scan_ns = s->scan_ns;
+	spin_unlock(&st->lock);
+	if (found)
+		vmig_save_notify(s->sess);
+	return 0;
+}
+
+/* PRE_COPY: send the blocks a scan found dirty, runs in one record. */
+static int ivsh_save_dirty(struct ivsh_save *s)
+{
+	u32 per = s->rec_max / IVSH_BLOCK, block, end, n;
+	struct ivsh_stats *st = &s->ivsh->stats;
+	int ret;
+
+	block = find_first_bit(s->trk->dirty, s->nr_blocks);
+	while (block < s->nr_blocks) {
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		if (ivsh_save_final(s))
+			return 0;
+		end = find_next_zero_bit(s->trk->dirty, s->nr_blocks, block);
+		n = min(end - block, per);
+		ret = ivsh_save_run(s, block, n, 0);
+		if (ret)
+			return ret;
+		ivsh_save_account(s, &s->dirty_left, (u64)n * ivsh_block_rec());
+		spin_lock(&st->lock);
+		st->resent_blocks += n;
+		spin_unlock(&st->lock);
+		block = find_next_bit(s->trk->dirty, s->nr_blocks, block + n);
+		cond_resched();
+	}
+	vmig_save_flush(s->sess);
+	return 0;
+}
+
+static bool ivsh_save_must_send(struct ivsh_save *s, u32 block)
+{
+	return !test_bit(block, s->trk->sent) || test_bit(block, s->trk->dirty);
+}
+
+/* STOP_COPY after pre-copy: what was never sent, and what changed. */
+static int ivsh_save_delta(struct ivsh_save *s)
+{
+	u32 per = s->rec_max / IVSH_BLOCK, block = 0, n;
+	struct ivsh_stats *st = &s->ivsh->stats;
+	u64 resent = 0;
+	void *buf;
+	int ret;
+
+	while (block < s->nr_blocks) {
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		if (ivsh_save_must_send(s, block)) {
+			for (n = 1; n < per && block + n < s->nr_blocks &&
+			     ivsh_save_must_send(s, block + n); n++)
+				;
+			ret = ivsh_save_run(s, block, n, 0);
+			if (ret)
+				return ret;
+			block += n;
+		} else if (ivsh_cmd_block_changed(s->ivsh, s->trk, block,
+						  s->scratch)) {
+			buf = vmig_save_reserve(s->sess, IVSH_REC_MEM,
+						VMIG_REC_MANDATORY,
+						sizeof(struct ivsh_rec_mem) +
+						IVSH_BLOCK, true);
+			if (IS_ERR(buf))
+				return PTR_ERR(buf);
+			ivsh_cmd_save_mem_copy(s->trk, block, s->scratch, buf);
+			vmig_save_commit(s->sess);
+			resent++;
+			block++;
+		} else {
+			block++;
+		}
+		if (!(block % 64))
+			cond_resched();
+	}
+	spin_lock(&st->lock);
+	st->resent_blocks += resent;
+	spin_unlock(&st->lock);
+	return 0;
+}
+
+/* STOP_COPY without pre-copy: all of BAR2. */
+static int ivsh_save_all(struct ivsh_save *s)
+{
+	u32 per = s->rec_max / IVSH_BLOCK, block, n;
+	int ret;
+
+	for (block = 0; block < s->nr_blocks; block += n) {
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		n = min(per, s->nr_blocks - block);
+		ret = ivsh_save_run(s, block, n, 0);
+		if (ret)
+			return ret;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* STOP_COPY: memory, then the registers, then the end of the stream. */
+static int ivsh_save_last(struct ivsh_save *s)
+{
+	struct ivsh_regs regs;
+	void *buf;
+	int ret;
+
+	ret = s->trk ? ivsh_save_delta(s) : ivsh_save_all(s);
+	if (ret)
+		return ret;
+
+	spin_lock(&s->lock);
+	regs = s->regs;
+	spin_unlock(&s->lock);
+	buf = vmig_save_reserve(s->sess, IVSH_REC_REGS, VMIG_REC_MANDATORY,
+				sizeof(struct ivsh_rec_regs), true);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	ivsh_cmd_save_regs(&regs, buf);
+	vmig_save_commit(s->sess);
+	vmig_save_complete(s->sess);
+	return 0;
+}
+
+static bool ivsh_save_due(struct ivsh_save *s)
+{
+	return READ_ONCE(s->stop) || READ_ONCE(s->final) || READ_ONCE(s->scan);
+}
+
+/* PRE_COPY: scan and send changed blocks, when asked or now and then. */
+static int ivsh_save_precopy(struct ivsh_save *s)
+{
+	unsigned long pause;
+	int ret;
+
+	ret = ivsh_save_initial(s);
+	while (!ret && !ivsh_save_final(s)) {
+		spin_lock(&s->lock);
+		pause = max_t(unsigned long,
+			      msecs_to_jiffies(IVSH_RESCAN_MIN_MS),
+			      nsecs_to_jiffies(4 * s->scan_ns));
+		spin_unlock(&s->lock);
+		wait_event_idle_timeout(s->wq, ivsh_save_due(s), pause);
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		if (ivsh_save_final(s))
+			break;
+		WRITE_ONCE(s->scan, false);
+		ret = ivsh_save_scan(s);
+		if (!ret)
+			ret = ivsh_save_dirty(s);
+	}
+	return ret;
+}
+
+static void ivsh_save_work(struct work_struct *work)
+{
+	struct ivsh_save *s = container_of(work, struct ivsh_save, work);
+	int ret = 0;
+
+	if (s->trk)
+		ret = ivsh_save_precopy(s);
+	if (!ret) {
+		wait_event_idle(s->wq, READ_ONCE(s->stop) || READ_ONCE(s->final));
+		ret = ivsh_save_stopped(s) ? -ENODEV : ivsh_save_last(s);
+	}
+	if (ret && ret != -ENODEV)
+		vmig_save_error(s->sess, ret);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Saving sessions.                                                       */
+
+static void ivsh_save_pending(struct vmig_session *sess, u64 *initial,
+			      u64 *dirty)
+{
+	struct ivsh_save *s = vmig_session_priv(sess);
+
+	spin_lock(&s->lock);
+	*initial = s->initial_left;
+	*dirty = s->dirty_left;
+	s->scan = true;
+	spin_unlock(&s->lock);
+	wake_up(&s->wq);
+}
+
+static void ivsh_save_free(struct ivsh_save *s)
+{
+	ivsh_tracker_free(s->trk);
+	kfree(s->scratch);
+	kfree(s);
+}
+
+static void ivsh_save_release(struct vmig_session *sess)
+{
+	struct ivsh_save *s = vmig_session_priv(sess);
+
+	spin_lock(&s->lock);
+	s->stop = true;
+	spin_unlock(&s->lock);
+	wake_up(&s->wq);
+	/* The session ended: a worker blocked on a chunk gets -ENODEV. */
+	cancel_work_sync(&s->work);
+	s->ivsh->save = NULL;
+	ivsh_save_free(s);
+}
+
+static const struct vmig_save_ops ivsh_save_ops = {
+	.pending = ivsh_save_pending,
+	.release = ivsh_save_release,
+};
+
+/* Start a saving session: with pre-copy, or the final pass at once. */
+static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
+{
+	struct ivsh_stream_id id;
+	struct vmig_session_cfg cfg = {
+		.id = { .data = &id, .len = sizeof(id) },
+		.chunk_size = IVSH_CHUNK,
+	};
+	struct ivsh_save *s;
+	struct file *file;
+	u64 track = 0;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	if (!s)
+		return ERR_PTR(-ENOMEM);
+	s->ivsh = ivsh;
+	s->rec_max = ivsh_cmd_mem_rec_max(IVSH_CHUNK);
+	s->nr_blocks = ivsh->bar2_size / IVSH_BLOCK;
+	spin_lock_init(&s->lock);
+	init_waitqueue_head(&s->wq);
+	INIT_WORK(&s->work, ivsh_save_work);
+	if (precopy) {
+		s->trk = ivsh_tracker_alloc(ivsh->bar2_size);
+		s->scratch = kmalloc(IVSH_BLOCK, GFP_KERNEL_ACCOUNT);
+		if (!s->trk || !s->scratch) {
+			file = ERR_PTR(-ENOMEM);
+			goto err_free;
+		}
+		s->initial_left = ivsh_cmd_mem_stream_bytes(ivsh->bar2_size,
+							    s->rec_max);
+		track = s->trk->bytes + IVSH_BLOCK;
+	} else {
+		/* From STOP: frozen already. */
+		s->final = true;
+		s->regs = ivsh->frozen;
+	}
+
+	ivsh_cmd_stream_id(ivsh, &id);
+	cfg.priv = s;
+	file = vmig_save_open(&ivsh->mig, &ivsh_save_ops, &cfg);
+	if (IS_ERR(file))
+		goto err_free;
+	s->sess = vmig_file_session(file);
+	ivsh->save = s;
+
+	spin_lock(&ivsh->stats.lock);
+	ivsh->stats.saves++;
+	ivsh->stats.track_bytes = track;
+	spin_unlock(&ivsh->stats.lock);
+	queue_work(ivsh_wq, &s->work);
+	return file;
+
+err_free:
+	ivsh_save_free(s);
+	return file;
+}
+
+/* PRE_COPY_P2P -> STOP_COPY: the device is frozen, send the rest. */
+static void ivsh_save_finish(struct ivsh_device *ivsh)
+{
+	struct ivsh_save *s = ivsh->save;
+
+	if (WARN_ON_ONCE(!s))
+		return;
+	spin_lock(&s->lock);
+	s->regs = ivsh->frozen;
+	s->initial_left = 0;
+	s->dirty_left = 0;
+	WRITE_ONCE(s->final, true);
+	spin_unlock(&s->lock);
+	wake_up(&s->wq);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Resuming sessions.                                                     */
+
+static int ivsh_resume_load(struct vmig_session *sess, u32 type,
+			    const void *data, u32 len)
+{
+	struct ivsh_device *ivsh = ivsh_from_mig(vmig_session_device(sess));
+	int ret;
+
+	ret = ivsh_cmd_load(ivsh, vmig_session_priv(sess), type, data, len);
+	if (!ret) {
+		spin_lock(&ivsh->stats.lock);
+		ivsh->stats.loads++;
+		spin_unlock(&ivsh->stats.lock);
+	}
+	return ret;
+}
+
+static void ivsh_resume_release(struct vmig_session *sess)
+{
+	struct ivsh_device *ivsh = ivsh_from_mig(vmig_session_device(sess));
+
+	ivsh->resume = NULL;
+	kfree(vmig_session_priv(sess));
+}
+
+static const struct vmig_resume_ops ivsh_resume_ops = {
+	.load = ivsh_resume_load,
+	.release = ivsh_resume_release,
+};
+
+static struct file *ivsh_resume_start(struct ivsh_device *ivsh)
+{
+	struct ivsh_stream_id id;
+	struct vmig_session_cfg cfg = {
+		.id = { .data = &id, .len = sizeof(id) },
+		.chunk_size = sizeof(struct ivsh_rec_mem) + IVSH_MEM_MAX_DATA,
+	};
+	struct ivsh_resume *res;
+	struct file *file;
+
+	res = kzalloc(sizeof(*res), GFP_KERNEL_ACCOUNT);
+	if (!res)
+		return ERR_PTR(-ENOMEM);
+	ivsh_cmd_stream_id(ivsh, &id);
+	cfg.priv = res;
+	file = vmig_resume_open(&ivsh->mig, &ivsh_resume_ops, &cfg);
+	if (IS_ERR(file)) {
+		kfree(res);
+		return file;
+	}
+	ivsh->resume = res;
+	return file;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The FSM arcs.                                                          */
+
+#define ST	VFIO_DEVICE_STATE_STOP
+#define RU	VFIO_DEVICE_STATE_RUNNING
+#define SC	VFIO_DEVICE_STATE_STOP_COPY
+#define RE	VFIO_DEVICE_STATE_RESUMING
+#define RP	VFIO_DEVICE_STATE_RUNNING_P2P
+#define PC	VFIO_DEVICE_STATE_PRE_COPY
+#define PP	VFIO_DEVICE_STATE_PRE_COPY_P2P
+
+static struct file *ivsh_step(struct vmig_device *mig,
+			      enum vfio_device_mig_state from,
+			      enum vfio_device_mig_state to)
+{
+	struct ivsh_device *ivsh = ivsh_from_mig(mig);
+	int ret;
+
+	switch (VMIG_ARC(from, to)) {
+	/* Arcs that only end a session: the core ends it. */
+	case VMIG_ARC(SC, ST):
+	case VMIG_ARC(PC, RU):
+	case VMIG_ARC(PP, RP):
+		return NULL;
+
+	/* Quiesce and freeze, and their way back. */
+	case VMIG_ARC(RU, RP):
+	case VMIG_ARC(PC, PP):
+		ret = ivsh_cmd_quiesce(ivsh);
+		break;
+	case VMIG_ARC(RP, RU):
+	case VMIG_ARC(PP, PC):
+		ret = ivsh_cmd_unquiesce(ivsh);
+		break;
+	case VMIG_ARC(RP, ST):
+		ret = ivsh_cmd_freeze(ivsh);
+		break;
+	case VMIG_ARC(ST, RP):
+		ret = ivsh_cmd_unfreeze(ivsh);
+		break;
+
+	/* Arcs that start a session. */
+	case VMIG_ARC(RU, PC):
+	case VMIG_ARC(RP, PP):
+		return ivsh_save_start(ivsh, true);
+	case VMIG_ARC(ST, SC):
+		return ivsh_save_start(ivsh, false);
+	case VMIG_ARC(ST, RE):
+		return ivsh_resume_start(ivsh);
+
+	/* Within a session. */
+	case VMIG_ARC(PP, SC):
+		ret = ivsh_cmd_freeze(ivsh);
+		if (!ret)
+			ivsh_save_finish(ivsh);
+		break;
+	case VMIG_ARC(RE, ST):
+		ret = ivsh->resume ? ivsh_cmd_load_commit(ivsh, ivsh->resume) :
+				     -EINVAL;
+		break;
+
+	default:
+		/* The core asks only for the arcs of P2P | PRE_COPY. */
+		WARN_ON_ONCE(1);
+		ret = -EINVAL;
+	}
+	return ret ? ERR_PTR(ret) : NULL;
+}
+
+#undef ST
+#undef RU
+#undef SC
+#undef RE
+#undef RP
+#undef PC
+#undef PP
+
+static int ivsh_get_data_size(struct vmig_device *mig, unsigned long *bytes)
+{
+	struct ivsh_device *ivsh = ivsh_from_mig(mig);
+	struct ivsh_save *s = ivsh->save;
+	u64 size;
+
+	if (s && s->trk && !READ_ONCE(s->final)) {
+		spin_lock(&s->lock);
+		size = s->initial_left + s->dirty_left;
+		spin_unlock(&s->lock);
+		size += vmig_stream_record_size(sizeof(struct ivsh_rec_regs)) +
+			sizeof(struct ivsh_stream_id);
+	} else {
+		size = ivsh_cmd_state_size(ivsh, ivsh_cmd_mem_rec_max(IVSH_CHUNK));
+	}
+	*bytes = size;
+	return 0;
+}
+
+static const struct vmig_ops ivsh_mig_ops = {
+	.migration_step_device_state = ivsh_step,
+	.get_data_size = ivsh_get_data_size,
+};
+
+/* ---------------------------------------------------------------------- */
+/* debugfs: the driver's part of the device's directory.                  */
+
+static int ivsh_debugfs_show(struct seq_file *m, void *unused)
+{
+	struct ivsh_device *ivsh = m->private;
+	struct ivsh_stats st;
+
+	spin_lock(&ivsh->stats.lock);
+	st = ivsh->stats;
+	spin_unlock(&ivsh->stats.lock);
+	seq_printf(m, "bar2 size: %llu\n", ivsh->bar2_size);
+	seq_printf(m, "block size: %u\n", IVSH_BLOCK);
+	seq_printf(m, "chunk size: %u\n", IVSH_CHUNK);
+	seq_printf(m, "saves: %llu\n", st.saves);
+	seq_printf(m, "tracking memory: %llu\n", st.track_bytes);
+	seq_printf(m, "scans: %llu\n", st.scans);
+	seq_printf(m, "last scan ns: %llu\n", st.scan_ns);
+	seq_printf(m, "resent blocks: %llu\n", st.resent_blocks);
+	seq_printf(m, "records loaded: %llu\n", st.loads);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ivsh_debugfs);
+
+/* ---------------------------------------------------------------------- */
+/* vfio glue.                                                             */
+
+static int ivsh_init_dev(struct vfio_device *vdev)
+{
+	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+	int ret;
+
+	ret = vfio_pci_core_init_dev(vdev);
+	if (ret)
+		return ret;
+	ret = ivsh_cmd_probe(to_pci_dev(vdev->dev), &ivsh->bar2_size);
+	if (ret)
+		goto err_release_core;
+	spin_lock_init(&ivsh->stats.lock);
+	ret = vmig_init(&ivsh->mig, vdev, &ivsh_mig_ops,
+			VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
+			VFIO_MIGRATION_PRE_COPY);
+	if (ret)
+		goto err_release_core;
+	debugfs_create_file("ivshmem", 0444, vmig_debugfs_dir(&ivsh->mig), ivsh,
+			    &ivsh_debugfs_fops);
+	return 0;
+
+err_release_core:
+	vfio_pci_core_release_dev(vdev);
+	return ret;
+}
+
+static void ivsh_release_dev(struct vfio_device *vdev)
+{
+	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+
+	vmig_uninit(&ivsh->mig);
+	vfio_pci_core_release_dev(vdev);
+}
+
+static int ivsh_open_device(struct vfio_device *vdev)
+{
+	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+	int ret;
+
+	ret = vfio_pci_core_enable(&ivsh->core);
+	if (ret)
+		return ret;
+	ret = ivsh_cmd_open(ivsh);
+	if (ret)
+		goto err_disable;
+	vmig_open(&ivsh->mig);
+	vfio_pci_core_finish_enable(&ivsh->core);
+	return 0;
+
+err_disable:
+	vfio_pci_core_disable(&ivsh->core);
+	return ret;
+}
+
+static void ivsh_close_device(struct vfio_device *vdev)
+{
+	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+
+	/* Ends any session, and so stops the worker, before the BARs go. */
+	vmig_close(&ivsh->mig);
+	ivsh_cmd_close(ivsh);
+	vfio_pci_core_close_device(vdev);
+}
+
+static int ivsh_device_feature(struct vfio_device *vdev, u32 flags,
+			       void __user *arg, size_t argsz)
+{
+	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+	int ret;
+
+	ret = vmig_device_feature(&ivsh->mig, flags, arg, argsz);
+	if (ret != -ENOTTY)
+		return ret;
+	return vfio_pci_core_ioctl_feature(vdev, flags, arg, argsz);
+}
+
+static const struct vfio_device_ops ivsh_vfio_ops = {
+	.name = "vmig-ivshmem-vfio-pci",
+	.init = ivsh_init_dev,
+	.release = ivsh_release_dev,
+	.open_device = ivsh_open_device,
+	.close_device = ivsh_close_device,
+	.ioctl = vfio_pci_core_ioctl,
+	.device_feature = ivsh_device_feature,
+	.read = vfio_pci_core_read,
+	.write = vfio_pci_core_write,
+	.mmap = vfio_pci_core_mmap,
+	.request = vfio_pci_core_request,
+	.match = vfio_pci_core_match,
+	.bind_iommufd = vfio_iommufd_physical_bind,
+	.unbind_iommufd = vfio_iommufd_physical_unbind,
+	.attach_ioas = vfio_iommufd_physical_attach_ioas,
+	.detach_ioas = vfio_iommufd_physical_detach_ioas,
+};
+
+static int ivsh_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct ivsh_device *ivsh;
+	int ret;
+
+	ivsh = vfio_alloc_device(ivsh_device, core.vdev, &pdev->dev,
+				 &ivsh_vfio_ops);
+	if (IS_ERR(ivsh))
+		return PTR_ERR(ivsh);
+	dev_set_drvdata(&pdev->dev, &ivsh->core);
+	ret = vfio_pci_core_register_device(&ivsh->core);
+	if (ret)
+		goto err_put;
+	return 0;
+
+err_put:
+	vfio_put_device(&ivsh->core.vdev);
+	return ret;
+}
+
+static void ivsh_remove(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(&pdev->dev);
+
+	vfio_pci_core_unregister_device(core);
+	vfio_put_device(&core->vdev);
+}
+
+/*
+ * Any reset of the function (VFIO_DEVICE_RESET, a bus reset, vfio-pci-core's
+ * own at open and close) returns the FSM to RUNNING.  vfio-pci-core may hold
+ * its memory_lock here; the core's locking makes that safe without deferral.
+ */
+static void ivsh_reset_done(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(&pdev->dev);
+	struct ivsh_device *ivsh = container_of(core, struct ivsh_device, core);
+
+	vmig_reset(&ivsh->mig);
+}
+
+static const struct pci_error_handlers ivsh_err_handlers = {
+	.reset_done = ivsh_reset_done,
+	.error_detected = vfio_pci_core_aer_err_detected,
+};
+
+static const struct pci_device_id ivsh_pci_table[] = {
+	/* QEMU's ivshmem-plain; ivshmem-doorbell shares the ID, not its peers */
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110) },
+	{}
+};
+MODULE_DEVICE_TABLE(pci, ivsh_pci_table);
+
+static struct pci_driver ivsh_pci_driver = {
+	.name = "vmig-ivshmem-vfio-pci",
+	.id_table = ivsh_pci_table,
+	.probe = ivsh_probe,
+	.remove = ivsh_remove,
+	.err_handler = &ivsh_err_handlers,
+	.driver_managed_dma = true,
+};
+
+static int __init ivsh_init(void)
+{
+	int ret;
+
+	ivsh_wq = alloc_workqueue("vmig-ivshmem", WQ_UNBOUND, 0);
+	if (!ivsh_wq)
+		return -ENOMEM;
+	ret = pci_register_driver(&ivsh_pci_driver);
+	if (ret)
+		goto err_destroy_wq;
+	return 0;
+
+err_destroy_wq:
+	destroy_workqueue(ivsh_wq);
+	return ret;
+}
+
+static void __exit ivsh_exit(void)
+{
+	pci_unregister_driver(&ivsh_pci_driver);
+	destroy_workqueue(ivsh_wq);
+}
+
+module_init(ivsh_init);
+module_exit(ivsh_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("VFIO live-migration driver for QEMU's ivshmem-plain device");
+MODULE_IMPORT_NS(IOMMUFD);

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The vmig ivshmem-plain driver: device memory migrates byte for byte,
- * with and without pre-copy, while a writer keeps dirtying the source.
+ * with and without pre-copy, while a writer keeps dirtying the source;
+ * pre-copy accounting is exact; streams with a wrong identity or bad
+ * records are refused and leave the device where the documentation says;
+ * resets and closes in the middle of a save end it cleanly.
  *
  * Devices (sysfs paths) come from VMIG_IVSHMEM_A and VMIG_IVSHMEM_B, two
  * ivshmem-plain functions of the same BAR2 size bound to
  * vmig-ivshmem-vfio-pci; missing ones skip.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,7 +24,22 @@
 
 #define BAR0		VFIO_PCI_BAR0_REGION_INDEX
 #define BAR2		VFIO_PCI_BAR2_REGION_INDEX
-#define IVSHMEM_INTRMASK 0x0
+#define IVSHMEM_INTRMASK	0x0
+#define IVSHMEM_INTRSTATUS	0x4
+
+/* The driver's stream format, version 1 (drivers/vfio/pci/vmig-ivshmem/cmd.h). */
+#define REC_END		1
+#define REC_MEM		16
+#define REC_REGS	17
+#define REC_MANDATORY	1
+#define BLOCK		4096
+#define REC_HDR		16
+#define STREAM_HDR	24
+#define ID_LEN		32
+#define ID_BAR2_SIZE	24	/* offset of the BAR2 size in the identity */
+#define ID_VERSION	16
+/* Stream bytes of a one-block memory record. */
+#define BLOCK_REC	(REC_HDR + 8 + BLOCK)
 
 FIXTURE(pair) {
 	struct vmig_dev a, b;
@@ -96,25 +115,63 @@ static int resume(struct vmig_dev *d, const struct vmig_buf *s)
 	return ret;
 }
 
-/* STOP_COPY alone: all of BAR2 and the registers, byte for byte. */
-TEST_F_TIMEOUT(pair, stop_copy, 300)
+static int reg(struct vmig_dev *d, __u64 off, __u32 *val, bool write)
 {
-	__u32 mask = 0x5a5aa5a5, got = 0;
+	return vmig_region_rw(d, BAR0, off, val, 4, write);
+}
+
+static __u32 state_of(struct vmig_dev *d)
+{
+	__u32 s = ~0u;
+
+	vmig_get_state(d, &s);
+	return s;
+}
+
+/* A whole STOP_COPY stream of @d, leaving it in STOP. */
+static int save_all(struct vmig_dev *d, struct vmig_buf *s)
+{
+	int fd, ret;
+
+	ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	if (ret)
+		return ret;
+	ret = vmig_read_stream(fd, s);
+	close(fd);
+	return ret ?: vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+}
+
+/*
+ * STOP_COPY alone: all of BAR2 and both registers, byte for byte; the
+ * stream is exactly as long as MIG_DATA_SIZE said; the source runs on with
+ * its registers intact when the migration is abandoned.
+ */
+TEST_F_TIMEOUT(pair, stop_copy, 600)
+{
+	__u32 mask = 0x5a5aa5a5, status = 0x00c0ffee, got = 0;
 	struct vmig_buf s = {};
-	int fd;
+	__u64 size = 0;
 
 	fill(self->mem_a, self->size, 1);
 	memset(self->mem_b, 0, self->size);
-	ASSERT_EQ(0, vmig_region_rw(&self->a, BAR0, IVSHMEM_INTRMASK, &mask,
-				    4, true));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, &fd));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &status, true));
+	ASSERT_EQ(0, vmig_data_size(&self->a, &size));
+	ASSERT_EQ(0, save_all(&self->a, &s));
+	EXPECT_EQ(size, s.len);
 	EXPECT_LE(self->size, s.len);
 	ASSERT_EQ(0, resume(&self->b, &s));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
-	ASSERT_EQ(0, vmig_region_rw(&self->b, BAR0, IVSHMEM_INTRMASK, &got,
-				    4, false));
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
+	EXPECT_EQ(mask, got);
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRSTATUS, &got, false));
+	EXPECT_EQ(status, got);
+
+	/* Abandoned: A runs on, INTRSTATUS (read-to-clear) still there. */
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &got, false));
+	EXPECT_EQ(status, got);
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
 	vmig_buf_free(&s);
 }
@@ -201,22 +258,531 @@ TEST_F_TIMEOUT(pair, precopy_under_writes, 600)
 /* An idle device after pre-copy sends almost nothing in STOP_COPY. */
 TEST_F_TIMEOUT(pair, idle_precopy_then_stop_copy, 300)
 {
+	struct vfio_precopy_info info;
 	struct vmig_buf s = {};
+	__u64 full = 0, rest = 0;
 	size_t pre;
 	int fd;
 
 	fill(self->mem_a, self->size, 3);
+	ASSERT_EQ(0, vmig_data_size(&self->a, &full));
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	/*
+	 * The whole image is initial data, the stream header included; a
+	 * record being committed may count twice for a moment, never less.
+	 */
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_LE(self->size, info.initial_bytes);
+	EXPECT_GE(full + (256 << 10), info.initial_bytes);
+	EXPECT_EQ(0, info.dirty_bytes);
+
 	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
 	pre = s.len;
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_EQ(0, info.initial_bytes);
+	EXPECT_EQ(0, info.dirty_bytes);
+	/* What is left to stop-copy: registers and framing. */
+	ASSERT_EQ(0, vmig_data_size(&self->a, &rest));
+	EXPECT_GT(4096, rest);
+
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
 	TH_LOG("pre-copy %zu bytes, then stop-copy %zu bytes", pre, s.len - pre);
 	EXPECT_LT(s.len - pre, self->size / 64);
+	EXPECT_GE(rest, s.len - pre);
 	ASSERT_EQ(0, resume(&self->b, &s));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
+}
+
+/*
+ * Dirty accounting is exact: after the initial image, five blocks written
+ * through the mmap wake poll() without any read or query (the worker
+ * rescans on its own), are reported as exactly five block records of
+ * dirty data, and are what the next reads return.
+ */
+TEST_F_TIMEOUT(pair, precopy_dirty_accounting, 300)
+{
+	static const size_t blocks[] = { 0, 2, 7, 100, 255 };
+	struct vfio_precopy_info info;
+	struct vmig_buf s = {};
+	struct pollfd p;
+	size_t pre, i;
+	int fd, rounds;
+
+	ASSERT_LE(256 * BLOCK, self->size);
+	fill(self->mem_a, self->size, 4);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	pre = s.len;
+
+	/* Let a scan of the idle device pass, then dirty the blocks. */
+	usleep(300000);
+	for (i = 0; i < ARRAY_SIZE(blocks); i++)
+		self->mem_a[blocks[i] * BLOCK + 17] ^= 0xff;
+	p.fd = fd;
+	p.events = POLLIN;
+	EXPECT_EQ(1, poll(&p, 1, 20000));
+
+	for (rounds = 0; rounds < 100; rounds++) {
+		ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+		if (info.dirty_bytes >= ARRAY_SIZE(blocks) * BLOCK_REC)
+			break;
+		usleep(50000);
+	}
+	EXPECT_EQ(0, info.initial_bytes);
+	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, info.dirty_bytes);
+	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, s.len - pre);
+
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	close(fd);
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_buf_free(&s);
+}
+
+/*
+ * The P2P way in and out: RUNNING_P2P -> PRE_COPY_P2P starts the session,
+ * writes while quiesced are caught by the final delta.
+ */
+TEST_F_TIMEOUT(pair, precopy_p2p, 300)
+{
+	struct vmig_buf s = {};
+	int fd;
+
+	fill(self->mem_a, self->size, 5);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING_P2P, NULL));
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	memset(self->mem_a + self->size / 2, 0x3c, 3 * BLOCK + 5);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	close(fd);
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_buf_free(&s);
+}
+
+/*
+ * A pre-copy abandoned half way, then a new one: the first session's
+ * worker and tracker are gone, the second streams everything again.
+ */
+TEST_F_TIMEOUT(pair, precopy_abandoned, 300)
+{
+	struct vmig_buf s = {};
+	int fd, old;
+
+	fill(self->mem_a, self->size, 6);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &old));
+	EXPECT_EQ(1, vmig_read_some(old, &s, 1 << 20));
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	EXPECT_EQ(-ENODEV, vmig_read_some(old, &s, 1));
+	close(old);
+
+	s.len = 0;
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_LE(self->size, s.len);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	close(fd);
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_buf_free(&s);
+}
+
+/*
+ * Resets and closes in the middle of saves, with the worker blocked on a
+ * full queue or scanning: the session ends, the FSM is RUNNING, and the
+ * device migrates normally afterwards.
+ */
+TEST_F_TIMEOUT(pair, reset_mid_save, 300)
+{
+	struct vmig_buf s = {};
+	int fd;
+
+	fill(self->mem_a, self->size, 7);
+
+	/* PRE_COPY, worker waiting for the reader. */
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	EXPECT_EQ(1, vmig_read_some(fd, &s, 100000));
+	ASSERT_EQ(0, vmig_reset(&self->a));
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
+	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	close(fd);
+
+	/* PRE_COPY after the initial image: the worker scans. */
+	s.len = 0;
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, vmig_reset(&self->a));
+	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	close(fd);
+
+	/* STOP_COPY half read. */
+	s.len = 0;
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, &fd));
+	EXPECT_EQ(1, vmig_read_some(fd, &s, 3 << 20));
+	ASSERT_EQ(0, vmig_reset(&self->a));
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
+	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	close(fd);
+
+	/* Closing the device with a save in flight, data_fd still open. */
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	munmap(self->mem_a, self->size);
+	self->mem_a = NULL;
+	vmig_dev_close(&self->a);
+	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	close(fd);
+	ASSERT_EQ(0, vmig_dev_open(&self->a, getenv("VMIG_IVSHMEM_A")));
+	self->mem_a = vmig_region_mmap(&self->a, BAR2, &self->size);
+	ASSERT_NE(NULL, self->mem_a);
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
+
+	/* And a migration works as if nothing happened. */
+	s.len = 0;
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, save_all(&self->a, &s));
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_buf_free(&s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Streams taken apart and put together again, to craft bad input.         */
+
+static __u32 crc32c_table[256];
+
+static __u32 crc32c(__u32 crc, const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	if (!crc32c_table[1]) {
+		for (i = 0; i < 256; i++) {
+			__u32 c = i;
+			int k;
+
+			for (k = 0; k < 8; k++)
+				c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
+			crc32c_table[i] = c;
+		}
+	}
+	for (i = 0; i < len; i++)
+		crc = crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+static __u64 get_le(const unsigned char *p, int n)
+{
+	__u64 v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+static void put_le(unsigned char *p, __u64 v, int n)
+{
+	while (n--) {
+		*p++ = v;
+		v >>= 8;
+	}
+}
+
+struct rec {
+	__u16 type;
+	__u16 flags;
+	__u32 len;
+	unsigned char *data;	/* points into the source stream or owned */
+};
+
+struct parsed {
+	unsigned char id[ID_LEN];
+	struct rec recs[64];
+	int nr;			/* records kept, the trailer excluded */
+};
+
+/*
+ * The identity and the records of a stream: the first 62, and the
+ * registers wherever they are.
+ */
+static int parse(const struct vmig_buf *s, struct parsed *p)
+{
+	size_t off = STREAM_HDR + ID_LEN;
+
+	if (s->len < off || get_le(s->data + 12, 4) != ID_LEN)
+		return -EINVAL;
+	memcpy(p->id, s->data + STREAM_HDR, ID_LEN);
+	p->nr = 0;
+	while (off + REC_HDR <= s->len) {
+		struct rec *r = &p->recs[p->nr];
+
+		r->type = get_le(s->data + off, 2);
+		r->flags = get_le(s->data + off + 2, 2);
+		r->len = get_le(s->data + off + 4, 4);
+		r->data = s->data + off + REC_HDR;
+		if (r->type == REC_END)
+			break;
+		off += REC_HDR + r->len;
+		if (p->nr < 62 || r->type == REC_REGS)
+			p->nr++;
+	}
+	return 0;
+}
+
+static void emit(struct vmig_buf *out, const void *data, size_t len)
+{
+	out->data = realloc(out->data, out->len + len);
+	memcpy(out->data + out->len, data, len);
+	out->len += len;
+}
+
+static void emit_rec(struct vmig_buf *out, __u16 type, __u16 flags,
+		     const void *data, __u32 len, __u32 seq)
+{
+	unsigned char h[REC_HDR] = {};
+	__u32 crc;
+
+	put_le(h, type, 2);
+	put_le(h + 2, flags, 2);
+	put_le(h + 4, len, 4);
+	put_le(h + 8, seq, 4);
+	crc = crc32c(~0u, h, REC_HDR);
+	crc = ~crc32c(crc, data, len);
+	put_le(h + 12, crc, 4);
+	emit(out, h, REC_HDR);
+	emit(out, data, len);
+}
+
+/* A sound envelope around @p's identity and records. */
+static void build(const struct parsed *p, struct vmig_buf *out)
+{
+	unsigned char h[STREAM_HDR] = {}, end[16];
+	__u64 payload = 0;
+	__u32 crc;
+	int i;
+
+	out->len = 0;
+	put_le(h, 0x4d5254534749474dull, 8);
+	put_le(h + 8, 1, 2);
+	put_le(h + 10, STREAM_HDR, 2);
+	put_le(h + 12, ID_LEN, 4);
+	crc = crc32c(~0u, h, STREAM_HDR);
+	crc = ~crc32c(crc, p->id, ID_LEN);
+	put_le(h + 20, crc, 4);
+	emit(out, h, STREAM_HDR);
+	emit(out, p->id, ID_LEN);
+	for (i = 0; i < p->nr; i++) {
+		emit_rec(out, p->recs[i].type, p->recs[i].flags, p->recs[i].data,
+			 p->recs[i].len, i);
+		payload += p->recs[i].len;
+	}
+	put_le(end, p->nr, 8);
+	put_le(end + 8, payload, 8);
+	emit_rec(out, REC_END, 0, end, sizeof(end), p->nr);
+}
+
+/*
+ * Feed @s to B: RESUMING, write, RESUMING -> STOP.  Returns the first
+ * error, after checking that a failure left B in RESUMING.
+ */
+static int try_resume(struct __test_metadata *_metadata, struct vmig_dev *d,
+		      const struct vmig_buf *s)
+{
+	int fd, ret, ret2;
+
+	EXPECT_EQ(0, vmig_reset(d));
+	ASSERT_EQ(0, vmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ret = vmig_write_stream(fd, s->data, s->len, 4096);
+	ret2 = vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+	close(fd);
+	if (!ret2)
+		return ret;
+	EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, state_of(d));
+	/* The error is sticky: the arc reports the stream's. */
+	if (ret)
+		EXPECT_EQ(ret, ret2);
+	return ret ?: ret2;
+}
+
+/* Take A's stream apart: its first memory record, and the registers. */
+static void small_stream(struct __test_metadata *_metadata,
+			 struct vmig_dev *a, unsigned char *mem_a, size_t size,
+			 struct parsed *p, struct vmig_buf *whole)
+{
+	struct parsed all;
+	int i;
+
+	fill(mem_a, size, 8);
+	ASSERT_EQ(0, vmig_reset(a));
+	ASSERT_EQ(0, save_all(a, whole));
+	ASSERT_EQ(0, parse(whole, &all));
+	memcpy(p->id, all.id, ID_LEN);
+	p->nr = 0;
+	ASSERT_EQ(REC_MEM, all.recs[0].type);
+	p->recs[p->nr++] = all.recs[0];
+	for (i = 0; i < all.nr; i++)
+		if (all.recs[i].type == REC_REGS)
+			p->recs[p->nr++] = all.recs[i];
+	ASSERT_EQ(2, p->nr);
+}
+
+/* A stream for a BAR2 of another size, or another format: refused. */
+TEST_F_TIMEOUT(pair, bad_identity, 300)
+{
+	struct vmig_buf whole = {}, s = {};
+	struct parsed p;
+
+	small_stream(_metadata, &self->a, self->mem_a, self->size, &p, &whole);
+
+	/* The untouched small stream loads: the envelope is right. */
+	build(&p, &s);
+	EXPECT_EQ(0, try_resume(_metadata, &self->b, &s));
+
+	put_le(p.id + ID_BAR2_SIZE, self->size * 2, 8);
+	build(&p, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+	put_le(p.id + ID_BAR2_SIZE, self->size / 2, 8);
+	build(&p, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+	put_le(p.id + ID_BAR2_SIZE, self->size, 8);
+
+	put_le(p.id + ID_VERSION, 2, 4);
+	build(&p, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+
+	/* After all that, the real stream migrates. */
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, vmig_reset(&self->b));
+	ASSERT_EQ(0, resume(&self->b, &whole));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_buf_free(&s);
+	vmig_buf_free(&whole);
+}
+
+/* Records that pass the envelope but not the driver: refused. */
+TEST_F_TIMEOUT(pair, bad_records, 300)
+{
+	struct vmig_buf whole = {}, s = {};
+	unsigned char mem[8 + 2 * BLOCK], regs[12] = {};
+	struct parsed p, q;
+	struct {
+		const char *what;
+		__u64 offset;
+		__u32 len;		/* payload length */
+		int err;
+	} mems[] = {
+		{ "good, last block", self->size - BLOCK, 8 + BLOCK, 0 },
+		{ "past the end", self->size, 8 + BLOCK, -EINVAL },
+		{ "straddling the end", self->size - BLOCK, 8 + 2 * BLOCK, -EINVAL },
+		{ "offset overflowing", ~0ull & ~(__u64)(BLOCK - 1), 8 + BLOCK, -EINVAL },
+		{ "misaligned offset", 512, 8 + BLOCK, -EINVAL },
+		{ "partial block", 0, 8 + BLOCK - 1, -EINVAL },
+		{ "no data", 0, 8, -EINVAL },
+		{ "no offset", 0, 4, -EINVAL },
+	};
+	size_t i;
+
+	small_stream(_metadata, &self->a, self->mem_a, self->size, &p, &whole);
+	memset(mem, 0xa5, sizeof(mem));
+
+	for (i = 0; i < ARRAY_SIZE(mems); i++) {
+		q = p;
+		put_le(mem, mems[i].offset, 8);
+		q.recs[0].data = mem;
+		q.recs[0].len = mems[i].len;
+		build(&q, &s);
+		EXPECT_EQ(mems[i].err, try_resume(_metadata, &self->b, &s))
+			TH_LOG("%s", mems[i].what);
+	}
+
+	/* Registers: short, long, twice, missing. */
+	q = p;
+	q.recs[1].len = 4;
+	build(&q, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+	q.recs[1].data = regs;
+	q.recs[1].len = sizeof(regs);
+	build(&q, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+	q = p;
+	q.recs[q.nr++] = p.recs[1];
+	build(&q, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+	q = p;
+	q.nr = 1;
+	build(&q, &s);
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
+
+	/* A mandatory record of a type the format lacks; an optional one. */
+	q = p;
+	q.recs[q.nr++] = (struct rec){ 40, REC_MANDATORY, sizeof(regs), regs };
+	build(&q, &s);
+	EXPECT_EQ(-EOPNOTSUPP, try_resume(_metadata, &self->b, &s));
+	q.recs[q.nr - 1].flags = 0;
+	build(&q, &s);
+	EXPECT_EQ(0, try_resume(_metadata, &self->b, &s));
+
+	vmig_buf_free(&s);
+	vmig_buf_free(&whole);
+}
+
+/*
+ * The state a refused stream leaves: the memory records before the bad
+ * one are in BAR2, nothing after it, the registers untouched; a reset
+ * returns to RUNNING and the next stream loads.
+ */
+TEST_F_TIMEOUT(pair, refused_stream_state, 300)
+{
+	__u32 mask = 0x1234, got = 0;
+	struct vmig_buf whole = {}, s = {};
+	unsigned char bad[8 + BLOCK];
+	struct parsed all, q;
+	size_t first;
+	int fd;
+
+	fill(self->mem_a, self->size, 9);
+	ASSERT_EQ(0, save_all(&self->a, &whole));
+	ASSERT_EQ(0, parse(&whole, &all));
+	ASSERT_LE(3, all.nr);
+	first = all.recs[0].len - 8;
+	ASSERT_LE(2 * first, self->size);
+
+	/* Record 0 good, record 1 out of bounds, record 2 good. */
+	q = all;
+	q.nr = 3;
+	memset(bad, 0, sizeof(bad));
+	put_le(bad, self->size, 8);
+	q.recs[1].data = bad;
+	q.recs[1].len = sizeof(bad);
+	build(&q, &s);
+
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &mask, true));
+	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
+	EXPECT_EQ(-EINVAL, vmig_write_stream(fd, s.data, s.len, 4096));
+	EXPECT_EQ(-EINVAL, vmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL));
+	close(fd);
+	EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, state_of(&self->b));
+	EXPECT_EQ(0, memcmp(self->mem_a, self->mem_b, first));
+	EXPECT_EQ(first, first_diff(self->mem_a, self->mem_b, self->size));
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
+	EXPECT_EQ(mask, got);
+
+	ASSERT_EQ(0, vmig_reset(&self->b));
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->b));
+	ASSERT_EQ(0, resume(&self->b, &whole));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+
+	/* Truncated by one byte: written, but RESUMING -> STOP refuses. */
+	whole.len--;
+	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &whole));
+	vmig_buf_free(&s);
+	vmig_buf_free(&whole);
 }
 
 TEST_HARNESS_MAIN

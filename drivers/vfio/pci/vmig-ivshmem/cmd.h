@@ -96,7 +96,8 @@ struct ivsh_tracker {
  * @lock: protects the members below
  * @track_bytes: tracker and scratch memory of the current or last save
  * @scans: full scans of BAR2 for changed blocks
- * @scan_ns: duration of the last full scan
+ * @scan_ns: duration of the last full scan during pre-copy
+ * @final_ns: duration of the last STOP_COPY pass over BAR2
  * @resent_blocks: blocks sent again after they changed
  * @saves: saving sessions started
  * @loads: records loaded
@@ -106,6 +107,7 @@ struct ivsh_stats {
 	u64 track_bytes;
 	u64 scans;
 	u64 scan_ns;
+	u64 final_ns;
 	u64 resent_blocks;
 	u64 saves;
 	u64 loads;

@@ -337,6 +337,8 @@ static int ivsh_save_all(struct ivsh_save *s)
 /* STOP_COPY: memory, then the registers, then the end of the stream. */
 static int ivsh_save_last(struct ivsh_save *s)
 {
+	struct ivsh_stats *st = &s->ivsh->stats;
+	u64 t0 = ktime_get_ns();
 	struct ivsh_regs regs;
 	void *buf;
 	int ret;
@@ -344,6 +346,9 @@ static int ivsh_save_last(struct ivsh_save *s)
 	ret = s->trk ? ivsh_save_delta(s) : ivsh_save_all(s);
 	if (ret)
 		return ret;
+	spin_lock(&st->lock);
+	st->final_ns = ktime_get_ns() - t0;
+	spin_unlock(&st->lock);
 
 	spin_lock(&s->lock);
 	regs = s->regs;
@@ -693,6 +698,7 @@ static int ivsh_debugfs_show(struct seq_file *m, void *unused)
 	seq_printf(m, "tracking memory: %llu\n", st.track_bytes);
 	seq_printf(m, "scans: %llu\n", st.scans);
 	seq_printf(m, "last scan ns: %llu\n", st.scan_ns);
+	seq_printf(m, "last final pass ns: %llu\n", st.final_ns);
 	seq_printf(m, "resent blocks: %llu\n", st.resent_blocks);
 	seq_printf(m, "records loaded: %llu\n", st.loads);
 	return 0;

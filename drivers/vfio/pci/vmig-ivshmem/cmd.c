@@ -55,6 +55,12 @@
  * reason: a VMM that disables memory decoding or resets the device while
  * saving gets a stream of undefined content, or a session ended by the
  * reset.
+ *
+ * Loading is different: QEMU clears memory decoding when it resets a vfio
+ * device at startup, and restores the command register only after the
+ * device state was loaded.  Writes to a BAR that does not decode would be
+ * lost, so loading turns decoding on around each access and back off
+ * afterwards, unless userspace turned it on meanwhile.
  */
 
 /**
@@ -387,10 +393,38 @@ void ivsh_cmd_save_regs(const struct ivsh_regs *regs, void *payload)
 	rec->intrstatus = cpu_to_le32(regs->intrstatus);
 }
 
+/* Memory decoding on for a load; returns true if it was off. */
+static bool ivsh_cmd_decode_begin(struct ivsh_device *ivsh)
+{
+	struct pci_dev *pdev = ivsh->core.pdev;
+	u16 cmd;
+
+	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+	if (cmd & PCI_COMMAND_MEMORY)
+		return false;
+	pci_write_config_word(pdev, PCI_COMMAND, cmd | PCI_COMMAND_MEMORY);
+	return true;
+}
+
+/* Back off, unless userspace's view of the register says on by now. */
+static void ivsh_cmd_decode_end(struct ivsh_device *ivsh, bool was_off)
+{
+	struct pci_dev *pdev = ivsh->core.pdev;
+	u16 cmd;
+
+	if (!was_off ||
+	    le16_to_cpup((__le16 *)&ivsh->core.vconfig[PCI_COMMAND]) &
+	    PCI_COMMAND_MEMORY)
+		return;
+	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+	pci_write_config_word(pdev, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY);
+}
+
 static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 			     const void *data, u32 len)
 {
 	const struct ivsh_rec_mem *rec = data;
+	bool was_off;
 	u64 off, end;
 	u32 n;
 
@@ -403,7 +437,9 @@ static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 		return -EINVAL;
 	if (check_add_overflow(off, (u64)n, &end) || end > ivsh->bar2_size)
 		return -EINVAL;
+	was_off = ivsh_cmd_decode_begin(ivsh);
 	memcpy_toio(ivsh->bar2 + off, rec->data, n);
+	ivsh_cmd_decode_end(ivsh, was_off);
 	res->mem_bytes += n;
 	return 0;
 }
@@ -461,6 +497,7 @@ int ivsh_cmd_load(struct ivsh_device *ivsh, struct ivsh_resume *res, u32 type,
  */
 int ivsh_cmd_load_commit(struct ivsh_device *ivsh, struct ivsh_resume *res)
 {
+	bool was_off;
 	int ret;
 
 	if (!res->have_regs)
@@ -469,6 +506,8 @@ int ivsh_cmd_load_commit(struct ivsh_device *ivsh, struct ivsh_resume *res)
 	if (ret)
 		return ret;
 	ivsh->frozen = res->regs;
+	was_off = ivsh_cmd_decode_begin(ivsh);
 	ivsh_cmd_write_regs(ivsh, &ivsh->frozen);
+	ivsh_cmd_decode_end(ivsh, was_off);
 	return 0;
 }

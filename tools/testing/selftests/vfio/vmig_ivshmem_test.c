@@ -176,6 +176,43 @@ TEST_F_TIMEOUT(pair, stop_copy, 600)
 	vmig_buf_free(&s);
 }
 
+static int command(struct vmig_dev *d, __u16 *cmd, bool write)
+{
+	return vmig_region_rw(d, VFIO_PCI_CONFIG_REGION_INDEX, 4 /* COMMAND */,
+			      cmd, 2, write);
+}
+
+/*
+ * QEMU resets a vfio device at startup, which turns memory decoding off,
+ * and loads the command register only after the device state: a stream
+ * must load into B all the same, and B's decoding stays as userspace set.
+ */
+TEST_F_TIMEOUT(pair, resume_decoding_off, 300)
+{
+	__u32 mask = 0x77, got = 0;
+	struct vmig_buf s = {};
+	__u16 cmd, off;
+
+	fill(self->mem_a, self->size, 10);
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
+	ASSERT_EQ(0, save_all(&self->a, &s));
+
+	ASSERT_EQ(0, command(&self->b, &cmd, false));
+	ASSERT_NE(0, cmd & 0x2);
+	off = cmd & ~0x2;
+	ASSERT_EQ(0, command(&self->b, &off, true));
+	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, command(&self->b, &off, false));
+	EXPECT_EQ(0, off & 0x2);
+	ASSERT_EQ(0, command(&self->b, &cmd, true));
+
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
+	EXPECT_EQ(mask, got);
+	vmig_buf_free(&s);
+}
+
 struct writer {
 	unsigned char *mem;
 	size_t size;

@@ -711,6 +711,7 @@ DEFINE_SHOW_ATTRIBUTE(ivsh_debugfs);
 static int ivsh_init_dev(struct vfio_device *vdev)
 {
 	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+	struct dentry *dir;
 	int ret;
 
 	ret = vfio_pci_core_init_dev(vdev);
@@ -725,8 +726,11 @@ static int ivsh_init_dev(struct vfio_device *vdev)
 			VFIO_MIGRATION_PRE_COPY);
 	if (ret)
 		goto err_release_core;
-	debugfs_create_file("ivshmem", 0444, vmig_debugfs_dir(&ivsh->mig), ivsh,
-			    &ivsh_debugfs_fops);
+	dir = vmig_debugfs_dir(&ivsh->mig);
+	/* Beside the core's files, never in the debugfs root. */
+	if (!IS_ERR_OR_NULL(dir))
+		debugfs_create_file("ivshmem", 0444, dir, ivsh,
+				    &ivsh_debugfs_fops);
 	return 0;
 
 err_release_core:

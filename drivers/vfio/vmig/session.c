@@ -122,6 +122,7 @@ struct vmig_session {
 	bool eos;		/* ... and was read */
 	bool kick;		/* wake readers to look again */
 	bool hint;		/* data may be ready in PRE_COPY */
+	u32 nr_hints;		/* vmig_save_notify() and _reinit() calls */
 	bool reinit;		/* REINIT not yet reported */
 	u64 unread_initial;	/* framed, not yet read */
 	u64 unread_dirty;
@@ -634,12 +635,15 @@ EXPORT_SYMBOL_GPL(vmig_save_error);
  * @sess: the saving session
  *
  * Wakes poll() and blocked readers after a temporary end of stream, so
- * that they ask the producer again.
+ * that they ask the producer again.  Callable from any context that may
+ * take a spinlock, with or without the state lock, until the session's
+ * release op has run.
  */
 void vmig_save_notify(struct vmig_session *sess)
 {
 	spin_lock(&sess->lock);
 	sess->hint = true;
+	sess->nr_hints++;
 	sess->kick = true;
 	spin_unlock(&sess->lock);
 	wake_up_all(&sess->wq);
@@ -653,7 +657,8 @@ EXPORT_SYMBOL_GPL(vmig_save_notify);
  * Everything framed and not yet read counts as initial data from now on,
  * and the next VFIO_MIG_GET_PRECOPY_INFO reports VFIO_PRECOPY_INFO_REINIT
  * if userspace opted in.  The driver's &struct vmig_save_ops.pending then
- * reports the new initial bytes and restarts its dirty count.
+ * reports the new initial bytes and restarts its dirty count.  Callable
+ * like vmig_save_notify().
  */
 void vmig_save_reinit(struct vmig_session *sess)
 {
@@ -670,6 +675,7 @@ void vmig_save_reinit(struct vmig_session *sess)
 		sess->fill->initial = true;
 	sess->reinit = true;
 	sess->hint = true;
+	sess->nr_hints++;
 	sess->kick = true;
 	spin_unlock(&sess->lock);
 	wake_up_all(&sess->wq);
@@ -780,6 +786,7 @@ static int vmig_save_refill(struct vmig_session *sess)
 	struct vmig_device *mig = sess->mig;
 	u64 initial = 0, dirty = 0;
 	bool complete, trailer;
+	u32 hints;
 	int ret;
 
 	spin_lock(&sess->lock);
@@ -823,13 +830,20 @@ static int vmig_save_refill(struct vmig_session *sess)
 		return -EIO;
 	}
 
-	/* PRE_COPY or PRE_COPY_P2P. */
+	/*
+	 * PRE_COPY or PRE_COPY_P2P.  The driver may report new data from
+	 * another context while pending() runs: drop the hint only if no
+	 * such report came in meanwhile, or poll() would miss it.
+	 */
+	spin_lock(&sess->lock);
+	hints = sess->nr_hints;
+	spin_unlock(&sess->lock);
 	if (sess->save->pending)
 		sess->save->pending(sess, &initial, &dirty);
 	spin_lock(&sess->lock);
 	initial += sess->unread_initial;
 	dirty += sess->unread_dirty;
-	if (!initial && !dirty)
+	if (!initial && !dirty && sess->nr_hints == hints)
 		sess->hint = false;
 	spin_unlock(&sess->lock);
 	if (!initial && !dirty)

@@ -68,6 +68,7 @@ struct sd_dev {
 	wait_queue_head_t wq;
 	int released;
 	int produce_calls;
+	bool notify_in_pending;		/* report new data from pending() */
 
 	/* resuming */
 	u32 loaded;
@@ -183,6 +184,9 @@ static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
 	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
 	*dirty = (u64)sd->dirty_left * rec;
 	spin_unlock(&sd->lock);
+	/* As if another context reported data right after the counts. */
+	if (sd->notify_in_pending)
+		vmig_save_notify(sess);
 }
 
 static bool sd_worker_due(struct sd_dev *sd)
@@ -627,6 +631,28 @@ static void vmig_session_precopy(struct kunit *test)
 	fput(f);
 }
 
+/*
+ * A report of new data that lands while the core asks pending() is not
+ * lost: after that temporary end of stream, poll() is still readable.
+ */
+static void vmig_session_notify_vs_pending(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 1, 64, 0);
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	sd->notify_in_pending = true;
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
 struct sd_reader {
 	struct file *file;
 	u8 buf[4096];
@@ -966,6 +992,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_stop_copy_roundtrip, sd_modes_gen_params),
 	KUNIT_CASE_PARAM(vmig_session_memory_bound, sd_modes_gen_params),
 	KUNIT_CASE_PARAM(vmig_session_precopy, sd_modes_gen_params),
+	KUNIT_CASE(vmig_session_notify_vs_pending),
 	KUNIT_CASE(vmig_session_nonblock),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE(vmig_session_read_vs_leave),

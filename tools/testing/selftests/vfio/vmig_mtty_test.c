@@ -6,14 +6,25 @@
  * the other device type are refused; pre-copy sends the configuration
  * early and reports what the guest changes afterwards.
  *
+ * The device model around it is checked too: config space and BAR sizing,
+ * a frozen device in STOP, interrupts through eventfds and how they cross
+ * a migration, forged streams whose envelope is sound but whose records
+ * are not, and guest accesses racing sessions and resets.
+ *
  * Devices (sysfs paths) come from VMIG_MTTY1, VMIG_MTTY1_B (one port) and
  * VMIG_MTTY2, VMIG_MTTY2_B (two ports); missing ones skip.
  */
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 
 #include "vmig.h"
 #include "../kselftest_harness.h"
@@ -29,13 +40,18 @@
 #define UART_DLL	0	/* with LCR.DLAB */
 #define UART_DLM	1
 
+#define IER_RDI		0x01
 #define LCR_DLAB	0x80
 #define LCR_8N1		0x03
 #define MCR_LOOP	0x10
 #define LSR_DR		0x01
+#define LSR_OE		0x02
 #define FCR_ENABLE	0x07	/* enable and clear both FIFOs */
 
 #define BAR0		VFIO_PCI_BAR0_REGION_INDEX
+#define CONFIG		VFIO_PCI_CONFIG_REGION_INDEX
+#define INTX		VFIO_PCI_INTX_IRQ_INDEX
+#define MSI		VFIO_PCI_MSI_IRQ_INDEX
 
 static int uart_out(struct vmig_dev *d, int port, int reg, __u8 v)
 {
@@ -115,6 +131,206 @@ static int load(struct vmig_dev *d, const struct vmig_buf *b)
 		ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	close(fd);
 	return ret;
+}
+
+static int cfg_read(struct vmig_dev *d, int off, void *v, size_t len)
+{
+	return vmig_region_rw(d, CONFIG, off, v, len, false);
+}
+
+static int cfg_write(struct vmig_dev *d, int off, const void *v, size_t len)
+{
+	return vmig_region_rw(d, CONFIG, off, (void *)v, len, true);
+}
+
+/* VFIO_DEVICE_SET_IRQS for one vector, with @len bytes of data. */
+static int set_irqs(struct vmig_dev *d, __u32 index, __u32 flags,
+		    __u32 count, const void *data, size_t len)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	set->argsz = sizeof(*set) + len;
+	set->flags = flags;
+	set->index = index;
+	set->start = 0;
+	set->count = count;
+	memcpy(set->data, data, len);
+	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
+}
+
+static int irq_trigger(struct vmig_dev *d, __u32 index, int efd)
+{
+	__s32 fd = efd;
+
+	return set_irqs(d, index, VFIO_IRQ_SET_DATA_EVENTFD |
+			VFIO_IRQ_SET_ACTION_TRIGGER, 1, &fd, sizeof(fd));
+}
+
+static int irq_disable(struct vmig_dev *d, __u32 index)
+{
+	return set_irqs(d, index, VFIO_IRQ_SET_DATA_NONE |
+			VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL, 0);
+}
+
+static int intx_unmask(struct vmig_dev *d)
+{
+	return set_irqs(d, INTX, VFIO_IRQ_SET_DATA_NONE |
+			VFIO_IRQ_SET_ACTION_UNMASK, 1, NULL, 0);
+}
+
+/* How often the eventfd fired since the last look. */
+static int fired(int efd)
+{
+	__u64 n;
+
+	if (read(efd, &n, sizeof(n)) != sizeof(n))
+		return errno == EAGAIN ? 0 : -errno;
+	return n;
+}
+
+/*
+ * Forged streams.  The envelope is the core's (see stream.h there): a
+ * header with the identity, records of type, flags, length, sequence and
+ * CRC32C, and a trailer of type 1 with the counts.  The tests take a real
+ * stream apart, change a record, and frame it again with fresh sequence
+ * numbers, CRCs and trailer, so that the envelope is sound and only the
+ * driver can object.
+ */
+#define REC_END		1
+#define REC_CONFIG	16
+#define REC_LINE	17
+#define REC_UART	18
+#define REC_FIFO	19
+#define REC_IRQ		20
+#define REC_MANDATORY	1
+
+struct env_rec {
+	__le16 type;
+	__le16 flags;
+	__le32 len;
+	__le32 seq;
+	__le32 crc;
+};	/* 16 bytes, no padding */
+
+#define STREAM_HDR_LEN	24	/* magic, version, hdr_len, id_len, flags, crc */
+
+struct rec {
+	__u16 type;
+	__u16 flags;
+	__u32 len;
+	unsigned char data[512];
+};
+
+struct records {
+	unsigned char head[STREAM_HDR_LEN + 64];
+	size_t head_len;
+	struct rec rec[64];
+	int n;
+};
+
+static __u32 crc32c(__u32 crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
+	}
+	return crc;
+}
+
+static int records_parse(const struct vmig_buf *b, struct records *r)
+{
+	size_t off, id_len;
+
+	if (b->len < STREAM_HDR_LEN)
+		return -EINVAL;
+	id_len = le32toh(*(__le32 *)(b->data + 12));
+	r->head_len = STREAM_HDR_LEN + id_len;
+	if (r->head_len > sizeof(r->head) || r->head_len > b->len)
+		return -EINVAL;
+	memcpy(r->head, b->data, r->head_len);
+	r->n = 0;
+	for (off = r->head_len; off + sizeof(struct env_rec) <= b->len;) {
+		const struct env_rec *h = (const void *)(b->data + off);
+		struct rec *x = &r->rec[r->n];
+
+		if (le16toh(h->type) == REC_END)
+			return 0;
+		if (r->n == ARRAY_SIZE(r->rec) ||
+		    le32toh(h->len) > sizeof(x->data))
+			return -E2BIG;
+		x->type = le16toh(h->type);
+		x->flags = le16toh(h->flags);
+		x->len = le32toh(h->len);
+		memcpy(x->data, h + 1, x->len);
+		off += sizeof(*h) + x->len;
+		r->n++;
+	}
+	return -EINVAL;
+}
+
+static void records_put(struct vmig_buf *b, __u16 type, __u16 flags,
+			const void *data, __u32 len, __u32 seq)
+{
+	struct env_rec h = {
+		.type = htole16(type),
+		.flags = htole16(flags),
+		.len = htole32(len),
+		.seq = htole32(seq),
+	};
+
+	h.crc = htole32(~crc32c(crc32c(~0u, &h, sizeof(h)), data, len));
+	memcpy(b->data + b->len, &h, sizeof(h));
+	memcpy(b->data + b->len + sizeof(h), data, len);
+	b->len += sizeof(h) + len;
+}
+
+static int records_build(const struct records *r, struct vmig_buf *b)
+{
+	struct { __le64 nr, bytes; } end;
+	__u64 bytes = 0;
+	int i;
+
+	b->cap = r->head_len + (r->n + 1) * (sizeof(struct env_rec) + 512);
+	b->data = malloc(b->cap);
+	if (!b->data)
+		return -ENOMEM;
+	memcpy(b->data, r->head, r->head_len);
+	b->len = r->head_len;
+	for (i = 0; i < r->n; i++) {
+		records_put(b, r->rec[i].type, r->rec[i].flags, r->rec[i].data,
+			    r->rec[i].len, i);
+		bytes += r->rec[i].len;
+	}
+	end.nr = htole64(r->n);
+	end.bytes = htole64(bytes);
+	records_put(b, REC_END, 0, &end, sizeof(end), r->n);
+	return 0;
+}
+
+/* The last record of @type for @port (ignored for CONFIG and IRQ). */
+static struct rec *records_find(struct records *r, __u16 type, int port)
+{
+	int i;
+
+	for (i = r->n - 1; i >= 0; i--)
+		if (r->rec[i].type == type &&
+		    (type == REC_CONFIG || type == REC_IRQ ||
+		     r->rec[i].data[1] == port))
+			return &r->rec[i];
+	return NULL;
+}
+
+static void records_drop(struct records *r, struct rec *x)
+{
+	int i = x - r->rec;
+
+	memmove(x, x + 1, (r->n - i - 1) * sizeof(*x));
+	r->n--;
 }
 
 FIXTURE(pair) {
@@ -259,6 +475,497 @@ TEST(wrong_type_refused)
 	vmig_buf_free(&s);
 	vmig_dev_close(&a);
 	vmig_dev_close(&b);
+}
+
+/* MIG_DATA_SIZE is exact for a STOP_COPY stream from RUNNING. */
+TEST_F(pair, data_size_is_exact)
+{
+	struct vmig_buf s = {};
+	__u64 bytes;
+
+	uart_setup(_metadata, &self->a, 0, 0x0c, 0x77, "size");
+	ASSERT_EQ(0, vmig_data_size(&self->a, &bytes));
+	ASSERT_EQ(0, save(&self->a, &s));
+	EXPECT_EQ(s.len, bytes);
+	vmig_buf_free(&s);
+}
+
+/* Config space: identity, BAR sizing, read-only bits; the region table. */
+TEST_F(pair, config_space)
+{
+	__u32 bar0 = self->ports == 1 ? 8 : 16, v32, ones = 0xffffffff;
+	struct vfio_region_info ri;
+	struct vfio_irq_info ii = { .argsz = sizeof(ii) };
+	__u16 v16;
+	__u8 v8;
+
+	ASSERT_EQ(0, vmig_region_info(&self->a, CONFIG, &ri));
+	EXPECT_EQ(256, ri.size);
+	ASSERT_EQ(0, vmig_region_info(&self->a, BAR0, &ri));
+	EXPECT_EQ(bar0, ri.size);
+	ASSERT_EQ(0, vmig_region_info(&self->a, VFIO_PCI_BAR1_REGION_INDEX, &ri));
+	EXPECT_EQ(0, ri.size);
+	EXPECT_EQ(-EINVAL, vmig_region_info(&self->a, VFIO_PCI_NUM_REGIONS, &ri));
+
+	ASSERT_EQ(0, cfg_read(&self->a, 0, &v32, 4));
+	EXPECT_EQ(0x1b36 | (self->ports == 1 ? 2 : 3) << 16, v32);
+	ASSERT_EQ(0, cfg_read(&self->a, 9, &v8, 1));
+	EXPECT_EQ(0x02, v8);			/* 16550 compatible */
+	ASSERT_EQ(0, cfg_read(&self->a, 10, &v16, 2));
+	EXPECT_EQ(0x0700, v16);			/* serial controller */
+
+	/* BAR sizing: all ones read back as the size mask, I/O space. */
+	ASSERT_EQ(0, cfg_write(&self->a, 0x10, &ones, 4));
+	ASSERT_EQ(0, cfg_read(&self->a, 0x10, &v32, 4));
+	EXPECT_EQ(~(bar0 - 1) | 1, v32);
+	v32 = 0xc000;
+	ASSERT_EQ(0, cfg_write(&self->a, 0x10, &v32, 4));
+	ASSERT_EQ(0, cfg_read(&self->a, 0x10, &v32, 4));
+	EXPECT_EQ(0xc001, v32);
+
+	/* Read-only bits stay; a ROM BAR does not exist. */
+	v16 = 0x1234;
+	ASSERT_EQ(0, cfg_write(&self->a, 0, &v16, 2));
+	ASSERT_EQ(0, cfg_read(&self->a, 0, &v16, 2));
+	EXPECT_EQ(0x1b36, v16);
+	ASSERT_EQ(0, cfg_write(&self->a, 0x30, &ones, 4));
+	ASSERT_EQ(0, cfg_read(&self->a, 0x30, &v32, 4));
+	EXPECT_EQ(0, v32);
+
+	/* Accesses outside a region. */
+	EXPECT_EQ(-EINVAL, cfg_read(&self->a, 255, &v16, 2));
+	EXPECT_EQ(-EINVAL, vmig_region_rw(&self->a, BAR0, bar0, &v8, 1, false));
+	EXPECT_EQ(-EINVAL, vmig_region_rw(&self->a, VFIO_PCI_BAR2_REGION_INDEX,
+					  0, &v8, 1, false));
+
+	ii.index = INTX;
+	ASSERT_EQ(0, ioctl(self->a.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
+	EXPECT_EQ(1, ii.count);
+	EXPECT_NE(0, ii.flags & VFIO_IRQ_INFO_AUTOMASKED);
+	ii.index = MSI;
+	ASSERT_EQ(0, ioctl(self->a.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
+	EXPECT_EQ(1, ii.count);
+	ii.index = VFIO_PCI_MSIX_IRQ_INDEX;
+	ASSERT_EQ(0, ioctl(self->a.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
+	EXPECT_EQ(0, ii.count);
+	EXPECT_EQ(VFIO_PCI_NUM_IRQS, self->a.info.num_irqs);
+	EXPECT_NE(0, self->a.info.flags & VFIO_DEVICE_FLAGS_PCI);
+}
+
+/* A full FIFO drops the byte and reports an overrun, which migrates. */
+TEST_F(pair, overrun_survives)
+{
+	const char *msg = "0123456789abcdefXYZ";	/* 19 bytes, 16 fit */
+	struct vmig_buf s = {};
+	__u8 v;
+
+	uart_setup(_metadata, &self->a, 0, 1, 0, msg);
+	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LSR, &v));
+	EXPECT_EQ(LSR_OE | LSR_DR, v & (LSR_OE | LSR_DR));
+	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LSR, &v));
+	EXPECT_EQ(0, v & LSR_OE);		/* reading LSR cleared it */
+	uart_check(_metadata, &self->b, 0, 1, 0, "0123456789abcdef");
+	vmig_buf_free(&s);
+}
+
+/* STOP freezes the ports: reads have no side effects, writes vanish. */
+TEST_F(pair, stop_freezes_the_ports)
+{
+	__u16 cmd = 0x0001, v16;
+	__u8 v;
+
+	uart_setup(_metadata, &self->a, 0, 3, 0x42, "hi");
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_SCR, 0x99));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, '!'));
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_SCR, &v));
+	EXPECT_EQ(0x42, v);
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+	EXPECT_EQ('h', v);
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+	EXPECT_EQ('h', v);
+	/* Config space keeps working, as the uAPI asks. */
+	ASSERT_EQ(0, cfg_write(&self->a, 4, &cmd, 2));
+	ASSERT_EQ(0, cfg_read(&self->a, 4, &v16, 2));
+	EXPECT_EQ(cmd, v16);
+
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	uart_check(_metadata, &self->a, 0, 3, 0x42, "hi");
+}
+
+/*
+ * MSI: one message each time the line rises.  Held while P2P, sent on the
+ * way back to RUNNING.  INTx cannot be enabled while MSI is.
+ */
+TEST_F(pair, msi_follows_the_line)
+{
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), other;
+	__u8 v;
+
+	ASSERT_LE(0, efd);
+	other = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_LE(0, other);
+	ASSERT_EQ(0, irq_trigger(&self->a, MSI, efd));
+	uart_setup(_metadata, &self->a, 0, 1, 0, "");
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
+	EXPECT_EQ(0, fired(efd));
+
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'x'));
+	EXPECT_EQ(1, fired(efd));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'y'));
+	EXPECT_EQ(0, fired(efd));		/* the line was up already */
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING_P2P,
+				    NULL));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'z'));
+	EXPECT_EQ(0, fired(efd));
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	EXPECT_EQ(1, fired(efd));
+
+	EXPECT_EQ(-EINVAL, irq_trigger(&self->a, INTX, other));
+	ASSERT_EQ(0, irq_disable(&self->a, MSI));
+	ASSERT_EQ(0, irq_trigger(&self->a, INTX, other));
+	ASSERT_EQ(0, irq_disable(&self->a, INTX));
+	close(other);
+	close(efd);
+}
+
+/* INTx fires, masks itself, and fires again on unmask while still up. */
+TEST_F(pair, intx_masks_itself)
+{
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	__u8 v, yes = 1;
+
+	ASSERT_LE(0, efd);
+	EXPECT_EQ(-EINVAL, intx_unmask(&self->a));	/* no INTx yet */
+	ASSERT_EQ(0, irq_trigger(&self->a, INTX, efd));
+	uart_setup(_metadata, &self->a, 0, 1, 0, "");
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
+
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'a'));
+	EXPECT_EQ(1, fired(efd));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'b'));
+	EXPECT_EQ(0, fired(efd));		/* masked */
+	ASSERT_EQ(0, intx_unmask(&self->a));
+	EXPECT_EQ(1, fired(efd));		/* still up */
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+	ASSERT_EQ(0, intx_unmask(&self->a));
+	EXPECT_EQ(0, fired(efd));		/* down */
+
+	/* Masked by the user; a true DATA_BOOL trigger test-fires. */
+	ASSERT_EQ(0, set_irqs(&self->a, INTX, VFIO_IRQ_SET_DATA_NONE |
+			      VFIO_IRQ_SET_ACTION_MASK, 1, NULL, 0));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'c'));
+	EXPECT_EQ(0, fired(efd));
+	ASSERT_EQ(0, set_irqs(&self->a, INTX, VFIO_IRQ_SET_DATA_BOOL |
+			      VFIO_IRQ_SET_ACTION_UNMASK, 1, &yes, 1));
+	EXPECT_EQ(1, fired(efd));
+	ASSERT_EQ(0, set_irqs(&self->a, INTX, VFIO_IRQ_SET_DATA_BOOL |
+			      VFIO_IRQ_SET_ACTION_TRIGGER, 1, &yes, 1));
+	EXPECT_EQ(1, fired(efd));
+
+	/* Bad requests. */
+	EXPECT_EQ(-EINVAL, set_irqs(&self->a, INTX, VFIO_IRQ_SET_DATA_NONE |
+				    VFIO_IRQ_SET_ACTION_MASK |
+				    VFIO_IRQ_SET_ACTION_UNMASK, 1, NULL, 0));
+	EXPECT_EQ(-EINVAL, set_irqs(&self->a, MSI, VFIO_IRQ_SET_DATA_NONE |
+				    VFIO_IRQ_SET_ACTION_MASK, 1, NULL, 0));
+	EXPECT_EQ(-EINVAL, set_irqs(&self->a, VFIO_PCI_MSIX_IRQ_INDEX,
+				    VFIO_IRQ_SET_DATA_NONE |
+				    VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL, 0));
+	EXPECT_EQ(-EBADF, irq_trigger(&self->a, MSI, 1000));
+	ASSERT_EQ(0, irq_disable(&self->a, INTX));
+	close(efd);
+}
+
+/*
+ * An interrupt the source raised but could not send (no MSI set up) is
+ * sent by the destination once it runs; one the source sent is not sent
+ * again.
+ */
+TEST_F(pair, interrupts_cross_migration)
+{
+	int ea = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int eb = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct vmig_buf s = {};
+
+	ASSERT_LE(0, ea);
+	ASSERT_LE(0, eb);
+	uart_setup(_metadata, &self->a, 0, 1, 0, "q");
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
+	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, irq_trigger(&self->b, MSI, eb));
+	ASSERT_EQ(0, load(&self->b, &s));
+	EXPECT_EQ(1, fired(eb));
+	vmig_buf_free(&s);
+
+	ASSERT_EQ(0, vmig_reset(&self->a));
+	ASSERT_EQ(0, vmig_reset(&self->b));
+	fired(eb);
+	ASSERT_EQ(0, irq_trigger(&self->a, MSI, ea));
+	uart_setup(_metadata, &self->a, 0, 1, 0, "");
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'r'));
+	EXPECT_EQ(1, fired(ea));
+	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, load(&self->b, &s));
+	EXPECT_EQ(0, fired(eb));
+	uart_check(_metadata, &self->b, 0, 1, 0, "r");
+	vmig_buf_free(&s);
+	close(ea);
+	close(eb);
+}
+
+/* The records change the device only when the whole stream is in. */
+TEST_F(pair, staged_until_stop)
+{
+	struct vmig_buf s = {};
+	__u8 v;
+	int fd;
+
+	uart_setup(_metadata, &self->a, 0, 1, 0x3c, "st");
+	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, uart_out(&self->b, 0, UART_SCR, 0x11));
+	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ASSERT_EQ(0, vmig_write_stream(fd, s.data, s.len, 7));
+	ASSERT_EQ(0, uart_in(&self->b, 0, UART_SCR, &v));
+	EXPECT_EQ(0x11, v);
+	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, uart_in(&self->b, 0, UART_SCR, &v));
+	EXPECT_EQ(0x3c, v);
+	close(fd);
+	vmig_buf_free(&s);
+}
+
+/*
+ * Streams with a sound envelope and bad records: the driver refuses them
+ * at write() or at RESUMING -> STOP, and the device stays as it was.
+ */
+struct forgery {
+	const char *what;
+	__u16 type;		/* record to change */
+	int off;		/* byte of its payload to set, or -1 */
+	__u8 val;
+	bool drop;		/* drop the record instead */
+	bool cut;		/* shorten it by a byte */
+	__u16 add_flags;	/* add an unknown record with these flags */
+	bool add;
+	int write_err;
+	int stop_err;
+};
+
+static const struct forgery forgeries[] = {
+	{ "FIFO count 17", REC_FIFO, 2, 17, .write_err = -EINVAL },
+	{ "FIFO byte past the count", REC_FIFO, 4 + 15, 'x',
+	  .write_err = -EINVAL },
+	{ "port index", REC_UART, 1, 7, .write_err = -EINVAL },
+	{ "IER bit 4", REC_UART, 2, 0x10, .write_err = -EINVAL },
+	{ "LSR bit other than OE", REC_UART, 4, 0x01, .write_err = -EINVAL },
+	{ "MCR bit 5", REC_LINE, 5, 0x30, .write_err = -EINVAL },
+	{ "reserved byte", REC_LINE, 7, 1, .write_err = -EINVAL },
+	{ "vendor id", REC_CONFIG, 4, 0x34, .write_err = -EINVAL },
+	{ "interrupt type 3", REC_IRQ, 1, 3, .write_err = -EINVAL },
+	{ "record version 2", REC_LINE, 0, 2, .write_err = -EOPNOTSUPP },
+	{ "short record", REC_UART, -1, .cut = true, .write_err = -EINVAL },
+	{ "unknown mandatory record", .add = true,
+	  .add_flags = REC_MANDATORY, .write_err = -EOPNOTSUPP },
+	{ "unknown optional record", .add = true },
+	{ "no FIFO record", REC_FIFO, -1, .drop = true, .stop_err = -EINVAL },
+	{ "no IRQ record", REC_IRQ, -1, .drop = true, .stop_err = -EINVAL },
+	{ "interrupt pending without a cause", REC_IRQ, 3, 1,
+	  .stop_err = -EINVAL },
+	{ "5 bytes in a disabled FIFO", REC_LINE, 6, 0, .stop_err = -EINVAL },
+};
+
+TEST_F(pair, forged_records)
+{
+	struct vmig_buf s = {};
+	struct records *r;
+	unsigned int i;
+	__u32 st;
+
+	r = malloc(sizeof(*r));
+	ASSERT_NE(NULL, r);
+	uart_setup(_metadata, &self->a, 0, 0x0c, 0x5e, "forge");
+	ASSERT_EQ(0, save(&self->a, &s));
+
+	for (i = 0; i < ARRAY_SIZE(forgeries); i++) {
+		const struct forgery *f = &forgeries[i];
+		struct vmig_buf bad = {};
+		struct rec *x = NULL;
+		__u8 v;
+		int fd, ret;
+
+		ASSERT_EQ(0, records_parse(&s, r));
+		if (f->type) {
+			x = records_find(r, f->type, 0);
+			ASSERT_NE(NULL, x) TH_LOG("%s: no record", f->what);
+		}
+		if (f->drop)
+			records_drop(r, x);
+		else if (f->cut)
+			x->len--;
+		else if (x)
+			x->data[f->off] = f->val;
+		if (f->add) {
+			x = &r->rec[r->n++];
+			x->type = 0x7fff;
+			x->flags = f->add_flags;
+			x->len = 3;
+			memcpy(x->data, "new", 3);
+		}
+		ASSERT_EQ(0, records_build(r, &bad));
+
+		ASSERT_EQ(0, vmig_reset(&self->b));
+		ASSERT_EQ(0, uart_out(&self->b, 0, UART_SCR, 0x11));
+		ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING,
+					    &fd));
+		ret = vmig_write_stream(fd, bad.data, bad.len, 0);
+		EXPECT_EQ(f->write_err, ret) TH_LOG("%s", f->what);
+		ret = vmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL);
+		EXPECT_EQ(f->write_err ?: f->stop_err, ret) TH_LOG("%s", f->what);
+		ASSERT_EQ(0, vmig_get_state(&self->b, &st));
+		ASSERT_EQ(0, uart_in(&self->b, 0, UART_SCR, &v));
+		if (ret) {
+			EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, st);
+			EXPECT_EQ(0x11, v) TH_LOG("%s changed the device", f->what);
+		} else {
+			EXPECT_EQ(VFIO_DEVICE_STATE_STOP, st);
+			EXPECT_EQ(0x5e, v);
+		}
+		close(fd);
+		vmig_buf_free(&bad);
+	}
+	/* And the genuine stream, framed again the same way, loads. */
+	ASSERT_EQ(0, records_parse(&s, r));
+	vmig_buf_free(&s);
+	ASSERT_EQ(0, records_build(r, &s));
+	ASSERT_EQ(0, vmig_reset(&self->b));
+	ASSERT_EQ(0, load(&self->b, &s));
+	uart_check(_metadata, &self->b, 0, 0x0c, 0x5e, "forge");
+	vmig_buf_free(&s);
+	free(r);
+}
+
+/* Pre-copy notices reads too: consuming a byte dirties the FIFO. */
+TEST_F(pair, precopy_sees_reads)
+{
+	struct vfio_precopy_info info;
+	struct vmig_buf s = {};
+	__u8 v;
+	int fd;
+
+	uart_setup(_metadata, &self->a, 0, 2, 0, "xyz");
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
+	EXPECT_EQ('x', v);
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_EQ(0, info.initial_bytes);
+	EXPECT_LT(0, info.dirty_bytes);
+	/* Without the opt-in there is no REINIT, only new initial bytes. */
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_LCR, LCR_DLAB | LCR_8N1));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_LCR, LCR_8N1 | 0x04));
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_EQ(0, info.flags);
+	EXPECT_LT(0, info.initial_bytes);
+	/* An unchanged device in PRE_COPY_P2P: nothing new. */
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P,
+				    NULL));
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_EQ(0, info.initial_bytes);
+	EXPECT_EQ(0, info.dirty_bytes);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	close(fd);
+	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LCR, &v));
+	EXPECT_EQ(LCR_8N1 | 0x04, v);
+	ASSERT_EQ(0, uart_in(&self->b, 0, UART_RBR, &v));
+	EXPECT_EQ('y', v);
+	vmig_buf_free(&s);
+}
+
+/*
+ * A guest hammering the ports while sessions start and end under it, and
+ * resets cut them short: the write path meets sessions as they go away.
+ * Every access succeeds, and the device still migrates afterwards.
+ */
+struct hammer {
+	struct vmig_dev *d;
+	atomic_bool stop;
+	long ops;
+	long errors;
+};
+
+static void *hammer_fn(void *arg)
+{
+	struct hammer *h = arg;
+	__u8 v;
+
+	while (!atomic_load(&h->stop)) {
+		h->errors += !!uart_out(h->d, 0, UART_RBR, 'h');
+		h->errors += !!uart_in(h->d, 0, UART_RBR, &v);
+		h->errors += !!uart_out(h->d, 0, UART_LCR, h->ops & 1 ?
+					LCR_8N1 : LCR_8N1 | 0x04);
+		h->ops += 3;
+	}
+	return NULL;
+}
+
+TEST_F(pair, guest_races_sessions)
+{
+	struct hammer h = { .d = &self->a };
+	struct vmig_buf s = {};
+	struct timespec t0, t;
+	pthread_t thread;
+	int fd, rounds = 0;
+
+	uart_setup(_metadata, &self->a, 0, 1, 0, "");
+	ASSERT_EQ(0, vmig_precopy_v2(&self->a));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, hammer_fn, &h));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
+					    &fd));
+		vmig_read_stream(fd, &s);
+		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING,
+					    NULL));
+		close(fd);
+		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
+					    &fd));
+		ASSERT_EQ(0, vmig_reset(&self->a));
+		close(fd);
+		ASSERT_EQ(0, vmig_set_state(&self->a,
+					    VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
+		vmig_read_stream(fd, &s);
+		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY,
+					    NULL));
+		ASSERT_EQ(0, vmig_read_stream(fd, &s));
+		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING,
+					    NULL));
+		close(fd);
+		vmig_buf_free(&s);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 2);
+	atomic_store(&h.stop, true);
+	pthread_join(thread, NULL);
+	TH_LOG("%d rounds against %ld guest accesses", rounds, h.ops);
+	EXPECT_EQ(0, h.errors);
+	EXPECT_LT(0, h.ops);
+
+	uart_setup(_metadata, &self->a, 0, 0x0d, 0x0e, "end");
+	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, load(&self->b, &s));
+	uart_check(_metadata, &self->b, 0, 0x0d, 0x0e, "end");
+	vmig_buf_free(&s);
 }
 
 TEST_HARNESS_MAIN

@@ -16,6 +16,8 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -548,8 +550,16 @@ TEST_F(pair, config_space)
 	ii.index = VFIO_PCI_MSIX_IRQ_INDEX;
 	ASSERT_EQ(0, ioctl(self->a.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
 	EXPECT_EQ(0, ii.count);
+	ii.argsz = 8;
+	EXPECT_EQ(-1, ioctl(self->a.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
+	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(VFIO_PCI_NUM_IRQS, self->a.info.num_irqs);
+	EXPECT_EQ(VFIO_PCI_NUM_REGIONS, self->a.info.num_regions);
 	EXPECT_NE(0, self->a.info.flags & VFIO_DEVICE_FLAGS_PCI);
+	ri.argsz = 8;
+	ri.index = CONFIG;
+	EXPECT_EQ(-1, ioctl(self->a.fd, VFIO_DEVICE_GET_REGION_INFO, &ri));
+	EXPECT_EQ(EINVAL, errno);
 }
 
 /* A full FIFO drops the byte and reports an overrun, which migrates. */
@@ -679,7 +689,15 @@ TEST_F(pair, intx_masks_itself)
 				    VFIO_IRQ_SET_DATA_NONE |
 				    VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL, 0));
 	EXPECT_EQ(-EBADF, irq_trigger(&self->a, MSI, 1000));
-	ASSERT_EQ(0, irq_disable(&self->a, INTX));
+	EXPECT_EQ(-EINVAL, irq_trigger(&self->a, MSI, -2));
+	EXPECT_EQ(-EINVAL, set_irqs(&self->a, INTX, VFIO_IRQ_SET_DATA_EVENTFD |
+				    VFIO_IRQ_SET_ACTION_UNMASK, 1, &efd,
+				    sizeof(efd)));
+	/* fd -1 tears the trigger down: nothing fires any more. */
+	ASSERT_EQ(0, irq_trigger(&self->a, INTX, -1));
+	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'd'));
+	EXPECT_EQ(0, fired(efd));
+	EXPECT_EQ(-EINVAL, intx_unmask(&self->a));
 	close(efd);
 }
 
@@ -966,6 +984,72 @@ TEST_F(pair, guest_races_sessions)
 	ASSERT_EQ(0, load(&self->b, &s));
 	uart_check(_metadata, &self->b, 0, 0x0d, 0x0e, "end");
 	vmig_buf_free(&s);
+}
+
+/*
+ * The parent has ports for 24 ports' worth of devices: once they are
+ * taken, creating another device fails, and removing one makes room.
+ */
+static int sysfs_write(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int sysfs_read_int(const char *dir, const char *file)
+{
+	char path[PATH_MAX], buf[32] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return atoi(buf);
+}
+
+TEST(instances_are_limited)
+{
+	const char *types = "/sys/class/mdev_bus/vmig_mtty/mdev_supported_types";
+	char two[PATH_MAX], one[PATH_MAX], uuid[64], dev[PATH_MAX];
+	int avail, made = 0, i;
+
+	snprintf(two, sizeof(two), "%s/vmig_mtty-2", types);
+	snprintf(one, sizeof(one), "%s/vmig_mtty-1", types);
+	avail = sysfs_read_int(two, "available_instances");
+	if (avail < 0)
+		SKIP(return, "no vmig_mtty parent");
+	ASSERT_GE(12, avail);
+	for (i = 0; i < avail; i++) {
+		snprintf(uuid, sizeof(uuid),
+			 "5eed0000-0000-4000-8000-%012x", i);
+		ASSERT_EQ(0, sysfs_write(two, "create", uuid));
+		made++;
+	}
+	EXPECT_EQ(0, sysfs_read_int(two, "available_instances"));
+	snprintf(uuid, sizeof(uuid), "5eed0000-0000-4000-8000-%012x", made);
+	EXPECT_EQ(-ENOSPC, sysfs_write(two, "create", uuid));
+	/* An odd port may be left for the one-port type. */
+	EXPECT_GE(1, sysfs_read_int(one, "available_instances"));
+
+	for (i = 0; i < made; i++) {
+		snprintf(dev, sizeof(dev),
+			 "/sys/bus/mdev/devices/5eed0000-0000-4000-8000-%012x", i);
+		EXPECT_EQ(0, sysfs_write(dev, "remove", "1"));
+	}
+	EXPECT_EQ(avail, sysfs_read_int(two, "available_instances"));
 }
 
 TEST_HARNESS_MAIN

@@ -22,10 +22,11 @@
  * Each mdev is one PCI function of class serial (07 00 02, a 16550
  * compatible UART) with one or two ports.  Its identity is the one of the
  * QEMU ``pci-serial`` and ``pci-serial-2x`` functions (1b36:0002 and
- * 1b36:0003), whose programming model it follows, so that a guest's stock
- * 8250 PCI driver drives it.  BAR0 is an I/O BAR with eight registers per
- * port: 8 bytes for one port, 16 for two.  The only capability is MSI with
- * one vector; INTx is pin A.
+ * 1b36:0003), whose programming model it follows; a guest's stock 8250 PCI
+ * driver, which matches serial functions by class and counts the ports
+ * from the size of their one I/O BAR, can drive it.  BAR0 is an I/O BAR
+ * with eight registers per port: 8 bytes for one port, 16 for two.  The
+ * only capability is MSI with one vector; INTx is pin A.
  *
  * Each port is a 16550A with a 16-byte receive FIFO.  The transmitter is
  * infinitely fast: THR is empty again as soon as it was written, so LSR

@@ -96,15 +96,25 @@ static u64 vmtty_region_size(struct vmtty_device *m, u32 index)
 	return 0;
 }
 
-/* One access to BAR0: a register access per byte. */
-static void vmtty_bar0_rw_locked(struct vmtty_device *m, u32 off, u8 *buf,
-				 u32 len, bool write)
+/**
+ * vmtty_bar0_rw() - an access to BAR0, as the guest makes it
+ * @m: the device
+ * @off: offset in BAR0
+ * @buf: bytes to write, or filled in
+ * @len: bytes; @off + @len within BAR0
+ * @write: direction
+ *
+ * One register access per byte, under the device lock, then a word to the
+ * saving session about the ports touched.
+ */
+void vmtty_bar0_rw(struct vmtty_device *m, u32 off, u8 *buf, u32 len,
+		   bool write)
 {
 	unsigned long touched = 0;
 	unsigned int port, reg;
 	u32 i;
 
-	lockdep_assert_held(&m->lock);
+	guard(mutex)(&m->lock);
 	for (i = 0; i < len; i++) {
 		port = (off + i) / VMTTY_PORT_SPAN;
 		reg = (off + i) % VMTTY_PORT_SPAN;
@@ -124,6 +134,26 @@ static void vmtty_bar0_rw_locked(struct vmtty_device *m, u32 off, u8 *buf,
 		vmtty_mig_changed_locked(m, port);
 }
 
+/**
+ * vmtty_config_rw() - an access to config space
+ * @m: the device
+ * @off: offset in config space
+ * @buf: bytes to write, or filled in
+ * @len: bytes; @off + @len within config space
+ * @write: direction
+ */
+void vmtty_config_rw(struct vmtty_device *m, u32 off, u8 *buf, u32 len,
+		     bool write)
+{
+	guard(mutex)(&m->lock);
+	if (!write) {
+		vmtty_config_read_locked(m, off, buf, len);
+		return;
+	}
+	vmtty_config_write_locked(m, off, buf, len);
+	vmtty_mig_changed_locked(m, -1);
+}
+
 static ssize_t vmtty_rw(struct vmtty_device *m, char __user *ubuf,
 			size_t count, loff_t *ppos, bool write)
 {
@@ -138,16 +168,10 @@ static ssize_t vmtty_rw(struct vmtty_device *m, char __user *ubuf,
 	if (write && copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 
-	scoped_guard(mutex, &m->lock) {
-		if (index == VFIO_PCI_BAR0_REGION_INDEX) {
-			vmtty_bar0_rw_locked(m, off, buf, count, write);
-		} else if (write) {
-			vmtty_config_write_locked(m, off, buf, count);
-			vmtty_mig_changed_locked(m, -1);
-		} else {
-			vmtty_config_read_locked(m, off, buf, count);
-		}
-	}
+	if (index == VFIO_PCI_BAR0_REGION_INDEX)
+		vmtty_bar0_rw(m, off, buf, count, write);
+	else
+		vmtty_config_rw(m, off, buf, count, write);
 
 	if (!write && copy_to_user(ubuf, buf, count))
 		return -EFAULT;
@@ -349,12 +373,17 @@ static void vmtty_reset_locked(struct vmtty_device *m)
 	m->msi_sent = false;
 }
 
-/*
- * VFIO_DEVICE_RESET.  The core's reset ends any session and returns the FSM
- * to RUNNING without an arc; the device follows under the same state lock,
- * so that the run mode always matches the FSM.
+/**
+ * vmtty_reset() - VFIO_DEVICE_RESET
+ * @m: the device
+ *
+ * The core's reset ends any session and returns the FSM to RUNNING without
+ * an arc; the device follows under the same state lock, so that the run
+ * mode always matches the FSM.
+ *
+ * Return: 0.
  */
-static int vmtty_reset(struct vmtty_device *m)
+int vmtty_reset(struct vmtty_device *m)
 {
 	guard(mutex)(&m->mig.state_lock);
 	vmig_reset_locked(&m->mig);

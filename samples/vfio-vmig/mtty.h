@@ -7,6 +7,7 @@
  *   uart.c       the device model: PCI config space, 16550 ports, interrupts
  *   migration.c  the migration driver: records, sessions, arcs
  *   main.c       vfio glue: regions, ioctls, reset, the mdev parent
+ *   mtty_test.c  KUnit suite vmig_mtty, for lockdep and KASAN
  *
  * Every symbol of the module starts with vmtty_.
  */
@@ -153,6 +154,13 @@ enum vmtty_irq_type vmtty_irq_type_locked(struct vmtty_device *m);
 void vmtty_irq_update_locked(struct vmtty_device *m);
 void vmtty_set_mode(struct vmtty_device *m, enum vmtty_mode mode);
 bool vmtty_config_valid(const struct vmtty_device *m, const u8 *config);
+
+/* main.c: the guest's and the user's paths, also driven by mtty_test.c. */
+void vmtty_bar0_rw(struct vmtty_device *m, u32 off, u8 *buf, u32 len,
+		   bool write);
+void vmtty_config_rw(struct vmtty_device *m, u32 off, u8 *buf, u32 len,
+		     bool write);
+int vmtty_reset(struct vmtty_device *m);
 
 /* migration.c: the migration driver. */
 extern const struct vmig_ops vmtty_mig_ops;

@@ -17,7 +17,8 @@ VMIG_CACHE ?= $(HOME)/.cache/vmig
 export VMIG_CACHE KDIR
 
 # Out of tree there is no .config for our options: enable them here.
-VMIG_KCONFIG := CONFIG_VFIO_VMIG=m
+VMIG_KCONFIG := CONFIG_VFIO_VMIG=m CONFIG_VMIG_IVSHMEM_VFIO_PCI=m \
+		CONFIG_SAMPLE_VMIG_MTTY=m
 
 .PHONY: all modules clean checkpatch kunit docs demo check setup selftests bench
 

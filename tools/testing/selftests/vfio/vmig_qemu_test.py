@@ -1,16 +1,24 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# QEMU as the VMM client: live-migrate a running VM that owns a vmig_mtty
-# device (VMIG_MTTY1) into a second QEMU that owns another (VMIG_MTTY1_B),
-# through QEMU's own VFIO migration code and vfio.ko's standard ioctls.
+# QEMU as the VMM client: live-migrate a running VM that owns a vmig device
+# into a second QEMU that owns another one, through QEMU's own VFIO
+# migration code (pre-copy with switchover-ack) and vfio.ko's standard
+# ioctls.  The nested QEMUs run under TCG inside the test VM.
 #
-# The source VM's firmware enumerates the device; the test then plays the
-# guest through the monitor's port I/O commands: it programs the UART,
-# turns on loopback and sends bytes, which wait in the receive FIFO.  After
-# the migration the destination VM must hold the same line settings and
-# hand back the same bytes, and the core's counters must show the arcs
-# QEMU walked on both sides.  Prints TAP.
+# mtty: VMIG_MTTY1 into VMIG_MTTY1_B.  The source VM's firmware enumerates
+# the device; the test plays the guest through the monitor's port I/O
+# commands: it programs the UART, turns on loopback and sends bytes, which
+# wait in the receive FIFO.  The destination VM must hold the same line
+# settings and hand back the same bytes.
+#
+# ivshmem: VMIG_IVSHMEM_A into VMIG_IVSHMEM_B.  Both device memories get a
+# signature of their own first (through vmig-ctl, before QEMU owns them);
+# the destination VM's view of BAR2 after the migration must equal the
+# source VM's before it, byte for byte, and carry the source's signature.
+#
+# In both, the core's counters must show the arcs QEMU walked on each side.
+# Prints TAP.
 
 import json
 import os
@@ -21,6 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
+                                   '..', '..'))
+CTL = os.path.join(TOP, 'build', 'tools', 'vmig-ctl')
 
 QEMU = 'qemu-system-x86_64'
 MSG = b'live!'
@@ -64,7 +76,7 @@ class Tap:
 class Qmp:
     """A QEMU with a QMP socket, driven synchronously."""
 
-    def __init__(self, name, workdir, device, incoming=None):
+    def __init__(self, name, workdir, device_opt, incoming=None):
         self.name = name
         self.sock_path = os.path.join(workdir, f'{name}.qmp')
         self.log_path = os.path.join(workdir, f'{name}.log')
@@ -72,8 +84,7 @@ class Qmp:
                 '-nodefaults', '-no-user-config', '-display', 'none',
                 '-serial', 'none', '-monitor', 'none',
                 '-qmp', f'unix:{self.sock_path},server=on,wait=off',
-                '-device',
-                f'vfio-pci,sysfsdev={device},enable-migration=on,id=uart']
+                '-device', f'vfio-pci,{device_opt},enable-migration=on,id=dut']
         if incoming:
             args += ['-incoming', incoming]
         self.log = open(self.log_path, 'w')
@@ -137,19 +148,21 @@ class Qmp:
         self.log.close()
 
 
-def bar0_port(vm, timeout=120):
-    """The I/O address the firmware gave BAR0 of the device 'uart'."""
+def bar(vm, index, kind, timeout=120):
+    """Where the firmware put BAR @index of the device under test."""
     deadline = time.time() + timeout
+    pat = re.compile(rf'BAR{index}: {kind} at (0x[0-9a-f]+) \[(0x[0-9a-f]+)\]')
     while time.time() < deadline:
         info = vm.hmp('info pci')
         for block in info.split('Bus ')[1:]:
-            if 'id "uart"' not in block:
+            if 'id "dut"' not in block:
                 continue
-            m = re.search(r'BAR0: I/O at (0x[0-9a-f]+)', block)
+            m = pat.search(block)
             if m and int(m.group(1), 16) not in (0, 0xffff, 0xfffc):
-                return int(m.group(1), 16)
+                return int(m.group(1), 16), \
+                    int(m.group(2), 16) - int(m.group(1), 16) + 1
         time.sleep(1)
-    raise RuntimeError('the firmware did not map BAR0')
+    raise RuntimeError(f'the firmware did not map BAR{index}')
 
 
 def arc_counts(device):
@@ -164,32 +177,123 @@ def arc_counts(device):
     return counts
 
 
-def main():
-    src_dev = os.environ.get('VMIG_MTTY1')
-    dst_dev = os.environ.get('VMIG_MTTY1_B')
-    names = ['source_running', 'source_programmed',
-             'migration_completed', 'destination_running',
-             'line_settings_survive', 'loopback_bytes_survive',
-             'source_arcs', 'destination_arcs']
-    tap = Tap(len(names))
-    if not src_dev or not dst_dev or not shutil.which(QEMU):
-        for n in names:
-            tap.skip(n, 'no vmig_mtty pair or no QEMU in this run')
-        return tap.totals()
+WANT_SRC = [('RUNNING', 'PRE_COPY'), ('PRE_COPY', 'PRE_COPY_P2P'),
+            ('PRE_COPY_P2P', 'STOP_COPY'), ('STOP_COPY', 'STOP')]
+WANT_DST = [('STOP', 'RESUMING'), ('RESUMING', 'STOP'),
+            ('STOP', 'RUNNING_P2P'), ('RUNNING_P2P', 'RUNNING')]
 
-    workdir = tempfile.mkdtemp(prefix='vmig-qemu-')
-    mig_uri = f'unix:{workdir}/migrate.sock'
-    src = dst = None
-    results = dict.fromkeys(names)
-    before_src = arc_counts(src_dev)
-    before_dst = arc_counts(dst_dev)
-    try:
-        src = Qmp('source', workdir, src_dev)
-        state = src.cmd('query-status')['status']
-        results[names[0]] = (state == 'running', f'source {state}')
 
-        port = bar0_port(src)
-        print(f'# source BAR0 at I/O {port:#x}')
+class Scenario:
+    """One migration from a source QEMU to a destination QEMU."""
+
+    checks = []
+
+    def __init__(self, tap, src_dev, dst_dev):
+        self.tap = tap
+        self.src_dev = src_dev
+        self.dst_dev = dst_dev
+        self.results = dict.fromkeys(self.checks)
+
+    def set(self, check, ok, why):
+        self.results[check] = (bool(ok), why)
+
+    def migrate(self, src, dst, mig_uri):
+        for vm in (src, dst):
+            vm.cmd('migrate-set-capabilities', capabilities=[
+                {'capability': 'return-path', 'state': True},
+                {'capability': 'switchover-ack', 'state': True}])
+        # Without a DMA dirty log QEMU counts all guest RAM dirty in every
+        # round: let the switchover take what it needs.
+        src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
+                                              'max-bandwidth': 1 << 34})
+        src.cmd('migrate', uri=mig_uri)
+        deadline = time.time() + 300
+        status = None
+        while time.time() < deadline:
+            status = src.cmd('query-migrate').get('status')
+            if status in ('completed', 'failed', 'cancelled'):
+                break
+            time.sleep(0.5)
+        self.set('migration_completed', status == 'completed',
+                 f'migration {status}: {src.tail()}')
+        state = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            state = dst.cmd('query-status')['status']
+            if state == 'running':
+                break
+            time.sleep(0.5)
+        self.set('destination_running', state == 'running',
+                 f'destination {state}: {dst.tail()}')
+
+    def run(self):
+        workdir = tempfile.mkdtemp(prefix='vmig-qemu-')
+        before_src = arc_counts(self.src_dev)
+        before_dst = arc_counts(self.dst_dev)
+        src = dst = None
+        try:
+            self.prepare(workdir)
+            src = Qmp('source', workdir, self.device_opt(self.src_dev))
+            state = src.cmd('query-status')['status']
+            self.set('source_running', state == 'running', f'source {state}')
+            self.before(src)
+            mig_uri = f'unix:{workdir}/migrate.sock'
+            dst = Qmp('destination', workdir, self.device_opt(self.dst_dev),
+                      incoming=mig_uri)
+            self.migrate(src, dst, mig_uri)
+            self.after(src, dst)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f'# {e}')
+        finally:
+            for vm in (src, dst):
+                if vm:
+                    vm.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+        # What QEMU asked of the two devices, from the core's counters.
+        def walked(before, after):
+            return {k: after[k] - before.get(k, 0) for k in after
+                    if after[k] - before.get(k, 0)}
+        src_arcs = walked(before_src, arc_counts(self.src_dev))
+        dst_arcs = walked(before_dst, arc_counts(self.dst_dev))
+        print(f'# source arcs: {src_arcs}')
+        print(f'# destination arcs: {dst_arcs}')
+        done = self.results['migration_completed']
+        if done and done[0]:
+            self.set('source_arcs', all(a in src_arcs for a in WANT_SRC),
+                     f'source walked {src_arcs}')
+            self.set('destination_arcs',
+                     all(a in dst_arcs for a in WANT_DST),
+                     f'destination walked {dst_arcs}')
+
+        for check in self.checks:
+            r = self.results[check]
+            name = f'{self.name}.{check}'
+            if r is None:
+                self.tap.result(False, name, 'not reached')
+            else:
+                self.tap.result(r[0], name, '' if r[0] else r[1])
+
+    def skip(self, why):
+        for check in self.checks:
+            self.tap.skip(f'{self.name}.{check}', why)
+
+    def prepare(self, workdir):
+        pass
+
+
+class MttyScenario(Scenario):
+    name = 'mtty'
+    checks = ['source_running', 'source_programmed', 'migration_completed',
+              'destination_running', 'line_settings_survive',
+              'loopback_bytes_survive', 'source_arcs', 'destination_arcs']
+
+    def device_opt(self, dev):
+        return f'sysfsdev={dev}'
+
+    def before(self, src):
+        port, _ = bar(src, 0, 'I/O')
+        print(f'# mtty: source BAR0 at I/O {port:#x}')
         src.outb(port + UART_LCR, LCR_DLAB)
         src.outb(port + UART_RBR, DIVISOR)
         src.outb(port + UART_IER, 0)
@@ -201,83 +305,98 @@ def main():
             src.outb(port + UART_RBR, b)
         ok = src.inb(port + UART_SCR) == SCRATCH and \
             src.inb(port + UART_LSR) & LSR_DR
-        results[names[1]] = (bool(ok), 'source UART did not take the setup')
+        self.set('source_programmed', ok, 'source UART did not take the setup')
 
-        dst = Qmp('destination', workdir, dst_dev, incoming=mig_uri)
-        # Pre-copy with the destination's acknowledgement, as QEMU does
-        # for devices with PRE_COPY.
-        for vm in (src, dst):
-            vm.cmd('migrate-set-capabilities', capabilities=[
-                {'capability': 'return-path', 'state': True},
-                {'capability': 'switchover-ack', 'state': True}])
-        src.cmd('migrate', uri=mig_uri)
-        deadline = time.time() + 300
-        status = None
-        while time.time() < deadline:
-            status = src.cmd('query-migrate').get('status')
-            if status in ('completed', 'failed', 'cancelled'):
-                break
-            time.sleep(0.5)
-        results[names[2]] = (status == 'completed',
-                             f'migration {status}: {src.tail()}')
-
-        state = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            state = dst.cmd('query-status')['status']
-            if state == 'running':
-                break
-            time.sleep(0.5)
-        results[names[3]] = (state == 'running',
-                             f'destination {state}: {dst.tail()}')
-
-        dport = bar0_port(dst)
-        scr = dst.inb(dport + UART_SCR)
-        lcr = dst.inb(dport + UART_LCR)
-        dst.outb(dport + UART_LCR, LCR_DLAB | LCR_8N1)
-        div = dst.inb(dport + UART_RBR) | dst.inb(dport + UART_IER) << 8
-        dst.outb(dport + UART_LCR, LCR_8N1)
-        results[names[4]] = (scr == SCRATCH and lcr == LCR_8N1 and
-                             div == DIVISOR,
-                             f'SCR {scr:#x} LCR {lcr:#x} divisor {div:#x}')
-
+    def after(self, src, dst):
+        port, _ = bar(dst, 0, 'I/O')
+        scr = dst.inb(port + UART_SCR)
+        lcr = dst.inb(port + UART_LCR)
+        dst.outb(port + UART_LCR, LCR_DLAB | LCR_8N1)
+        div = dst.inb(port + UART_RBR) | dst.inb(port + UART_IER) << 8
+        dst.outb(port + UART_LCR, LCR_8N1)
+        self.set('line_settings_survive',
+                 scr == SCRATCH and lcr == LCR_8N1 and div == DIVISOR,
+                 f'SCR {scr:#x} LCR {lcr:#x} divisor {div:#x}')
         got = bytearray()
-        while len(got) <= len(MSG) and dst.inb(dport + UART_LSR) & LSR_DR:
-            got.append(dst.inb(dport + UART_RBR))
-        print(f'# sent {MSG!r}, the destination gave back {bytes(got)!r}')
-        results[names[5]] = (bytes(got) == MSG, f'got {bytes(got)!r}')
-    except (RuntimeError, OSError) as e:
-        print(f'# {e}')
-    finally:
-        for vm in (src, dst):
-            if vm:
-                vm.close()
+        while len(got) <= len(MSG) and dst.inb(port + UART_LSR) & LSR_DR:
+            got.append(dst.inb(port + UART_RBR))
+        print(f'# mtty: sent {MSG!r}, the destination gave back {bytes(got)!r}')
+        self.set('loopback_bytes_survive', bytes(got) == MSG,
+                 f'got {bytes(got)!r}')
 
-    # What QEMU asked of the two devices, from the core's own counters.
-    def walked(before, after):
-        return {k: after[k] - before.get(k, 0) for k in after
-                if after[k] - before.get(k, 0)}
-    src_arcs = walked(before_src, arc_counts(src_dev))
-    dst_arcs = walked(before_dst, arc_counts(dst_dev))
-    print(f'# source arcs: {src_arcs}')
-    print(f'# destination arcs: {dst_arcs}')
-    want_src = [('RUNNING', 'PRE_COPY'), ('PRE_COPY', 'PRE_COPY_P2P'),
-                ('PRE_COPY_P2P', 'STOP_COPY'), ('STOP_COPY', 'STOP')]
-    want_dst = [('STOP', 'RESUMING'), ('RESUMING', 'STOP'),
-                ('STOP', 'RUNNING_P2P'), ('RUNNING_P2P', 'RUNNING')]
-    if results[names[2]] and results[names[2]][0]:
-        results[names[6]] = (all(a in src_arcs for a in want_src),
-                             f'source walked {src_arcs}')
-        results[names[7]] = (all(a in dst_arcs for a in want_dst),
-                             f'destination walked {dst_arcs}')
 
-    for n in names:
-        r = results[n]
-        if r is None:
-            tap.result(False, n, 'not reached')
+class IvshmemScenario(Scenario):
+    name = 'ivshmem'
+    checks = ['source_running', 'source_signed', 'migration_completed',
+              'destination_running', 'memory_survives', 'source_arcs',
+              'destination_arcs']
+    # Offsets of the signature, spread over the smallest BAR2 we test.
+    offsets = [0, 4096 * 3 + 17, 1 << 20, (7 << 20) + 4095, (16 << 20) - 8]
+
+    def device_opt(self, dev):
+        return f'host={os.path.basename(dev.rstrip("/"))}'
+
+    def sign(self, dev, tag):
+        """Write a signature of @tag's bytes at each offset of BAR2."""
+        args = [CTL, dev]
+        for off in self.offsets:
+            for i, b in enumerate(tag):
+                args += ['write', '2', str(off + i), str(b)]
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+
+    def prepare(self, workdir):
+        self.workdir = workdir
+        self.sign(self.src_dev, b'vmig-src')
+        self.sign(self.dst_dev, b'vmig-dst')
+
+    def dump(self, vm, path):
+        base, size = bar(vm, 2, '64 bit prefetchable memory')
+        vm.hmp(f'pmemsave {base:#x} {size:#x} "{path}"')
+        with open(path, 'rb') as f:
+            return f.read()
+
+    def wait_for(self, vm, want, timeout=120):
+        """Wait until the VM sees @want at the start of BAR2: the firmware
+        maps the BAR before it turns memory decoding on."""
+        base, _ = bar(vm, 2, '64 bit prefetchable memory')
+        deadline = time.time() + timeout
+        while True:
+            out = vm.hmp(f'xp /{len(want)}xb {base:#x}')
+            got = bytes(int(x, 16) for x in re.findall(r'0x([0-9a-f]{2})\b',
+                                                        out.split(':', 1)[-1]))
+            if got == want or time.time() > deadline:
+                return got
+            time.sleep(1)
+
+    def before(self, src):
+        self.wait_for(src, b'vmig-src')
+        self.src_mem = self.dump(src, os.path.join(self.workdir, 'src.bin'))
+        ok = all(self.src_mem[o:o + 8] == b'vmig-src' for o in self.offsets)
+        print(f'# ivshmem: source BAR2 {len(self.src_mem)} bytes')
+        self.set('source_signed', ok, 'the source VM does not see the signature')
+
+    def after(self, src, dst):
+        mem = self.dump(dst, os.path.join(self.workdir, 'dst.bin'))
+        diff = next((i for i in range(min(len(mem), len(self.src_mem)))
+                     if mem[i] != self.src_mem[i]), None) \
+            if mem != self.src_mem else None
+        self.set('memory_survives', mem == self.src_mem,
+                 f'{len(mem)} bytes, first difference at {diff}')
+
+
+def main():
+    mtty = (os.environ.get('VMIG_MTTY1'), os.environ.get('VMIG_MTTY1_B'))
+    ivshmem = (os.environ.get('VMIG_IVSHMEM_A'),
+               os.environ.get('VMIG_IVSHMEM_B'))
+    tap = Tap(len(MttyScenario.checks) + len(IvshmemScenario.checks))
+    for cls, devs in ((MttyScenario, mtty), (IvshmemScenario, ivshmem)):
+        sc = cls(tap, *devs)
+        if not all(devs):
+            sc.skip('the devices are not in this run')
+        elif not shutil.which(QEMU):
+            sc.skip(f'no {QEMU}')
         else:
-            tap.result(r[0], n, '' if r[0] else r[1])
-    shutil.rmtree(workdir, ignore_errors=True)
+            sc.run()
     return tap.totals()
 
 

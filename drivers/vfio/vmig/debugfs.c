@@ -227,12 +227,13 @@ void vmig_debugfs_add(struct vmig_device *mig)
  *
  * Drivers may add files of their own beside the core's.
  *
- * Return: the directory, or NULL or an ERR_PTR() when there is none; both
- * are accepted by the debugfs_create_*() functions.
+ * Return: the directory, or an ERR_PTR() when there is none, which the
+ * debugfs_create_*() functions accept and ignore.  Never NULL, which they
+ * would take for the debugfs root.
  */
 struct dentry *vmig_debugfs_dir(struct vmig_device *mig)
 {
-	return mig->debugfs;
+	return mig->debugfs ?: ERR_PTR(-ENOENT);
 }
 EXPORT_SYMBOL_GPL(vmig_debugfs_dir);
 

@@ -12,6 +12,7 @@
 #define _LINUX_VMIG_H
 
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
@@ -58,12 +59,18 @@ struct vmig_session;
  *	what a STOP_COPY session would stream now.  The core adds the cost of
  *	the stream envelope, so VFIO_DEVICE_FEATURE_MIG_DATA_SIZE never
  *	reports 0.  Called with the state lock held.
+ * @reset: optional; called by vmig_reset() with the state lock held, after
+ *	the current session ended and before the FSM is back in RUNNING:
+ *	bring what the driver keeps for the FSM (run mode, frozen registers)
+ *	to its state after a reset, so that no arc can see a device that
+ *	disagrees with the FSM.  Must not fail.
  */
 struct vmig_ops {
 	struct file *(*migration_step_device_state)(struct vmig_device *mig,
 						    enum vfio_device_mig_state from,
 						    enum vfio_device_mig_state to);
 	int (*get_data_size)(struct vmig_device *mig, unsigned long *bytes);
+	void (*reset)(struct vmig_device *mig);
 };
 
 /**
@@ -92,6 +99,7 @@ struct vmig_failure {
  * struct vmig_device - per-device migration state owned by the core
  * @ops: the driver's arc handlers
  * @vdev: the vfio device whose mig_ops the core provides, or NULL
+ * @owner: the driver's module, pinned with the device by every data file
  * @flags: VFIO_MIGRATION_* flags the device supports
  * @name: short name for traces and debugfs
  * @state_lock: serialises walks, resets, session ends and readers of @state
@@ -116,6 +124,7 @@ struct vmig_failure {
 struct vmig_device {
 	const struct vmig_ops *ops;
 	struct vfio_device *vdev;
+	struct module *owner;
 	u32 flags;
 	char name[40];
 	struct mutex state_lock;	/* see "Locking" in the documentation */
@@ -142,8 +151,20 @@ struct vmig_device {
 
 /* --- The FSM ------------------------------------------------------------ */
 
-int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
-	      const struct vmig_ops *ops, u32 flags);
+int __vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+		const struct vmig_ops *ops, u32 flags, struct module *owner);
+
+/**
+ * vmig_init() - prepare the core's per-device object
+ * @mig: the object, embedded in the driver's device structure
+ * @vdev: the vfio device, before it is registered, or NULL
+ * @ops: the driver's arc handlers
+ * @flags: VFIO_MIGRATION_* flags of the device
+ *
+ * See __vmig_init(); the calling module is the driver's module.
+ */
+#define vmig_init(mig, vdev, ops, flags) \
+	__vmig_init(mig, vdev, ops, flags, THIS_MODULE)
 void vmig_uninit(struct vmig_device *mig);
 
 bool vmig_state_supported(u32 flags, u32 state);
@@ -153,7 +174,6 @@ bool vmig_in_saving_group(u32 state);
 u32 vmig_next_state(u32 flags, u32 cur, u32 target);
 const char *vmig_state_name(u32 state);
 
-struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target);
 struct file *vmig_set_state(struct vmig_device *mig, u32 target);
 enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig);
 void vmig_arc_broken(struct vmig_device *mig);
@@ -163,7 +183,6 @@ void vmig_arc_broken(struct vmig_device *mig);
 void vmig_open(struct vmig_device *mig);
 void vmig_close(struct vmig_device *mig);
 void vmig_reset(struct vmig_device *mig);
-void vmig_reset_locked(struct vmig_device *mig);
 
 /* --- vfio glue ---------------------------------------------------------- */
 

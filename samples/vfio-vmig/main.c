@@ -27,9 +27,9 @@
  * Three levels, always taken in this order:
  *
  * 1. the core's state lock (&vmig_device.state_lock).  The core holds it
- *    around arcs, session callbacks and release ops, open and close;
- *    vmtty_reset() holds it around vmig_reset_locked() and the device
- *    reset, so that no arc runs between the two.
+ *    around arcs, session callbacks and release ops, open and close, and
+ *    around its reset, which calls the driver's reset op, so that no arc
+ *    runs between the FSM's reset and the device's.
  * 2. the device lock (&vmtty_device.lock): registers, config space, run
  *    mode, interrupt setup and the pointer to the saving session.  Region
  *    reads and writes and VFIO_DEVICE_SET_IRQS take it alone; arcs,
@@ -364,7 +364,7 @@ static int vmtty_set_irqs(struct vmtty_device *m, void __user *arg)
 }
 
 /* The device as after a PCI function reset; interrupt setup stays. */
-static void vmtty_reset_locked(struct vmtty_device *m)
+void vmtty_reset_locked(struct vmtty_device *m)
 {
 	lockdep_assert_held(&m->lock);
 	vmtty_regs_reset(m, &m->regs);
@@ -377,18 +377,16 @@ static void vmtty_reset_locked(struct vmtty_device *m)
  * vmtty_reset() - VFIO_DEVICE_RESET
  * @m: the device
  *
- * The core's reset ends any session and returns the FSM to RUNNING without
- * an arc; the device follows under the same state lock, so that the run
- * mode always matches the FSM.
+ * The core's reset ends any session, resets the device through
+ * &vmig_ops.reset (vmtty_mig_reset()) and returns the FSM to RUNNING
+ * without an arc, all under its state lock, so that the run mode always
+ * matches the FSM.
  *
  * Return: 0.
  */
 int vmtty_reset(struct vmtty_device *m)
 {
-	guard(mutex)(&m->mig.state_lock);
-	vmig_reset_locked(&m->mig);
-	scoped_guard(mutex, &m->lock)
-		vmtty_reset_locked(m);
+	vmig_reset(&m->mig);
 	return 0;
 }
 

@@ -767,9 +767,19 @@ static struct file *vmtty_step(struct vmig_device *mig,
 	return ERR_PTR(-EINVAL);
 }
 
+/* VFIO_DEVICE_RESET, under the core's state lock: the device follows. */
+static void vmtty_mig_reset(struct vmig_device *mig)
+{
+	struct vmtty_device *m = vmtty_from_mig(mig);
+
+	guard(mutex)(&m->lock);
+	vmtty_reset_locked(m);
+}
+
 const struct vmig_ops vmtty_mig_ops = {
 	.migration_step_device_state = vmtty_step,
 	.get_data_size = vmtty_get_data_size,
+	.reset = vmtty_mig_reset,
 };
 
 /**

@@ -161,6 +161,7 @@ void vmtty_bar0_rw(struct vmtty_device *m, u32 off, u8 *buf, u32 len,
 void vmtty_config_rw(struct vmtty_device *m, u32 off, u8 *buf, u32 len,
 		     bool write);
 int vmtty_reset(struct vmtty_device *m);
+void vmtty_reset_locked(struct vmtty_device *m);
 
 /* migration.c: the migration driver. */
 extern const struct vmig_ops vmtty_mig_ops;

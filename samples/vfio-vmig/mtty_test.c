@@ -28,6 +28,8 @@ static void mt_free(void *data)
 {
 	struct vmtty_device *m = data;
 
+	/* Data files of the test may still be on their way out. */
+	flush_delayed_fput();
 	vmig_close(&m->mig);
 	vmig_uninit(&m->mig);
 	mutex_destroy(&m->lock);

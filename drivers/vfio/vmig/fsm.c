@@ -368,9 +368,12 @@ static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
 	}
 
 	if (f) {
-		/* A new session only starts outside the old one's group. */
+		/*
+		 * A new session only starts outside the old one's group, whose
+		 * session the arc that left it ended and detached.
+		 */
 		if (WARN_ON_ONCE(mig->session))
-			vmig_session_end_locked(mig->session);
+			vmig_session_detach_locked(mig);
 		vmig_session_attach_locked(vmig_file_session(f));
 	}
 	vmig_session_sync_locked(mig);
@@ -452,27 +455,9 @@ static void vmig_record_failure(struct vmig_device *mig, u32 start, u32 target,
 	lf->injected = injected;
 }
 
-/**
- * vmig_set_state_locked() - move the FSM to @target, arc by arc
- * @mig: the per-device object
- * @target: the state userspace asked for
- *
- * Calls &struct vmig_ops.migration_step_device_state once per arc of the path
- * from the current state to @target and commits each state only after its
- * arc succeeded.  When an arc fails, walks back to the starting state along
- * natural arcs; when that is impossible because the walk already left the
- * data session it started in, or when an unwind arc fails too, the FSM lands
- * in ERROR.  A request for ERROR, for a state the device does not support or
- * for a value outside the enum is refused before any arc runs, as is any
- * request while the FSM is in ERROR.  Sessions end as the FSM leaves their
- * group.  Caller holds &vmig_device.state_lock.
- *
- * Return: the data file of the session the final arc started, NULL when the
- * walk succeeded without starting one, or ERR_PTR(): -EINVAL for a refused
- * request, or the error of the arc that failed.  After an error the FSM is in
- * the starting state or in ERROR; vmig_get_state() tells which.
- */
-struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target)
+/* vmig_set_state() with the state lock held. */
+static struct file *vmig_set_state_locked(struct vmig_device *mig,
+					  u32 target)
 {
 	u32 start = mig->state, arcs = 0;
 	struct file *filp = NULL;
@@ -513,16 +498,27 @@ out_unwind:
 	trace_vmig_walk(mig, start, target, mig->state, ret, arcs);
 	return ERR_PTR(ret);
 }
-EXPORT_SYMBOL_GPL(vmig_set_state_locked);
 
 /**
- * vmig_set_state() - move the FSM to @target
+ * vmig_set_state() - move the FSM to @target, arc by arc
  * @mig: the per-device object
  * @target: the state userspace asked for
  *
- * vmig_set_state_locked() under the state lock.
+ * Calls &struct vmig_ops.migration_step_device_state once per arc of the path
+ * from the current state to @target and commits each state only after its
+ * arc succeeded.  When an arc fails, walks back to the starting state along
+ * natural arcs; when that is impossible because the walk already left the
+ * data session it started in, or when an unwind arc fails too, the FSM lands
+ * in ERROR.  A request for ERROR, for a state the device does not support or
+ * for a value outside the enum is refused before any arc runs, as is any
+ * request while the FSM is in ERROR.  Sessions end as the FSM leaves their
+ * group.  Runs under &vmig_device.state_lock; the vfio glue calls it for
+ * VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, drivers need not.
  *
- * Return: as vmig_set_state_locked().
+ * Return: the data file of the session the final arc started, NULL when the
+ * walk succeeded without starting one, or ERR_PTR(): -EINVAL for a refused
+ * request, or the error of the arc that failed.  After an error the FSM is in
+ * the starting state or in ERROR; vmig_get_state() tells which.
  */
 struct file *vmig_set_state(struct vmig_device *mig, u32 target)
 {

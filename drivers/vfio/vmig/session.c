@@ -189,9 +189,40 @@ static void vmig_free_chunks(struct list_head *head)
 		kvfree(c);
 }
 
+/*
+ * A data file may outlive its device: userspace keeps data_fd open, closes
+ * the device and unbinds the driver or removes the mdev.  Every session
+ * therefore pins the memory of the device, which holds the state lock and
+ * the per-device object, and the driver's module, whose release op frees
+ * that memory, until its last reference goes.  The session ended with the
+ * close, so all it does with the device afterwards is take the state lock,
+ * find itself ended and fail with -ENODEV.
+ */
+static void vmig_session_pin(struct vmig_device *mig)
+{
+	if (mig->vdev)
+		get_device(&mig->vdev->device);
+	__module_get(mig->owner);
+}
+
+/*
+ * The last put of the device, which frees it, only ever comes from the
+ * release of the last data file, with no lock held: while a session is
+ * attached the driver holds its own reference, for the device is open.
+ */
+static void vmig_session_unpin(struct vmig_device *mig)
+{
+	struct module *owner = mig->owner;
+
+	if (mig->vdev)
+		put_device(&mig->vdev->device);
+	module_put(owner);
+}
+
 static void vmig_session_free(struct kref *kref)
 {
 	struct vmig_session *sess = container_of(kref, struct vmig_session, kref);
+	struct vmig_device *mig = sess->mig;
 
 	/* A session always ends before its last reference goes. */
 	WARN_ON_ONCE(!sess->ended);
@@ -203,6 +234,7 @@ static void vmig_session_free(struct kref *kref)
 	kfree(sess->bounce);
 	mutex_destroy(&sess->io_lock);
 	kfree(sess);
+	vmig_session_unpin(mig);
 }
 
 static void vmig_session_put(struct vmig_session *sess)
@@ -271,6 +303,17 @@ void vmig_session_end_locked(struct vmig_session *sess)
 			   "end", sess->bytes_read + sess->bytes_written);
 }
 
+/* End the device's session and drop the device's reference to it. */
+void vmig_session_detach_locked(struct vmig_device *mig)
+{
+	struct vmig_session *sess = mig->session;
+
+	lockdep_assert_held(&mig->state_lock);
+	mig->session = NULL;
+	vmig_session_end_locked(sess);
+	vmig_session_put(sess);
+}
+
 /* Make @sess the device's session; the device holds a reference. */
 void vmig_session_attach_locked(struct vmig_session *sess)
 {
@@ -302,9 +345,7 @@ void vmig_session_sync_locked(struct vmig_device *mig)
 		inside = mig->state == VFIO_DEVICE_STATE_RESUMING;
 
 	if (!inside) {
-		mig->session = NULL;
-		vmig_session_end_locked(sess);
-		vmig_session_put(sess);
+		vmig_session_detach_locked(mig);
 		return;
 	}
 	if (sess->kind == VMIG_SESSION_SAVE) {
@@ -364,6 +405,7 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 		return ERR_PTR(-ENOMEM);
 	kref_init(&sess->kref);
 	sess->mig = mig;
+	vmig_session_pin(mig);
 	sess->kind = kind;
 	sess->priv = cfg->priv;
 	sess->chunk_size = chunk;

@@ -67,6 +67,8 @@ struct sd_dev {
 	struct work_struct work;
 	wait_queue_head_t wq;
 	int released;
+	int released_at_reset;		/* @released when reset() last ran */
+	int resets;			/* calls of the reset op */
 	int produce_calls;
 	bool notify_in_pending;		/* report new data from pending() */
 
@@ -315,17 +317,35 @@ static int sd_data_size(struct vmig_device *mig, unsigned long *bytes)
 	return 0;
 }
 
+static void sd_reset(struct vmig_device *mig)
+{
+	struct sd_dev *sd = container_of(mig, struct sd_dev, mig);
+
+	lockdep_assert_held(&mig->state_lock);
+	sd->resets++;
+	sd->released_at_reset = sd->released;
+}
+
 static const struct vmig_ops sd_ops = {
 	.migration_step_device_state = sd_step,
 	.get_data_size = sd_data_size,
+	.reset = sd_reset,
 };
 
 static void sd_exit(struct kunit_resource *res)
 {
 	struct sd_dev *sd = res->data;
 
+	/* Data files of the test may still be on their way out. */
+	flush_delayed_fput();
 	vmig_close(&sd->mig);
 	vmig_uninit(&sd->mig);
+	put_device(&sd->vdev.device);
+}
+
+/* Every data file pins the vfio device; ours is only a key. */
+static void sd_vdev_release(struct device *dev)
+{
 }
 
 static struct sd_dev *sd_new(struct kunit *test, bool push, u32 initial,
@@ -344,6 +364,8 @@ static struct sd_dev *sd_new(struct kunit *test, bool push, u32 initial,
 	spin_lock_init(&sd->lock);
 	init_waitqueue_head(&sd->wq);
 	INIT_WORK(&sd->work, sd_worker);
+	device_initialize(&sd->vdev.device);
+	sd->vdev.device.release = sd_vdev_release;
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
 	kunit_alloc_resource(test, NULL, sd_exit, GFP_KERNEL, sd);
 	return sd;
@@ -988,6 +1010,65 @@ static void vmig_session_resume_errors(struct kunit *test)
 	}
 }
 
+/*
+ * A data file that outlives its device: userspace keeps data_fd, closes
+ * the device and removes it.  The file pins the device, so the state lock
+ * it takes to find its session ended is still there; all it gets is
+ * -ENODEV.  Its release drops the pin.
+ */
+static void vmig_session_outlives_device(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 0, 1, 10, 0);
+	struct kref *refs = &sd->vdev.device.kobj.kref;
+	unsigned int base = kref_read(refs);
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	struct file *sf, *rf;
+	loff_t pos = 0;
+	u8 byte = 0;
+
+	sf = sd_goto(test, sd, SC);
+	KUNIT_EXPECT_EQ(test, kref_read(refs), base + 1);
+	vmig_close(&sd->mig);
+	KUNIT_EXPECT_EQ(test, kernel_read(sf, &byte, 1, &pos), -ENODEV);
+	KUNIT_EXPECT_EQ(test, kref_read(refs), base + 1);
+
+	rf = sd_goto(test, sd, RE);
+	KUNIT_EXPECT_EQ(test, kref_read(refs), base + 2);
+	vmig_close(&sd->mig);
+	pos = 0;
+	KUNIT_EXPECT_EQ(test, kernel_write(rf, &byte, 1, &pos), -ENODEV);
+	KUNIT_EXPECT_EQ(test, vfs_ioctl(rf, VFIO_MIG_GET_PRECOPY_INFO,
+					(unsigned long)&info), -ENODEV);
+
+	fput(sf);
+	fput(rf);
+	flush_delayed_fput();
+	KUNIT_EXPECT_EQ(test, kref_read(refs), base);
+}
+
+/* vmig_reset() ends the session before the driver's reset op runs. */
+static void vmig_session_reset_op(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 0, 1, 10, 0);
+	struct file *f;
+
+	vmig_reset(&sd->mig);
+	KUNIT_EXPECT_EQ(test, sd->resets, 1);
+
+	f = sd_goto(test, sd, SC);
+	KUNIT_EXPECT_EQ(test, sd->released, 0);
+	vmig_reset(&sd->mig);
+	KUNIT_EXPECT_EQ(test, sd->resets, 2);
+	KUNIT_EXPECT_EQ(test, sd->released_at_reset, 1);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), RU);
+	fput(f);
+
+	/* Open and close are not resets of the device. */
+	vmig_close(&sd->mig);
+	vmig_open(&sd->mig);
+	KUNIT_EXPECT_EQ(test, sd->resets, 2);
+}
+
 static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_stop_copy_roundtrip, sd_modes_gen_params),
 	KUNIT_CASE_PARAM(vmig_session_memory_bound, sd_modes_gen_params),
@@ -998,6 +1079,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),
 	KUNIT_CASE(vmig_session_resume_errors),
+	KUNIT_CASE(vmig_session_outlives_device),
+	KUNIT_CASE(vmig_session_reset_op),
 	{}
 };
 

@@ -117,21 +117,23 @@ static const struct vfio_migration_ops vmig_vfio_mig_ops = {
 };
 
 /**
- * vmig_init() - prepare the core's per-device object
+ * __vmig_init() - prepare the core's per-device object
  * @mig: the object, embedded in the driver's device structure
  * @vdev: the vfio device, before it is registered; the core sets its
  *	migration_flags and mig_ops.  NULL to use the FSM without vfio.ko.
  * @ops: the driver's arc handlers
  * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
  *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
+ * @owner: the driver's module; vmig_init() passes THIS_MODULE
  *
  * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
- * Call from the vfio_device_ops init op, or anywhere before registration.
+ * Call vmig_init() from the vfio_device_ops init op, or anywhere before
+ * registration.
  *
  * Return: 0, or -EINVAL for missing ops or flags the core does not know.
  */
-int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
-	      const struct vmig_ops *ops, u32 flags)
+int __vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+		const struct vmig_ops *ops, u32 flags, struct module *owner)
 {
 	if (!ops || !ops->migration_step_device_state)
 		return -EINVAL;
@@ -141,6 +143,7 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	memset(mig, 0, sizeof(*mig));
 	mig->ops = ops;
 	mig->vdev = vdev;
+	mig->owner = owner;
 	mig->flags = flags;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mutex_init(&mig->state_lock);
@@ -157,7 +160,24 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	vmig_debugfs_add(mig);
 	return 0;
 }
-EXPORT_SYMBOL_GPL(vmig_init);
+EXPORT_SYMBOL_GPL(__vmig_init);
+
+/*
+ * Return the FSM to RUNNING without any arc: end the current session, if
+ * any, then let the driver reset what it keeps for the FSM.
+ */
+static void vmig_reset_locked(struct vmig_device *mig)
+{
+	u32 from = mig->state;
+
+	lockdep_assert_held(&mig->state_lock);
+	mig->state = VFIO_DEVICE_STATE_RUNNING;
+	vmig_session_sync_locked(mig);
+	if (mig->ops->reset)
+		mig->ops->reset(mig);
+	mig->nr_resets++;
+	trace_vmig_reset(mig, from);
+}
 
 /**
  * vmig_uninit() - release what vmig_init() set up
@@ -183,32 +203,15 @@ void vmig_uninit(struct vmig_device *mig)
 EXPORT_SYMBOL_GPL(vmig_uninit);
 
 /**
- * vmig_reset_locked() - return the FSM to RUNNING after a device reset
- * @mig: the per-device object
- *
- * Ends the current session, if any, and moves the FSM to RUNNING without
- * any arc: the driver reset its device.  It is the only way out of ERROR.
- * Caller holds &vmig_device.state_lock.
- */
-void vmig_reset_locked(struct vmig_device *mig)
-{
-	u32 from = mig->state;
-
-	lockdep_assert_held(&mig->state_lock);
-	mig->state = VFIO_DEVICE_STATE_RUNNING;
-	vmig_session_sync_locked(mig);
-	mig->nr_resets++;
-	trace_vmig_reset(mig, from);
-}
-EXPORT_SYMBOL_GPL(vmig_reset_locked);
-
-/**
  * vmig_reset() - return the FSM to RUNNING after a device reset
  * @mig: the per-device object
  *
  * The one call a driver's reset path makes, for VFIO_DEVICE_RESET, a PCI
- * reset_done handler, or any other reset: vmig_reset_locked() under the
- * state lock.  It needs no deferral: see "Locking".
+ * reset_done handler, or any other reset.  Under the state lock, so that no
+ * arc runs in between, it ends the current session (its release op runs),
+ * calls &struct vmig_ops.reset if the driver has one, and moves the FSM to
+ * RUNNING without any arc.  It is the only way out of ERROR, and it needs no
+ * deferral: see "Locking".
  */
 void vmig_reset(struct vmig_device *mig)
 {

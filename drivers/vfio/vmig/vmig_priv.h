@@ -21,6 +21,7 @@ void vmig_fsm_show_table(struct seq_file *m);
 
 /* session.c; every _locked function runs under mig->state_lock. */
 void vmig_session_attach_locked(struct vmig_session *sess);
+void vmig_session_detach_locked(struct vmig_device *mig);
 void vmig_session_sync_locked(struct vmig_device *mig);
 void vmig_session_end_locked(struct vmig_session *sess);
 void vmig_session_abandon_locked(struct file *file);

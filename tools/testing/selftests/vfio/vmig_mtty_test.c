@@ -1052,4 +1052,47 @@ TEST(instances_are_limited)
 	EXPECT_EQ(avail, sysfs_read_int(two, "available_instances"));
 }
 
+/*
+ * A data file may outlive its device: keep data_fd, close the device and
+ * remove the mdev.  The file still works enough to say ENODEV, and it
+ * keeps the device's memory (and its ports) until it is closed.
+ */
+TEST(data_fd_outlives_device)
+{
+	const char *type =
+		"/sys/class/mdev_bus/vmig_mtty/mdev_supported_types/vmig_mtty-1";
+	const char *uuid = "5eed0000-0000-4000-8000-0000000000ff";
+	char dev[PATH_MAX], byte = 0;
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	struct vmig_dev d;
+	int avail, sfd, rfd;
+
+	avail = sysfs_read_int(type, "available_instances");
+	if (avail < 1)
+		SKIP(return, "no vmig_mtty parent or no room for a device");
+	snprintf(dev, sizeof(dev), "/sys/bus/mdev/devices/%s", uuid);
+	ASSERT_EQ(0, sysfs_write(type, "create", uuid));
+	ASSERT_EQ(0, vmig_dev_open(&d, dev));
+
+	/* An ended saving session, and a live resuming one. */
+	ASSERT_EQ(0, vmig_set_state(&d, VFIO_DEVICE_STATE_PRE_COPY, &sfd));
+	ASSERT_EQ(0, vmig_set_state(&d, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, vmig_set_state(&d, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	vmig_dev_close(&d);
+	ASSERT_EQ(0, sysfs_write(dev, "remove", "1"));
+	EXPECT_NE(0, access(dev, F_OK));
+
+	EXPECT_EQ(-1, write(rfd, &byte, 1));
+	EXPECT_EQ(ENODEV, errno);
+	EXPECT_EQ(-1, read(sfd, &byte, 1));
+	EXPECT_EQ(ENODEV, errno);
+	EXPECT_EQ(-ENODEV, vmig_precopy_info(sfd, &info));
+	/* The files pin the device: its ports come back only after them. */
+	EXPECT_EQ(avail - 1, sysfs_read_int(type, "available_instances"));
+	close(sfd);
+	EXPECT_EQ(avail - 1, sysfs_read_int(type, "available_instances"));
+	close(rfd);
+	EXPECT_EQ(avail, sysfs_read_int(type, "available_instances"));
+}
+
 TEST_HARNESS_MAIN

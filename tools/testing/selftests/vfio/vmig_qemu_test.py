@@ -197,6 +197,18 @@ class Scenario:
     def set(self, check, ok, why):
         self.results[check] = (bool(ok), why)
 
+    def migrate_phase(self, src, workdir, tag='destination'):
+        """Start a destination QEMU and migrate the source into it."""
+        mig_uri = f'unix:{workdir}/{tag}.sock'
+        dst = Qmp(tag, workdir, self.device_opt(self.dst_dev),
+                  incoming=mig_uri)
+        try:
+            self.migrate(src, dst, mig_uri)
+        except (RuntimeError, OSError):
+            dst.close()
+            raise
+        return dst
+
     def migrate(self, src, dst, mig_uri):
         for vm in (src, dst):
             vm.cmd('migrate-set-capabilities', capabilities=[
@@ -216,6 +228,8 @@ class Scenario:
             time.sleep(0.5)
         self.set('migration_completed', status == 'completed',
                  f'migration {status}: {src.tail()}')
+        if status != 'completed':
+            return
         state = None
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -237,10 +251,7 @@ class Scenario:
             state = src.cmd('query-status')['status']
             self.set('source_running', state == 'running', f'source {state}')
             self.before(src)
-            mig_uri = f'unix:{workdir}/migrate.sock'
-            dst = Qmp('destination', workdir, self.device_opt(self.dst_dev),
-                      incoming=mig_uri)
-            self.migrate(src, dst, mig_uri)
+            dst = self.migrate_phase(src, workdir)
             self.after(src, dst)
         except (RuntimeError, OSError, subprocess.SubprocessError) as e:
             print(f'# {e}')
@@ -325,6 +336,68 @@ class MttyScenario(Scenario):
                  f'got {bytes(got)!r}')
 
 
+class MttyFaultScenario(MttyScenario):
+    """
+    The switchover arc fails on the source (the core's fault injection
+    makes PRE_COPY_P2P -> STOP_COPY fail with EIO, as a driver would that
+    leaves its device unchanged).  QEMU must see the migration fail; it
+    then resets the device (its recover state for the switchover is ERROR)
+    and the source VM goes on running, with the device back in RUNNING.
+    The guest programs the UART again, and a second migration succeeds.
+    """
+    name = 'mtty_fault'
+    checks = ['source_running', 'source_programmed', 'migration_fails',
+              'source_resumes', 'device_reset_to_running',
+              'failure_recorded', 'migration_completed',
+              'destination_running', 'line_settings_survive',
+              'loopback_bytes_survive', 'source_arcs', 'destination_arcs']
+
+    def debugfs(self, dev, name):
+        return os.path.join('/sys/kernel/debug/vmig',
+                            os.path.basename(dev.rstrip('/')), name)
+
+    def status(self, dev):
+        with open(self.debugfs(dev, 'status')) as f:
+            text = f.read()
+        m = re.search(r'^resets: (\d+)$', text, re.M)
+        return text, int(m.group(1)) if m else -1
+
+    def migrate_phase(self, src, workdir):
+        _, resets = self.status(self.src_dev)
+        with open(self.debugfs(self.src_dev, 'fail_arc'), 'w') as f:
+            f.write('PRE_COPY_P2P STOP_COPY 5')
+        try:
+            super().migrate_phase(src, workdir, 'doomed').close()
+        except (RuntimeError, OSError) as e:
+            print(f'# mtty_fault: {e}')
+        done = self.results['migration_completed']
+        self.set('migration_fails', done and not done[0],
+                 f'first migration: {done}')
+        self.results['migration_completed'] = None
+
+        state = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            state = src.cmd('query-status')['status']
+            if state == 'running':
+                break
+            time.sleep(0.5)
+        self.set('source_resumes', state == 'running', f'source {state}')
+        text, now = self.status(self.src_dev)
+        self.set('device_reset_to_running',
+                 'state: RUNNING\n' in text and now > resets,
+                 f'{text.splitlines()[0]}, resets {resets} -> {now}')
+        last = [ln for ln in text.splitlines() if 'last failure' in ln]
+        print(f'# mtty_fault: {last}')
+        self.set('failure_recorded',
+                 last and 'arc PRE_COPY_P2P -> STOP_COPY, err -5' in last[0]
+                 and 'injected' in last[0], f'{last}')
+
+        # The guest finds its UART reset and programs it again.
+        self.before(src)
+        return super().migrate_phase(src, workdir)
+
+
 class IvshmemScenario(Scenario):
     name = 'ivshmem'
     checks = ['source_running', 'source_signed', 'migration_completed',
@@ -388,8 +461,10 @@ def main():
     mtty = (os.environ.get('VMIG_MTTY1'), os.environ.get('VMIG_MTTY1_B'))
     ivshmem = (os.environ.get('VMIG_IVSHMEM_A'),
                os.environ.get('VMIG_IVSHMEM_B'))
-    tap = Tap(len(MttyScenario.checks) + len(IvshmemScenario.checks))
-    for cls, devs in ((MttyScenario, mtty), (IvshmemScenario, ivshmem)):
+    scenarios = ((MttyScenario, mtty), (MttyFaultScenario, mtty),
+                 (IvshmemScenario, ivshmem))
+    tap = Tap(sum(len(cls.checks) for cls, _ in scenarios))
+    for cls, devs in scenarios:
         sc = cls(tap, *devs)
         if not all(devs):
             sc.skip('the devices are not in this run')

@@ -6,9 +6,13 @@
  */
 
 #include <linux/bitmap.h>
+#include <linux/delay.h>
 #include <linux/io.h>
+#include <linux/jiffies.h>
+#include <linux/lockdep.h>
 #include <linux/overflow.h>
 #include <linux/pci.h>
+#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/xxhash.h>
@@ -37,7 +41,8 @@
  *	frozen from here: userspace can still write it through its mmap, and
  *	keeping vCPUs and other users away from it in STOP is the VMM's duty,
  *	as the uAPI asks.  Revoking the mmap would need vfio-pci-core's
- *	memory_lock, which arcs must not take (see the core's "Locking").
+ *	memory_lock for writing, which arcs must not wait for (see the core's
+ *	"Locking").
  * unfreeze (STOP -> RUNNING_P2P)
  *	Writes the frozen (or loaded) registers back, so that the device runs
  *	on with exactly the state a stream would carry.
@@ -50,17 +55,74 @@
  * maps RAM-backed regions write-back whatever the guest's PAT says, so a
  * write-back or write-combining kernel alias would buy nothing there while
  * risking PAT conflicts with the user mapping.  (On a real prefetchable BAR,
- * ioremap_wc() and streaming loads would be the choice.)  The save worker
- * reads BAR2 without vfio-pci-core's memory_lock, for the same lock-order
- * reason: a VMM that disables memory decoding or resets the device while
- * saving gets a stream of undefined content, or a session ended by the
- * reset.
+ * ioremap_wc() and streaming loads would be the choice.)  Every access
+ * happens inside an access window.
+ */
+
+/**
+ * DOC: Access windows
  *
- * Loading is different: QEMU clears memory decoding when it resets a vfio
- * device at startup, and restores the command register only after the
- * device state was loaded.  Writes to a BAR that does not decode would be
- * lost, so loading turns decoding on around each access and back off
- * afterwards, unless userspace turned it on meanwhile.
+ * A BAR whose function does not decode memory reads as all ones and drops
+ * writes.  Userspace may turn decoding off at any time: QEMU does when it
+ * resets the device at startup, before it loads the device state; a guest
+ * does through QEMU when its firmware enumerates the bus again on reboot,
+ * or with setpci.  A save that read the BARs then would freeze INTRMASK and
+ * INTRSTATUS as 0xffffffff and stream pages of 0xff, and the destination
+ * would write them over its memory; a load would lose what it writes.
+ *
+ * So the driver touches the BARs only inside an access window, opened by
+ * ivsh_cmd_access_try() and closed by ivsh_cmd_access_end():
+ *
+ * - The window holds vfio-pci-core's memory_lock for reading.  Every
+ *   change vfio-pci-core makes to memory decoding or to the power state on
+ *   behalf of userspace (a write of PCI_COMMAND through the config region,
+ *   VFIO_DEVICE_RESET, a hot reset, low-power entry and exit, a PM control
+ *   write, its own probe of the ROM and set-up of MSI and MSI-X, which turn
+ *   decoding on for a moment) holds memory_lock for writing, so
+ *   none can happen inside a window, and a window sees the latest user
+ *   value of PCI_COMMAND, in hardware and in vconfig alike.
+ * - The lock is only ever tried, never waited for: a reset holds it for
+ *   writing while reset_done waits for the core's state lock, which arcs
+ *   hold, and ending a session waits for the save worker.  Waiting for
+ *   memory_lock in either would close a cycle; a trylock cannot, and
+ *   lockdep does not add dependencies for it.  Arcs retry for up to 200 ms
+ *   and then fail with -EBUSY (a reset that holds the lock will move the
+ *   FSM to RUNNING anyway); the worker retries until its session ends.
+ *   Nothing inside a window sleeps, so a writer waits at most for one
+ *   window: one record of at most 1 MiB copied.
+ * - A function in a low-power state (the user's low-power entry, or a
+ *   power state other than D0) is not accessed: the window fails with
+ *   -EIO.
+ * - If PCI_COMMAND_MEMORY is off, the window turns it on and, when
+ *   closing, off again.  Only that bit is touched, and always from a value
+ *   read just before the write, never from a saved copy.  The physical BARs
+ *   stay where the host put them (vfio-pci virtualises the BAR registers),
+ *   so this makes the real memory visible to the kernel mapping and
+ *   nothing else: the guest's view, vconfig and the user mmap, which keeps
+ *   failing with SIGBUS, do not change.  vfio-pci-core does the same when
+ *   it probes the ROM or sets up MSI and MSI-X.
+ *
+ * Saves in PRE_COPY read with decoding forced on like any other access,
+ * rather than skipping a pass made while decoding was off: ivshmem's memory
+ * is host RAM that holds its content whatever the command register says,
+ * so a forced read is the real content and neither puts garbage in the
+ * stream nor hides a change from a scan; skipping would stall pre-copy for
+ * as long as a guest leaves decoding off (a guest sitting in its firmware),
+ * for nothing.
+ *
+ * What remains.  vfio-pci-core masks and unmasks INTx by a read-modify-
+ * write of PCI_COMMAND (pci_intx(), and pci_check_and_mask_intx() in its
+ * interrupt handler) without memory_lock.  Only if one of those falls
+ * between the read and the write that turn decoding on, or between those
+ * that turn it off, one side's bit is lost.  If ours is lost, decoding is
+ * off at the end of the window; ivsh_cmd_access_end() checks that and says
+ * -EAGAIN, and the caller reads again (the save worker) or fails with -EIO
+ * (an arc; a freeze may then have cleared INTRSTATUS without putting it
+ * back).  If INTX_DISABLE is lost, INTx stays masked or unmasked until
+ * the next mask or unmask; ivshmem-plain has no interrupt source, so
+ * nothing depends on it.  Resets that do not go through vfio-pci-core (a
+ * sysfs reset, AER recovery) do not take memory_lock; they end any session
+ * through reset_done, so what a window read during one is never used.
  */
 
 /**
@@ -199,6 +261,117 @@ static int ivsh_cmd_present(struct ivsh_device *ivsh)
 	return pci_device_is_present(ivsh->core.pdev) ? 0 : -ENODEV;
 }
 
+/* How long an arc tries to open an access window before giving up. */
+#define IVSH_ACCESS_WAIT_MS	200
+
+/*
+ * Memory decoding on; *@forced tells whether it was off.  Only the memory
+ * bit changes, in a value read just before.
+ */
+static int ivsh_cmd_decode_force(struct pci_dev *pdev, bool *forced)
+{
+	u16 cmd;
+
+	if (pci_read_config_word(pdev, PCI_COMMAND, &cmd) ||
+	    PCI_POSSIBLE_ERROR(cmd))
+		return -ENODEV;
+	*forced = !(cmd & PCI_COMMAND_MEMORY);
+	if (*forced)
+		pci_write_config_word(pdev, PCI_COMMAND,
+				      cmd | PCI_COMMAND_MEMORY);
+	return 0;
+}
+
+/*
+ * Undo ivsh_cmd_decode_force().  -EAGAIN if decoding went off meanwhile,
+ * so that what was read in between may be all ones.
+ */
+static int ivsh_cmd_decode_restore(struct pci_dev *pdev, bool forced)
+{
+	u16 cmd;
+
+	if (pci_read_config_word(pdev, PCI_COMMAND, &cmd) ||
+	    PCI_POSSIBLE_ERROR(cmd))
+		return -ENODEV;
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		return -EAGAIN;
+	if (forced)
+		pci_write_config_word(pdev, PCI_COMMAND,
+				      cmd & ~PCI_COMMAND_MEMORY);
+	return 0;
+}
+
+/**
+ * ivsh_cmd_access_try() - open an access window on the BARs, if possible now
+ * @ivsh: the device
+ * @forced: set when decoding was off and the window turned it on; pass it
+ *	to ivsh_cmd_access_end()
+ *
+ * See "Access windows".  On success vfio-pci-core's memory_lock is held for
+ * reading until ivsh_cmd_access_end(); sleep on nothing in between.
+ *
+ * Return: 0; -EAGAIN when memory_lock is held for writing (a config write,
+ * a reset or a power transition is under way): try again; -EIO when the
+ * function is in a low-power state; -ENODEV when it no longer answers.
+ */
+int ivsh_cmd_access_try(struct ivsh_device *ivsh, bool *forced)
+{
+	struct vfio_pci_core_device *core = &ivsh->core;
+	int ret;
+
+	if (!down_read_trylock(&core->memory_lock))
+		return -EAGAIN;
+	if (core->pm_runtime_engaged || core->pdev->current_state != PCI_D0)
+		ret = -EIO;
+	else
+		ret = ivsh_cmd_decode_force(core->pdev, forced);
+	if (ret)
+		up_read(&core->memory_lock);
+	return ret;
+}
+
+/**
+ * ivsh_cmd_access_end() - close an access window
+ * @ivsh: the device
+ * @forced: as ivsh_cmd_access_try() set it
+ *
+ * Return: 0; -EAGAIN when decoding was found off: what the window read may
+ * be all ones and must not be used; -ENODEV when the function no longer
+ * answers.
+ */
+int ivsh_cmd_access_end(struct ivsh_device *ivsh, bool forced)
+{
+	struct vfio_pci_core_device *core = &ivsh->core;
+	int ret;
+
+	lockdep_assert_held_read(&core->memory_lock);
+	ret = ivsh_cmd_decode_restore(core->pdev, forced);
+	up_read(&core->memory_lock);
+	return ret;
+}
+
+/* An access window for an arc: retried for a while, never waited for. */
+static int ivsh_cmd_access_begin(struct ivsh_device *ivsh, bool *forced)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(IVSH_ACCESS_WAIT_MS);
+	int ret;
+
+	while ((ret = ivsh_cmd_access_try(ivsh, forced)) == -EAGAIN) {
+		if (time_after(jiffies, deadline))
+			return -EBUSY;
+		usleep_range(500, 1000);
+	}
+	return ret;
+}
+
+/* Close an arc's window: a disturbed one fails the arc. */
+static int ivsh_cmd_access_done(struct ivsh_device *ivsh, bool forced)
+{
+	int ret = ivsh_cmd_access_end(ivsh, forced);
+
+	return ret == -EAGAIN ? -EIO : ret;
+}
+
 /**
  * ivsh_cmd_quiesce() - stop initiating anything towards peers
  * @ivsh: the device
@@ -225,19 +398,26 @@ int ivsh_cmd_unquiesce(struct ivsh_device *ivsh)
  * ivsh_cmd_freeze() - capture the registers as the device's state
  * @ivsh: the device
  *
- * Return: 0, or -ENODEV if the function no longer answers.
+ * Return: 0, or the error of an access window that could not be opened or
+ * was disturbed (-EBUSY, -EIO, -ENODEV).
  */
 int ivsh_cmd_freeze(struct ivsh_device *ivsh)
 {
-	int ret = ivsh_cmd_present(ivsh);
+	struct ivsh_regs regs;
+	bool forced;
+	int ret;
 
+	ret = ivsh_cmd_access_begin(ivsh, &forced);
 	if (ret)
 		return ret;
-	ivsh->frozen.intrmask = ioread32(ivsh->bar0 + IVSH_REG_INTRMASK);
-	ivsh->frozen.intrstatus = ioread32(ivsh->bar0 + IVSH_REG_INTRSTATUS);
+	regs.intrmask = ioread32(ivsh->bar0 + IVSH_REG_INTRMASK);
+	regs.intrstatus = ioread32(ivsh->bar0 + IVSH_REG_INTRSTATUS);
 	/* The read cleared it: put it back. */
-	iowrite32(ivsh->frozen.intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
-	return 0;
+	iowrite32(regs.intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
+	ret = ivsh_cmd_access_done(ivsh, forced);
+	if (!ret)
+		ivsh->frozen = regs;
+	return ret;
 }
 
 static void ivsh_cmd_write_regs(struct ivsh_device *ivsh,
@@ -247,20 +427,29 @@ static void ivsh_cmd_write_regs(struct ivsh_device *ivsh,
 	iowrite32(regs->intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
 }
 
+/* Write @regs to the device in an arc's access window. */
+static int ivsh_cmd_put_regs(struct ivsh_device *ivsh,
+			     const struct ivsh_regs *regs)
+{
+	bool forced;
+	int ret;
+
+	ret = ivsh_cmd_access_begin(ivsh, &forced);
+	if (ret)
+		return ret;
+	ivsh_cmd_write_regs(ivsh, regs);
+	return ivsh_cmd_access_done(ivsh, forced);
+}
+
 /**
  * ivsh_cmd_unfreeze() - let the device run on from its frozen state
  * @ivsh: the device
  *
- * Return: 0, or -ENODEV if the function no longer answers.
+ * Return: 0, or the error of the access window (-EBUSY, -EIO, -ENODEV).
  */
 int ivsh_cmd_unfreeze(struct ivsh_device *ivsh)
 {
-	int ret = ivsh_cmd_present(ivsh);
-
-	if (ret)
-		return ret;
-	ivsh_cmd_write_regs(ivsh, &ivsh->frozen);
-	return 0;
+	return ivsh_cmd_put_regs(ivsh, &ivsh->frozen);
 }
 
 /**
@@ -314,27 +503,39 @@ static void ivsh_tracker_set(struct ivsh_tracker *trk, u32 block, u64 hash)
 }
 
 /**
- * ivsh_cmd_save_mem() - save a run of blocks as a memory record payload
- * @ivsh: the device
- * @trk: the tracker to update, or NULL
+ * ivsh_cmd_read_mem() - read a run of blocks into a memory record payload
+ * @ivsh: the device, in an access window
  * @block: first block
  * @nr_blocks: number of blocks; the payload has room for all of them
  * @payload: a reserved MEM record of sizeof(ivsh_rec_mem) + data bytes
- *
- * Reads BAR2 straight into the record and, with a tracker, hashes what was
- * read: the blocks are sent and clean.
  */
-void ivsh_cmd_save_mem(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
-		       u32 block, u32 nr_blocks, void *payload)
+void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u32 block, u32 nr_blocks,
+		       void *payload)
 {
 	struct ivsh_rec_mem *rec = payload;
 	u64 off = (u64)block * IVSH_BLOCK;
-	u32 i;
 
+	lockdep_assert_held_read(&ivsh->core.memory_lock);
 	rec->offset = cpu_to_le64(off);
 	memcpy_fromio(rec->data, ivsh->bar2 + off, (size_t)nr_blocks * IVSH_BLOCK);
-	if (!trk)
-		return;
+}
+
+/**
+ * ivsh_cmd_track_mem() - the blocks of a memory record are sent
+ * @trk: the tracker
+ * @block: first block
+ * @nr_blocks: number of blocks
+ * @payload: the record ivsh_cmd_read_mem() filled in a window that closed
+ *	without error
+ *
+ * Hashes what the record carries: the blocks are sent and clean.
+ */
+void ivsh_cmd_track_mem(struct ivsh_tracker *trk, u32 block, u32 nr_blocks,
+			const void *payload)
+{
+	const struct ivsh_rec_mem *rec = payload;
+	u32 i;
+
 	for (i = 0; i < nr_blocks; i++)
 		ivsh_tracker_set(trk, block + i,
 				 xxh64(rec->data + (size_t)i * IVSH_BLOCK,
@@ -343,24 +544,22 @@ void ivsh_cmd_save_mem(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
 
 /**
  * ivsh_cmd_block_changed() - does a sent block differ from what was sent
- * @ivsh: the device
+ * @ivsh: the device, in an access window
  * @trk: the tracker; @block must be sent
  * @block: the block
  * @scratch: IVSH_BLOCK bytes; receives the block's current content
  *
- * A changed block is marked dirty, and @scratch holds its new content for
- * ivsh_cmd_save_mem_copy().
+ * Marks nothing: the answer counts only if the window closes without
+ * error.  @scratch then holds the new content for ivsh_cmd_save_mem_copy().
  *
  * Return: true if the block changed.
  */
 bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
 			    u32 block, void *scratch)
 {
+	lockdep_assert_held_read(&ivsh->core.memory_lock);
 	memcpy_fromio(scratch, ivsh->bar2 + (u64)block * IVSH_BLOCK, IVSH_BLOCK);
-	if (xxh64(scratch, IVSH_BLOCK, 0) == trk->hash[block])
-		return false;
-	__set_bit(block, trk->dirty);
-	return true;
+	return xxh64(scratch, IVSH_BLOCK, 0) != trk->hash[block];
 }
 
 /**
@@ -393,39 +592,13 @@ void ivsh_cmd_save_regs(const struct ivsh_regs *regs, void *payload)
 	rec->intrstatus = cpu_to_le32(regs->intrstatus);
 }
 
-/* Memory decoding on for a load; returns true if it was off. */
-static bool ivsh_cmd_decode_begin(struct ivsh_device *ivsh)
-{
-	struct pci_dev *pdev = ivsh->core.pdev;
-	u16 cmd;
-
-	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
-	if (cmd & PCI_COMMAND_MEMORY)
-		return false;
-	pci_write_config_word(pdev, PCI_COMMAND, cmd | PCI_COMMAND_MEMORY);
-	return true;
-}
-
-/* Back off, unless userspace's view of the register says on by now. */
-static void ivsh_cmd_decode_end(struct ivsh_device *ivsh, bool was_off)
-{
-	struct pci_dev *pdev = ivsh->core.pdev;
-	u16 cmd;
-
-	if (!was_off ||
-	    le16_to_cpup((__le16 *)&ivsh->core.vconfig[PCI_COMMAND]) &
-	    PCI_COMMAND_MEMORY)
-		return;
-	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
-	pci_write_config_word(pdev, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY);
-}
-
 static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 			     const void *data, u32 len)
 {
 	const struct ivsh_rec_mem *rec = data;
-	bool was_off;
+	bool forced;
 	u64 off, end;
+	int ret;
 	u32 n;
 
 	if (len < sizeof(*rec) + IVSH_MEM_ALIGN)
@@ -437,9 +610,13 @@ static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 		return -EINVAL;
 	if (check_add_overflow(off, (u64)n, &end) || end > ivsh->bar2_size)
 		return -EINVAL;
-	was_off = ivsh_cmd_decode_begin(ivsh);
+	ret = ivsh_cmd_access_begin(ivsh, &forced);
+	if (ret)
+		return ret;
 	memcpy_toio(ivsh->bar2 + off, rec->data, n);
-	ivsh_cmd_decode_end(ivsh, was_off);
+	ret = ivsh_cmd_access_done(ivsh, forced);
+	if (ret)
+		return ret;
 	res->mem_bytes += n;
 	return 0;
 }
@@ -471,7 +648,8 @@ static int ivsh_cmd_load_regs(struct ivsh_resume *res, const void *data,
  *
  * Return: 0; -EINVAL for a record out of bounds, misaligned, of a wrong
  * length, or a second REGS record; -EOPNOTSUPP for a type this format does
- * not have.
+ * not have; the error of the access window for a memory record (-EBUSY,
+ * -EIO, -ENODEV).
  */
 int ivsh_cmd_load(struct ivsh_device *ivsh, struct ivsh_resume *res, u32 type,
 		  const void *data, u32 len)
@@ -492,22 +670,18 @@ int ivsh_cmd_load(struct ivsh_device *ivsh, struct ivsh_resume *res, u32 type,
  *
  * The registers become the frozen state and are written to the device.
  *
- * Return: 0; -EINVAL if the stream carried no registers; -ENODEV if the
- * function no longer answers.
+ * Return: 0; -EINVAL if the stream carried no registers; the error of the
+ * access window (-EBUSY, -EIO, -ENODEV).
  */
 int ivsh_cmd_load_commit(struct ivsh_device *ivsh, struct ivsh_resume *res)
 {
-	bool was_off;
 	int ret;
 
 	if (!res->have_regs)
 		return -EINVAL;
-	ret = ivsh_cmd_present(ivsh);
+	ret = ivsh_cmd_put_regs(ivsh, &res->regs);
 	if (ret)
 		return ret;
 	ivsh->frozen = res->regs;
-	was_off = ivsh_cmd_decode_begin(ivsh);
-	ivsh_cmd_write_regs(ivsh, &ivsh->frozen);
-	ivsh_cmd_decode_end(ivsh, was_off);
 	return 0;
 }

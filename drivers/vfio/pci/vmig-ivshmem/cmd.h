@@ -157,6 +157,9 @@ int ivsh_cmd_open(struct ivsh_device *ivsh);
 void ivsh_cmd_close(struct ivsh_device *ivsh);
 void ivsh_cmd_stream_id(struct ivsh_device *ivsh, struct ivsh_stream_id *id);
 
+int ivsh_cmd_access_try(struct ivsh_device *ivsh, bool *forced);
+int ivsh_cmd_access_end(struct ivsh_device *ivsh, bool forced);
+
 int ivsh_cmd_quiesce(struct ivsh_device *ivsh);
 int ivsh_cmd_unquiesce(struct ivsh_device *ivsh);
 int ivsh_cmd_freeze(struct ivsh_device *ivsh);
@@ -169,8 +172,10 @@ u64 ivsh_cmd_state_size(struct ivsh_device *ivsh, u32 rec_max);
 struct ivsh_tracker *ivsh_tracker_alloc(u64 bar2_size);
 void ivsh_tracker_free(struct ivsh_tracker *trk);
 
-void ivsh_cmd_save_mem(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
-		       u32 block, u32 nr_blocks, void *payload);
+void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u32 block, u32 nr_blocks,
+		       void *payload);
+void ivsh_cmd_track_mem(struct ivsh_tracker *trk, u32 block, u32 nr_blocks,
+			const void *payload);
 bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
 			    u32 block, void *scratch);
 void ivsh_cmd_save_mem_copy(struct ivsh_tracker *trk, u32 block,

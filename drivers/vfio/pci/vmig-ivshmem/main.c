@@ -6,7 +6,9 @@
  * commands are in cmd.c.
  */
 
+#include <linux/build_bug.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -59,10 +61,20 @@
  * the full state without a pre-copy session, and the unsent initial image
  * plus the known dirty blocks and the registers during one.
  *
+ * Every read of BAR2 happens in an access window (see "Access windows"),
+ * with memory decoding forced on if userspace turned it off, in PRE_COPY as
+ * in STOP_COPY: a record is read into its chunk in one window, a scan looks
+ * at 64 blocks per window, and a read whose window was disturbed is done
+ * again.  Nothing is hashed or marked dirty before its window closed
+ * without error, so a disturbed read neither reaches the stream nor the
+ * tracker.
+ *
  * The core ends the session (the FSM left the saving group, a reset, a
  * close) by calling the release op, which stops the worker and waits for
- * it.  The worker takes no lock but its own spinlock: not the state lock,
- * not vfio-pci-core's memory_lock.
+ * it.  The worker takes no lock but its own spinlock and, for a window,
+ * vfio-pci-core's memory_lock, which it only tries: never the state lock,
+ * and it never waits for memory_lock.  A worker that fails for any reason
+ * but the end of its session fails the stream with its error.
  */
 
 /**
@@ -86,6 +98,13 @@
 #define IVSH_CHUNK		(256 * 1024)
 /* The worker's pause between scans nobody asked for, at least. */
 #define IVSH_RESCAN_MIN_MS	100
+/* Blocks a scan looks at in one access window: 256 KiB. */
+#define IVSH_PROBE_BLOCKS	64U
+static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
+/* A read whose access window was disturbed is redone at most this often. */
+#define IVSH_ACCESS_REDO	3
+/* The worker's pause between tries for an access window, at least. */
+#define IVSH_ACCESS_POLL_US	500
 
 static struct workqueue_struct *ivsh_wq;
 
@@ -164,9 +183,29 @@ static void ivsh_save_account(struct ivsh_save *s, u64 *left, u64 bytes)
 	spin_unlock(&s->lock);
 }
 
+/*
+ * Open an access window for the worker.  A reset may hold memory_lock for
+ * writing while it waits for the state lock, and ending the session waits
+ * for the worker: so poll, never wait, until the window opens or the
+ * session ends.
+ */
+static int ivsh_save_access(struct ivsh_save *s, bool *forced)
+{
+	int ret;
+
+	while ((ret = ivsh_cmd_access_try(s->ivsh, forced)) == -EAGAIN) {
+		if (ivsh_save_stopped(s))
+			return -ENODEV;
+		usleep_range(IVSH_ACCESS_POLL_US, 2 * IVSH_ACCESS_POLL_US);
+	}
+	return ret;
+}
+
 /* Add blocks [@block, @block + @n) as one record, read straight into it. */
 static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
 {
+	int ret, tries = 0;
+	bool forced;
 	void *buf;
 
 	buf = vmig_save_reserve(s->sess, IVSH_REC_MEM, flags | VMIG_REC_MANDATORY,
@@ -174,9 +213,56 @@ static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
 				true);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	ivsh_cmd_save_mem(s->ivsh, s->trk, block, n, buf);
+	/* Not committed on error: the session fails or has ended. */
+	do {
+		ret = ivsh_save_access(s, &forced);
+		if (ret)
+			return ret;
+		ivsh_cmd_read_mem(s->ivsh, block, n, buf);
+		ret = ivsh_cmd_access_end(s->ivsh, forced);
+	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
+	if (ret)
+		return ret == -EAGAIN ? -EIO : ret;
+	if (s->trk)
+		ivsh_cmd_track_mem(s->trk, block, n, buf);
 	vmig_save_commit(s->sess);
 	return 0;
+}
+
+/*
+ * Look at up to @n blocks from @block that are not known dirty, in one
+ * access window, for changes since they were sent; with @first, stop after
+ * the first that changed.  Bit i of *@changed is set for block @block + i;
+ * *@seen tells how many blocks were looked at, and the scratch block holds
+ * the content of the last.
+ */
+static int ivsh_save_probe(struct ivsh_save *s, u32 block, u32 n, bool first,
+			   u64 *changed, u32 *seen)
+{
+	int ret, tries = 0;
+	bool forced;
+	u32 i;
+
+	do {
+		ret = ivsh_save_access(s, &forced);
+		if (ret)
+			return ret;
+		*changed = 0;
+		for (i = 0; i < n; i++) {
+			if (test_bit(block + i, s->trk->dirty) ||
+			    !ivsh_cmd_block_changed(s->ivsh, s->trk, block + i,
+						    s->scratch))
+				continue;
+			*changed |= BIT_ULL(i);
+			if (first) {
+				i++;
+				break;
+			}
+		}
+		*seen = i;
+		ret = ivsh_cmd_access_end(s->ivsh, forced);
+	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
+	return ret == -EAGAIN ? -EIO : ret;
 }
 
 /* PRE_COPY: every block once, as initial data, until STOP_COPY comes. */
@@ -208,23 +294,28 @@ static int ivsh_save_initial(struct ivsh_save *s)
 static int ivsh_save_scan(struct ivsh_save *s)
 {
 	struct ivsh_stats *st = &s->ivsh->stats;
-	u64 t0 = ktime_get_ns();
-	u32 block, found = 0;
+	u32 block, n, seen, found = 0, here;
+	u64 t0 = ktime_get_ns(), changed;
+	int ret;
 
-	for (block = 0; block < s->nr_blocks; block++) {
+	for (block = 0; block < s->nr_blocks; block += n) {
 		if (ivsh_save_stopped(s))
 			return -ENODEV;
 		if (ivsh_save_final(s))
 			return 0;
-		if (!test_bit(block, s->trk->dirty) &&
-		    ivsh_cmd_block_changed(s->ivsh, s->trk, block, s->scratch)) {
+		n = min(IVSH_PROBE_BLOCKS, s->nr_blocks - block);
+		ret = ivsh_save_probe(s, block, n, false, &changed, &seen);
+		if (ret)
+			return ret;
+		for (here = 0; changed; changed &= changed - 1, here++)
+			__set_bit(block + __ffs64(changed), s->trk->dirty);
+		if (here) {
 			spin_lock(&s->lock);
-			s->dirty_left += ivsh_block_rec();
+			s->dirty_left += (u64)here * ivsh_block_rec();
 			spin_unlock(&s->lock);
-			found++;
+			found += here;
 		}
-		if (!(block % 64))
-			cond_resched();
+		cond_resched();
 	}
 	spin_lock(&s->lock);
 	s->scan_ns = ktime_get_ns() - t0;
@@ -275,9 +366,9 @@ static bool ivsh_save_must_send(struct ivsh_save *s, u32 block)
 /* STOP_COPY after pre-copy: what was never sent, and what changed. */
 static int ivsh_save_delta(struct ivsh_save *s)
 {
-	u32 per = s->rec_max / IVSH_BLOCK, block = 0, n;
+	u32 per = s->rec_max / IVSH_BLOCK, block = 0, n, seen;
 	struct ivsh_stats *st = &s->ivsh->stats;
-	u64 resent = 0;
+	u64 resent = 0, changed;
 	void *buf;
 	int ret;
 
@@ -292,23 +383,30 @@ static int ivsh_save_delta(struct ivsh_save *s)
 			if (ret)
 				return ret;
 			block += n;
-		} else if (ivsh_cmd_block_changed(s->ivsh, s->trk, block,
-						  s->scratch)) {
+			cond_resched();
+			continue;
+		}
+		for (n = 1; n < IVSH_PROBE_BLOCKS && block + n < s->nr_blocks &&
+		     !ivsh_save_must_send(s, block + n); n++)
+			;
+		ret = ivsh_save_probe(s, block, n, true, &changed, &seen);
+		if (ret)
+			return ret;
+		block += seen;
+		if (changed) {
+			/* The last block looked at, in the scratch block. */
 			buf = vmig_save_reserve(s->sess, IVSH_REC_MEM,
 						VMIG_REC_MANDATORY,
 						sizeof(struct ivsh_rec_mem) +
 						IVSH_BLOCK, true);
 			if (IS_ERR(buf))
 				return PTR_ERR(buf);
-			ivsh_cmd_save_mem_copy(s->trk, block, s->scratch, buf);
+			ivsh_cmd_save_mem_copy(s->trk, block - 1, s->scratch,
+					       buf);
 			vmig_save_commit(s->sess);
 			resent++;
-			block++;
-		} else {
-			block++;
 		}
-		if (!(block % 64))
-			cond_resched();
+		cond_resched();
 	}
 	spin_lock(&st->lock);
 	st->resent_blocks += resent;
@@ -405,7 +503,8 @@ static void ivsh_save_work(struct work_struct *work)
 		wait_event_idle(s->wq, READ_ONCE(s->stop) || READ_ONCE(s->final));
 		ret = ivsh_save_stopped(s) ? -ENODEV : ivsh_save_last(s);
 	}
-	if (ret && ret != -ENODEV)
+	/* An ended session wants nothing; a failed one must say why. */
+	if (ret && !ivsh_save_stopped(s))
 		vmig_save_error(s->sess, ret);
 }
 

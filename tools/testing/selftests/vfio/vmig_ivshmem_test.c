@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The vmig ivshmem-plain driver: device memory migrates byte for byte,
- * with and without pre-copy, while a writer keeps dirtying the source;
- * pre-copy accounting is exact; streams with a wrong identity or bad
- * records are refused and leave the device where the documentation says;
- * resets and closes in the middle of a save end it cleanly.
+ * with and without pre-copy, while a writer keeps dirtying the source, and
+ * with memory decoding turned off on either side; pre-copy accounting is
+ * exact; streams with a wrong identity or bad records are refused and leave
+ * the device where the documentation says; resets and closes in the middle
+ * of a save end it cleanly.
  *
  * Devices (sysfs paths) come from VMIG_IVSHMEM_A and VMIG_IVSHMEM_B, two
  * ivshmem-plain functions of the same BAR2 size bound to
  * vmig-ivshmem-vfio-pci; missing ones skip.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +43,24 @@
 #define ID_VERSION	16
 /* Stream bytes of a one-block memory record. */
 #define BLOCK_REC	(REC_HDR + 8 + BLOCK)
+
+/* Little-endian fields of streams. */
+static __u64 get_le(const unsigned char *p, int n)
+{
+	__u64 v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+static void put_le(unsigned char *p, __u64 v, int n)
+{
+	while (n--) {
+		*p++ = v;
+		v >>= 8;
+	}
+}
 
 FIXTURE(pair) {
 	struct vmig_dev a, b;
@@ -211,6 +232,217 @@ TEST_F_TIMEOUT(pair, resume_decoding_off, 300)
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
 	vmig_buf_free(&s);
+}
+
+/* Memory decoding of @d on or off, through its config region. */
+static int decoding(struct vmig_dev *d, bool on)
+{
+	__u16 cmd;
+	int ret;
+
+	ret = command(d, &cmd, false);
+	if (ret)
+		return ret;
+	cmd = on ? cmd | 0x2 : cmd & ~0x2;
+	return command(d, &cmd, true);
+}
+
+static bool decoding_on(struct vmig_dev *d)
+{
+	__u16 cmd = 0;
+
+	return !command(d, &cmd, false) && (cmd & 0x2);
+}
+
+/* The value of "@key: value" in the driver's debugfs file of @d. */
+static long long ivsh_stat(struct vmig_dev *d, const char *key, char *text,
+			   size_t len)
+{
+	char path[PATH_MAX], line[256];
+	long long val = -1;
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/vmig/%s/ivshmem",
+		 d->name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (text)
+			snprintf(text, len, "%s", line + klen + 2);
+		val = strtoll(line + klen + 2, NULL, 10);
+		break;
+	}
+	fclose(f);
+	return val;
+}
+
+/* Wait until @d's worker finished a scan that started after this call. */
+static int wait_scan(struct vmig_dev *d, int data_fd)
+{
+	long long n0 = ivsh_stat(d, "scans", NULL, 0);
+	struct vfio_precopy_info info;
+	int i;
+
+	/* One may be under way: wait for two more.  Each query asks for one. */
+	for (i = 0; n0 >= 0 && i < 1200; i++) {
+		if (vmig_precopy_info(data_fd, &info))
+			return -1;
+		if (ivsh_stat(d, "scans", NULL, 0) >= n0 + 2)
+			return 0;
+		usleep(25000);
+	}
+	return -1;
+}
+
+/*
+ * How many memory records of @s, from the record at byte @from on, carry
+ * anything but what @want holds at their offset.
+ */
+static size_t bad_mem_records(const struct vmig_buf *s, size_t from,
+			      const unsigned char *want, size_t size)
+{
+	size_t off = from, bad = 0;
+
+	while (off + REC_HDR <= s->len) {
+		__u16 type = get_le(s->data + off, 2);
+		__u32 len = get_le(s->data + off + 4, 4);
+		const unsigned char *data = s->data + off + REC_HDR;
+
+		if (type == REC_END || off + REC_HDR + len > s->len)
+			break;
+		if (type == REC_MEM) {
+			__u64 at = get_le(data, 8);
+
+			if (len < 8 || at > size || len - 8 > size - at ||
+			    memcmp(want + at, data + 8, len - 8))
+				bad++;
+		}
+		off += REC_HDR + len;
+	}
+	return bad;
+}
+
+/*
+ * A guest (firmware enumerating the bus, setpci) or the VMM may turn memory
+ * decoding off; the BARs then read as all ones.  A STOP_COPY save of A with
+ * decoding off must still carry A's memory and registers, byte for byte,
+ * and leave A's decoding off, as userspace set it.
+ */
+TEST_F_TIMEOUT(pair, stop_copy_decoding_off, 300)
+{
+	__u32 mask = 0x13572468, status = 0x0badf00d, got = 0;
+	struct vmig_buf s = {};
+	unsigned char *want;
+
+	want = malloc(self->size);
+	ASSERT_NE(NULL, want);
+	fill(self->mem_a, self->size, 11);
+	memcpy(want, self->mem_a, self->size);
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &status, true));
+
+	ASSERT_EQ(0, decoding(&self->a, false));
+	/* Really off: vfio-pci-core refuses BAR access now. */
+	EXPECT_EQ(-EIO, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
+	ASSERT_EQ(0, save_all(&self->a, &s));
+	EXPECT_FALSE(decoding_on(&self->a));
+	EXPECT_EQ(0, bad_mem_records(&s, STREAM_HDR + ID_LEN, want, self->size));
+
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(want, self->mem_b, self->size));
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
+	EXPECT_EQ(mask, got);
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRSTATUS, &got, false));
+	EXPECT_EQ(status, got);
+
+	/* Abandoned: A runs on with its registers, decoding still off. */
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	EXPECT_FALSE(decoding_on(&self->a));
+	ASSERT_EQ(0, decoding(&self->a, true));
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &got, false));
+	EXPECT_EQ(status, got);
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
+	EXPECT_EQ(mask, got);
+	EXPECT_EQ(self->size, first_diff(want, self->mem_a, self->size));
+	vmig_buf_free(&s);
+	free(want);
+}
+
+/*
+ * Pre-copy while decoding is off: the rest of the initial image, the scans
+ * and the final pass read A's real memory.  No record carries anything but
+ * A's bytes; a scan of the unchanged device finds nothing; a scan finds
+ * exactly the blocks changed before decoding went off; B ends up equal to A.
+ */
+TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
+{
+	static const size_t blocks[] = { 1, 3, 64, 200 };
+	__u32 mask = 0x2468ace0, got = 0;
+	struct vfio_precopy_info info;
+	struct vmig_buf s = {};
+	unsigned char *want;
+	size_t pre, i;
+	int fd;
+
+	ASSERT_LE(256 * BLOCK, self->size);
+	want = malloc(self->size);
+	ASSERT_NE(NULL, want);
+	fill(self->mem_a, self->size, 12);
+	memcpy(want, self->mem_a, self->size);
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
+
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	EXPECT_EQ(1, vmig_read_some(fd, &s, 1 << 20));
+	ASSERT_EQ(0, decoding(&self->a, false));
+	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	pre = s.len;
+	EXPECT_LE(self->size, pre);
+	EXPECT_EQ(0, bad_mem_records(&s, STREAM_HDR + ID_LEN, want, self->size));
+
+	/* An idle device, scanned with decoding off: nothing changed. */
+	ASSERT_EQ(0, wait_scan(&self->a, fd));
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_EQ(0, info.initial_bytes);
+	EXPECT_EQ(0, info.dirty_bytes);
+	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_EQ(pre, s.len);
+
+	/* Blocks written, then decoding off again: the scans still see them. */
+	ASSERT_EQ(0, decoding(&self->a, true));
+	for (i = 0; i < ARRAY_SIZE(blocks); i++)
+		self->mem_a[blocks[i] * BLOCK + 99] ^= 0x5a;
+	memcpy(want, self->mem_a, self->size);
+	ASSERT_EQ(0, decoding(&self->a, false));
+	ASSERT_EQ(0, wait_scan(&self->a, fd));
+	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	EXPECT_EQ(0, info.initial_bytes);
+	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, info.dirty_bytes);
+	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, s.len - pre);
+	EXPECT_EQ(0, bad_mem_records(&s, pre, want, self->size));
+	pre = s.len;
+
+	/* Switchover with decoding still off. */
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	close(fd);
+	EXPECT_EQ(0, bad_mem_records(&s, pre, want, self->size));
+	EXPECT_FALSE(decoding_on(&self->a));
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(want, self->mem_b, self->size));
+	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
+	EXPECT_EQ(mask, got);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, decoding(&self->a, true));
+	vmig_buf_free(&s);
+	free(want);
 }
 
 struct writer {
@@ -511,23 +743,6 @@ static __u32 crc32c(__u32 crc, const unsigned char *p, size_t len)
 	for (i = 0; i < len; i++)
 		crc = crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
 	return crc;
-}
-
-static __u64 get_le(const unsigned char *p, int n)
-{
-	__u64 v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
-
-static void put_le(unsigned char *p, __u64 v, int n)
-{
-	while (n--) {
-		*p++ = v;
-		v >>= 8;
-	}
 }
 
 struct rec {

@@ -7,7 +7,13 @@
 # lockdep, KASAN, UBSAN or hung-task report in dmesg.
 #
 # usage: scripts/vm.sh [--ivshmem N] [--ivshmem-size SIZE] [--memory SIZE]
-#                      [--timeout SECONDS] -- COMMAND [ARGS...]
+#                      [--ivshmem-root-bus] [--timeout SECONDS]
+#                      -- COMMAND [ARGS...]
+#
+# Each ivshmem-plain sits behind a pcie-root-port of its own, where a
+# secondary bus reset resets it.  --ivshmem-root-bus puts the first one on
+# the root bus instead, where it has no reset method; it sorts first, so
+# scripts/vm-devices.sh makes it VMIG_IVSHMEM_A.
 #
 # The guest sees the host file system read-only, with a writable /tmp.
 
@@ -17,12 +23,14 @@ set -euo pipefail
 ivshmem=0
 ivshmem_size=16M
 memory=2G
+root_bus=0
 tmo=900
 while [ $# -gt 0 ]; do
 	case $1 in
 	--ivshmem) ivshmem=$2; shift 2 ;;
 	--ivshmem-size) ivshmem_size=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
+	--ivshmem-root-bus) root_bus=1; shift ;;
 	--timeout) tmo=$2; shift 2 ;;
 	--) shift; break ;;
 	*) vmig_die "unknown option $1" ;;
@@ -37,8 +45,12 @@ accel=$(vmig_accel)
 
 qopts="-machine q35 -device intel-iommu"
 for i in $(seq 1 "$ivshmem"); do
-	qopts="$qopts -device pcie-root-port,id=vmigrp$i,chassis=$i,slot=$i"
 	qopts="$qopts -object memory-backend-ram,id=vmigm$i,size=$ivshmem_size"
+	if [ "$i" = 1 ] && [ $root_bus = 1 ]; then
+		qopts="$qopts -device ivshmem-plain,memdev=vmigm$i,bus=pcie.0"
+		continue
+	fi
+	qopts="$qopts -device pcie-root-port,id=vmigrp$i,chassis=$i,slot=$i"
 	qopts="$qopts -device ivshmem-plain,memdev=vmigm$i,bus=vmigrp$i"
 done
 
@@ -47,6 +59,8 @@ args=(-r "$kernel" -m "$memory" --cpus 2 --append "intel_iommu=on"
 [ "$accel" = kvm ] || args+=(--disable-kvm)
 
 cmd=$(printf '%q ' "$@")
-vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size)"
+where=
+[ $root_bus = 1 ] && where=", the first on the root bus"
+vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"
 exec timeout --foreground "$tmo" vng "${args[@]}" \
 	--exec "bash $VMIG_TOP/scripts/vm-guest.sh $cmd"

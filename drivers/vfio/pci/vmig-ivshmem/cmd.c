@@ -46,6 +46,10 @@
  * unfreeze (STOP -> RUNNING_P2P)
  *	Writes the frozen (or loaded) registers back, so that the device runs
  *	on with exactly the state a stream would carry.
+ * reset (VFIO_DEVICE_RESET on a function without a reset method)
+ *	Clears INTRMASK and INTRSTATUS, as QEMU's reset of the device does;
+ *	the memory is kept, as it is across a real reset.  See "Reset" in the
+ *	driver's documentation.
  *
  * BAR access.  The driver uses vfio-pci-core's own mapping of each BAR
  * (vfio_pci_core_setup_barmap(), pci_iomap(): uncached-minus), the same
@@ -450,6 +454,36 @@ static int ivsh_cmd_put_regs(struct ivsh_device *ivsh,
 int ivsh_cmd_unfreeze(struct ivsh_device *ivsh)
 {
 	return ivsh_cmd_put_regs(ivsh, &ivsh->frozen);
+}
+
+/**
+ * ivsh_cmd_reset_locked() - reset the registers, as the device's reset does
+ * @ivsh: the device; the caller holds vfio-pci-core's memory_lock for
+ *	writing, so no access window can be open
+ *
+ * Clears INTRMASK and INTRSTATUS, with decoding forced on around the
+ * writes; the memory is kept.
+ *
+ * Return: 0; -EIO when the function is in a low-power state or decoding
+ * went off during the writes; -ENODEV when it no longer answers.
+ */
+int ivsh_cmd_reset_locked(struct ivsh_device *ivsh)
+{
+	struct vfio_pci_core_device *core = &ivsh->core;
+	static const struct ivsh_regs zero;
+	bool forced;
+	int ret;
+
+	lockdep_assert_held_write(&core->memory_lock);
+	/* The ioctl that brought us here holds the device out of runtime PM. */
+	if (core->pdev->current_state != PCI_D0)
+		return -EIO;
+	ret = ivsh_cmd_decode_force(core->pdev, &forced);
+	if (ret)
+		return ret;
+	ivsh_cmd_write_regs(ivsh, &zero);
+	ret = ivsh_cmd_decode_restore(core->pdev, forced);
+	return ret == -EAGAIN ? -EIO : ret;
 }
 
 /**

@@ -101,6 +101,8 @@ struct ivsh_tracker {
  * @resent_blocks: blocks sent again after they changed
  * @saves: saving sessions started
  * @loads: records loaded
+ * @emulated_resets: VFIO_DEVICE_RESETs the driver did itself
+ * @reset: how VFIO_DEVICE_RESET resets the function, as found at open
  */
 struct ivsh_stats {
 	spinlock_t lock;	/* the members below */
@@ -111,6 +113,8 @@ struct ivsh_stats {
 	u64 resent_blocks;
 	u64 saves;
 	u64 loads;
+	u64 emulated_resets;
+	const char *reset;
 };
 
 /**
@@ -164,6 +168,7 @@ int ivsh_cmd_quiesce(struct ivsh_device *ivsh);
 int ivsh_cmd_unquiesce(struct ivsh_device *ivsh);
 int ivsh_cmd_freeze(struct ivsh_device *ivsh);
 int ivsh_cmd_unfreeze(struct ivsh_device *ivsh);
+int ivsh_cmd_reset_locked(struct ivsh_device *ivsh);
 
 u32 ivsh_cmd_mem_rec_max(u32 chunk_size);
 u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max);

@@ -10,11 +10,13 @@
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/ktime.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 #include <linux/vmig.h>
@@ -800,6 +802,8 @@ static int ivsh_debugfs_show(struct seq_file *m, void *unused)
 	seq_printf(m, "last final pass ns: %llu\n", st.final_ns);
 	seq_printf(m, "resent blocks: %llu\n", st.resent_blocks);
 	seq_printf(m, "records loaded: %llu\n", st.loads);
+	seq_printf(m, "reset: %s\n", st.reset);
+	seq_printf(m, "emulated resets: %llu\n", st.emulated_resets);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ivsh_debugfs);
@@ -820,6 +824,7 @@ static int ivsh_init_dev(struct vfio_device *vdev)
 	if (ret)
 		goto err_release_core;
 	spin_lock_init(&ivsh->stats.lock);
+	ivsh->stats.reset = "unknown until the first open";
 	ret = vmig_init(&ivsh->mig, vdev, &ivsh_mig_ops,
 			VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
 			VFIO_MIGRATION_PRE_COPY);
@@ -856,6 +861,10 @@ static int ivsh_open_device(struct vfio_device *vdev)
 	ret = ivsh_cmd_open(ivsh);
 	if (ret)
 		goto err_disable;
+	spin_lock(&ivsh->stats.lock);
+	ivsh->stats.reset = ivsh->core.reset_works ? "function" :
+			    "emulated (no reset method)";
+	spin_unlock(&ivsh->stats.lock);
 	vmig_open(&ivsh->mig);
 	vfio_pci_core_finish_enable(&ivsh->core);
 	return 0;
@@ -887,13 +896,92 @@ static int ivsh_device_feature(struct vfio_device *vdev, u32 flags,
 	return vfio_pci_core_ioctl_feature(vdev, flags, arg, argsz);
 }
 
+/*
+ * Revoke the user's mappings of the BARs; they fault back in, under
+ * memory_lock, after it is released.
+ */
+static void ivsh_zap_bars(struct ivsh_device *ivsh)
+{
+	loff_t start = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX);
+	loff_t end = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_ROM_REGION_INDEX);
+
+	unmap_mapping_range(ivsh->core.vdev.inode->i_mapping, start,
+			    end - start, true);
+}
+
+/*
+ * VFIO_DEVICE_RESET of a function without a reset method: what the
+ * device's reset would do to its state, then what reset_done does.  As for
+ * a real reset, the user's mappings are revoked and memory_lock is held
+ * for writing throughout, so that no access window and no user access
+ * lands in the middle; vmig_reset() may be called with it held.
+ */
+static int ivsh_emulated_reset(struct ivsh_device *ivsh)
+{
+	struct vfio_pci_core_device *core = &ivsh->core;
+	int ret;
+
+	down_write(&core->memory_lock);
+	ivsh_zap_bars(ivsh);
+	ret = ivsh_cmd_reset_locked(ivsh);
+	if (!ret)
+		vmig_reset(&ivsh->mig);
+	up_write(&core->memory_lock);
+	if (!ret) {
+		spin_lock(&ivsh->stats.lock);
+		ivsh->stats.emulated_resets++;
+		spin_unlock(&ivsh->stats.lock);
+	}
+	return ret;
+}
+
+/* VFIO_DEVICE_GET_INFO as vfio-pci-core answers it, with reset offered. */
+static long ivsh_get_info(struct vfio_device *vdev, unsigned long arg)
+{
+	struct vfio_device_info __user *uinfo = (void __user *)arg;
+	long ret;
+	u32 flags;
+
+	ret = vfio_pci_core_ioctl(vdev, VFIO_DEVICE_GET_INFO, arg);
+	if (ret)
+		return ret;
+	/* It checked argsz and wrote flags: set one more bit. */
+	if (get_user(flags, &uinfo->flags))
+		return -EFAULT;
+	return put_user(flags | VFIO_DEVICE_FLAGS_RESET, &uinfo->flags);
+}
+
+/*
+ * vfio-pci-core refuses VFIO_DEVICE_RESET when it found no reset method
+ * for the function at open (ivshmem-plain on a root bus has none), and
+ * QEMU, whose recovery from a failed migration arc ends with that reset,
+ * aborts.  The device's state besides its memory, which it keeps across a
+ * reset, is two registers, so the driver offers the reset itself then.
+ */
+static long ivsh_ioctl(struct vfio_device *vdev, unsigned int cmd,
+		       unsigned long arg)
+{
+	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+
+	/* Set by vfio_pci_core_enable() at open, stable while open. */
+	if (!ivsh->core.reset_works) {
+		switch (cmd) {
+		case VFIO_DEVICE_RESET:
+			return ivsh_emulated_reset(ivsh);
+		case VFIO_DEVICE_GET_INFO:
+			return ivsh_get_info(vdev, arg);
+		}
+	}
+	return vfio_pci_core_ioctl(vdev, cmd, arg);
+}
+
 static const struct vfio_device_ops ivsh_vfio_ops = {
 	.name = "vmig-ivshmem-vfio-pci",
 	.init = ivsh_init_dev,
 	.release = ivsh_release_dev,
 	.open_device = ivsh_open_device,
 	.close_device = ivsh_close_device,
-	.ioctl = vfio_pci_core_ioctl,
+	.ioctl = ivsh_ioctl,
 	.device_feature = ivsh_device_feature,
 	.read = vfio_pci_core_read,
 	.write = vfio_pci_core_write,

@@ -5,7 +5,8 @@
  * with memory decoding turned off on either side; pre-copy accounting is
  * exact; streams with a wrong identity or bad records are refused and leave
  * the device where the documentation says; resets and closes in the middle
- * of a save end it cleanly.
+ * of a save end it cleanly; VFIO_DEVICE_RESET works with or without a
+ * reset method of the function.
  *
  * Devices (sysfs paths) come from VMIG_IVSHMEM_A and VMIG_IVSHMEM_B, two
  * ivshmem-plain functions of the same BAR2 size bound to
@@ -719,6 +720,75 @@ TEST_F_TIMEOUT(pair, reset_mid_save, 300)
 	ASSERT_EQ(0, resume(&self->b, &s));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
+}
+
+/*
+ * VFIO_DEVICE_RESET works whether or not the function has a reset method
+ * (scripts/vm.sh --ivshmem-root-bus puts A on the root bus, where it has
+ * none and the driver resets the device itself): GET_INFO offers it; from
+ * STOP and from ERROR it brings the FSM to RUNNING; it clears both
+ * registers, with decoding off too, and keeps the memory and the decoding
+ * userspace set.
+ */
+TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
+{
+	struct vmig_dev *devs[] = { &self->a, &self->b };
+	unsigned char *mems[] = { self->mem_a, self->mem_b };
+	unsigned char *want;
+	int i;
+
+	want = malloc(self->size);
+	ASSERT_NE(NULL, want);
+	for (i = 0; i < 2; i++) {
+		__u32 mask = 0x11 + i, status = 0x2200 + i, got = ~0u;
+		long long resets0, resets;
+		struct vmig_dev *d = devs[i];
+		char kind[64] = "";
+		bool emulated;
+
+		EXPECT_NE(0, d->info.flags & VFIO_DEVICE_FLAGS_RESET);
+		resets0 = ivsh_stat(d, "emulated resets", NULL, 0);
+		ASSERT_LE(0, resets0);
+		ivsh_stat(d, "reset", kind, sizeof(kind));
+		emulated = !strncmp(kind, "emulated", 8);
+		TH_LOG("%s: reset %s", d->name, kind);
+
+		fill(mems[i], self->size, 20 + i);
+		memcpy(want, mems[i], self->size);
+
+		/* From STOP. */
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &mask, true));
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRSTATUS, &status, true));
+		ASSERT_EQ(0, vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL));
+		ASSERT_EQ(0, vmig_reset(d));
+		EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(d));
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &got, false));
+		EXPECT_EQ(0, got);
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRSTATUS, &got, false));
+		EXPECT_EQ(0, got);
+
+		/* From ERROR, with decoding off. */
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &mask, true));
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRSTATUS, &status, true));
+		ASSERT_EQ(0, vmig_fail_arc(d, "RUNNING RUNNING_P2P 5 broken"));
+		EXPECT_EQ(-EIO, vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL));
+		EXPECT_EQ(VFIO_DEVICE_STATE_ERROR, state_of(d));
+		ASSERT_EQ(0, decoding(d, false));
+		ASSERT_EQ(0, vmig_reset(d));
+		EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(d));
+		EXPECT_FALSE(decoding_on(d));
+		ASSERT_EQ(0, decoding(d, true));
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &got, false));
+		EXPECT_EQ(0, got);
+		ASSERT_EQ(0, reg(d, IVSHMEM_INTRSTATUS, &got, false));
+		EXPECT_EQ(0, got);
+		EXPECT_EQ(self->size, first_diff(want, mems[i], self->size));
+
+		/* The driver reset the device itself exactly when it had to. */
+		resets = ivsh_stat(d, "emulated resets", NULL, 0);
+		EXPECT_EQ(resets0 + (emulated ? 2 : 0), resets);
+	}
+	free(want);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -98,13 +98,16 @@
  *   power state other than D0) is not accessed: the window fails with
  *   -EIO.
  * - If PCI_COMMAND_MEMORY is off, the window turns it on and, when
- *   closing, off again.  Only that bit is touched, and always from a value
- *   read just before the write, never from a saved copy.  The physical BARs
- *   stay where the host put them (vfio-pci virtualises the BAR registers),
- *   so this makes the real memory visible to the kernel mapping and
- *   nothing else: the guest's view, vconfig and the user mmap, which keeps
- *   failing with SIGBUS, do not change.  vfio-pci-core does the same when
- *   it probes the ROM or sets up MSI and MSI-X.
+ *   closing, off again.  The save worker's windows and an arc's (the freeze
+ *   at switchover) may overlap, so windows are counted: the first to open
+ *   turns decoding on, the last to close turns it off.  Only that bit is
+ *   touched, and always from a value read just before the write, never
+ *   from a saved copy.  The physical BARs stay where the host put them
+ *   (vfio-pci virtualises the BAR registers), so this makes the real
+ *   memory visible to the kernel mapping and nothing else: the guest's
+ *   view, vconfig and the user mmap, which keeps failing with SIGBUS, do
+ *   not change.  vfio-pci-core does the same when it probes the ROM or
+ *   sets up MSI and MSI-X.
  *
  * Saves in PRE_COPY read with decoding forced on like any other access,
  * rather than skipping a pass made while decoding was off: ivshmem's memory
@@ -287,8 +290,8 @@ static int ivsh_cmd_decode_force(struct pci_dev *pdev, bool *forced)
 }
 
 /*
- * Undo ivsh_cmd_decode_force().  -EAGAIN if decoding went off meanwhile,
- * so that what was read in between may be all ones.
+ * Undo ivsh_cmd_decode_force() if @forced.  -EAGAIN if decoding went off
+ * meanwhile, so that what was read in between may be all ones.
  */
 static int ivsh_cmd_decode_restore(struct pci_dev *pdev, bool forced)
 {
@@ -308,8 +311,6 @@ static int ivsh_cmd_decode_restore(struct pci_dev *pdev, bool forced)
 /**
  * ivsh_cmd_access_try() - open an access window on the BARs, if possible now
  * @ivsh: the device
- * @forced: set when decoding was off and the window turned it on; pass it
- *	to ivsh_cmd_access_end()
  *
  * See "Access windows".  On success vfio-pci-core's memory_lock is held for
  * reading until ivsh_cmd_access_end(); sleep on nothing in between.
@@ -318,49 +319,60 @@ static int ivsh_cmd_decode_restore(struct pci_dev *pdev, bool forced)
  * a reset or a power transition is under way): try again; -EIO when the
  * function is in a low-power state; -ENODEV when it no longer answers.
  */
-int ivsh_cmd_access_try(struct ivsh_device *ivsh, bool *forced)
+int ivsh_cmd_access_try(struct ivsh_device *ivsh)
 {
 	struct vfio_pci_core_device *core = &ivsh->core;
-	int ret;
+	int ret = 0;
 
 	if (!down_read_trylock(&core->memory_lock))
 		return -EAGAIN;
-	if (core->pm_runtime_engaged || core->pdev->current_state != PCI_D0)
+	if (core->pm_runtime_engaged || core->pdev->current_state != PCI_D0) {
 		ret = -EIO;
-	else
-		ret = ivsh_cmd_decode_force(core->pdev, forced);
-	if (ret)
-		up_read(&core->memory_lock);
+		goto out_unlock;
+	}
+	spin_lock(&ivsh->access_lock);
+	if (!ivsh->access_users)
+		ret = ivsh_cmd_decode_force(core->pdev, &ivsh->access_forced);
+	if (!ret)
+		ivsh->access_users++;
+	spin_unlock(&ivsh->access_lock);
+	if (!ret)
+		return 0;
+out_unlock:
+	up_read(&core->memory_lock);
 	return ret;
 }
 
 /**
  * ivsh_cmd_access_end() - close an access window
  * @ivsh: the device
- * @forced: as ivsh_cmd_access_try() set it
  *
  * Return: 0; -EAGAIN when decoding was found off: what the window read may
  * be all ones and must not be used; -ENODEV when the function no longer
  * answers.
  */
-int ivsh_cmd_access_end(struct ivsh_device *ivsh, bool forced)
+int ivsh_cmd_access_end(struct ivsh_device *ivsh)
 {
 	struct vfio_pci_core_device *core = &ivsh->core;
+	bool last;
 	int ret;
 
 	lockdep_assert_held_read(&core->memory_lock);
-	ret = ivsh_cmd_decode_restore(core->pdev, forced);
+	spin_lock(&ivsh->access_lock);
+	last = !--ivsh->access_users;
+	ret = ivsh_cmd_decode_restore(core->pdev, last && ivsh->access_forced);
+	spin_unlock(&ivsh->access_lock);
 	up_read(&core->memory_lock);
 	return ret;
 }
 
 /* An access window for an arc: retried for a while, never waited for. */
-static int ivsh_cmd_access_begin(struct ivsh_device *ivsh, bool *forced)
+static int ivsh_cmd_access_begin(struct ivsh_device *ivsh)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(IVSH_ACCESS_WAIT_MS);
 	int ret;
 
-	while ((ret = ivsh_cmd_access_try(ivsh, forced)) == -EAGAIN) {
+	while ((ret = ivsh_cmd_access_try(ivsh)) == -EAGAIN) {
 		if (time_after(jiffies, deadline))
 			return -EBUSY;
 		usleep_range(500, 1000);
@@ -369,9 +381,9 @@ static int ivsh_cmd_access_begin(struct ivsh_device *ivsh, bool *forced)
 }
 
 /* Close an arc's window: a disturbed one fails the arc. */
-static int ivsh_cmd_access_done(struct ivsh_device *ivsh, bool forced)
+static int ivsh_cmd_access_done(struct ivsh_device *ivsh)
 {
-	int ret = ivsh_cmd_access_end(ivsh, forced);
+	int ret = ivsh_cmd_access_end(ivsh);
 
 	return ret == -EAGAIN ? -EIO : ret;
 }
@@ -408,17 +420,16 @@ int ivsh_cmd_unquiesce(struct ivsh_device *ivsh)
 int ivsh_cmd_freeze(struct ivsh_device *ivsh)
 {
 	struct ivsh_regs regs;
-	bool forced;
 	int ret;
 
-	ret = ivsh_cmd_access_begin(ivsh, &forced);
+	ret = ivsh_cmd_access_begin(ivsh);
 	if (ret)
 		return ret;
 	regs.intrmask = ioread32(ivsh->bar0 + IVSH_REG_INTRMASK);
 	regs.intrstatus = ioread32(ivsh->bar0 + IVSH_REG_INTRSTATUS);
 	/* The read cleared it: put it back. */
 	iowrite32(regs.intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
-	ret = ivsh_cmd_access_done(ivsh, forced);
+	ret = ivsh_cmd_access_done(ivsh);
 	if (!ret)
 		ivsh->frozen = regs;
 	return ret;
@@ -435,14 +446,13 @@ static void ivsh_cmd_write_regs(struct ivsh_device *ivsh,
 static int ivsh_cmd_put_regs(struct ivsh_device *ivsh,
 			     const struct ivsh_regs *regs)
 {
-	bool forced;
 	int ret;
 
-	ret = ivsh_cmd_access_begin(ivsh, &forced);
+	ret = ivsh_cmd_access_begin(ivsh);
 	if (ret)
 		return ret;
 	ivsh_cmd_write_regs(ivsh, regs);
-	return ivsh_cmd_access_done(ivsh, forced);
+	return ivsh_cmd_access_done(ivsh);
 }
 
 /**
@@ -475,6 +485,8 @@ int ivsh_cmd_reset_locked(struct ivsh_device *ivsh)
 	int ret;
 
 	lockdep_assert_held_write(&core->memory_lock);
+	/* Windows hold memory_lock for reading: none is open. */
+	WARN_ON_ONCE(ivsh->access_users);
 	/* The ioctl that brought us here holds the device out of runtime PM. */
 	if (core->pdev->current_state != PCI_D0)
 		return -EIO;
@@ -630,7 +642,6 @@ static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 			     const void *data, u32 len)
 {
 	const struct ivsh_rec_mem *rec = data;
-	bool forced;
 	u64 off, end;
 	int ret;
 	u32 n;
@@ -644,11 +655,11 @@ static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 		return -EINVAL;
 	if (check_add_overflow(off, (u64)n, &end) || end > ivsh->bar2_size)
 		return -EINVAL;
-	ret = ivsh_cmd_access_begin(ivsh, &forced);
+	ret = ivsh_cmd_access_begin(ivsh);
 	if (ret)
 		return ret;
 	memcpy_toio(ivsh->bar2 + off, rec->data, n);
-	ret = ivsh_cmd_access_done(ivsh, forced);
+	ret = ivsh_cmd_access_done(ivsh);
 	if (ret)
 		return ret;
 	res->mem_bytes += n;

@@ -124,6 +124,11 @@ struct ivsh_stats {
  * @bar2_size: bytes of device memory
  * @bar0: BAR0 mapping, valid while the device is open
  * @bar2: BAR2 mapping, valid while the device is open
+ * @access_lock: protects @access_users and @access_forced
+ * @access_users: access windows open; the save worker's and an arc's may
+ *	overlap
+ * @access_forced: the first window found decoding off and turned it on;
+ *	the last one turns it off
  * @frozen: the registers as frozen in STOP, STOP_COPY and RESUMING
  * @save: the current saving session's data, or NULL
  * @resume: the current resuming session's data, or NULL
@@ -138,6 +143,9 @@ struct ivsh_device {
 	u64 bar2_size;
 	void __iomem *bar0;
 	void __iomem *bar2;
+	spinlock_t access_lock;	/* @access_users, @access_forced */
+	unsigned int access_users;
+	bool access_forced;
 	struct ivsh_regs frozen;
 	struct ivsh_save *save;
 	struct ivsh_resume *resume;
@@ -161,8 +169,8 @@ int ivsh_cmd_open(struct ivsh_device *ivsh);
 void ivsh_cmd_close(struct ivsh_device *ivsh);
 void ivsh_cmd_stream_id(struct ivsh_device *ivsh, struct ivsh_stream_id *id);
 
-int ivsh_cmd_access_try(struct ivsh_device *ivsh, bool *forced);
-int ivsh_cmd_access_end(struct ivsh_device *ivsh, bool forced);
+int ivsh_cmd_access_try(struct ivsh_device *ivsh);
+int ivsh_cmd_access_end(struct ivsh_device *ivsh);
 
 int ivsh_cmd_quiesce(struct ivsh_device *ivsh);
 int ivsh_cmd_unquiesce(struct ivsh_device *ivsh);

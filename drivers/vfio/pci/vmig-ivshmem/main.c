@@ -191,11 +191,11 @@ static void ivsh_save_account(struct ivsh_save *s, u64 *left, u64 bytes)
  * for the worker: so poll, never wait, until the window opens or the
  * session ends.
  */
-static int ivsh_save_access(struct ivsh_save *s, bool *forced)
+static int ivsh_save_access(struct ivsh_save *s)
 {
 	int ret;
 
-	while ((ret = ivsh_cmd_access_try(s->ivsh, forced)) == -EAGAIN) {
+	while ((ret = ivsh_cmd_access_try(s->ivsh)) == -EAGAIN) {
 		if (ivsh_save_stopped(s))
 			return -ENODEV;
 		usleep_range(IVSH_ACCESS_POLL_US, 2 * IVSH_ACCESS_POLL_US);
@@ -207,7 +207,6 @@ static int ivsh_save_access(struct ivsh_save *s, bool *forced)
 static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
 {
 	int ret, tries = 0;
-	bool forced;
 	void *buf;
 
 	buf = vmig_save_reserve(s->sess, IVSH_REC_MEM, flags | VMIG_REC_MANDATORY,
@@ -217,11 +216,11 @@ static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
 		return PTR_ERR(buf);
 	/* Not committed on error: the session fails or has ended. */
 	do {
-		ret = ivsh_save_access(s, &forced);
+		ret = ivsh_save_access(s);
 		if (ret)
 			return ret;
 		ivsh_cmd_read_mem(s->ivsh, block, n, buf);
-		ret = ivsh_cmd_access_end(s->ivsh, forced);
+		ret = ivsh_cmd_access_end(s->ivsh);
 	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
 	if (ret)
 		return ret == -EAGAIN ? -EIO : ret;
@@ -242,11 +241,10 @@ static int ivsh_save_probe(struct ivsh_save *s, u32 block, u32 n, bool first,
 			   u64 *changed, u32 *seen)
 {
 	int ret, tries = 0;
-	bool forced;
 	u32 i;
 
 	do {
-		ret = ivsh_save_access(s, &forced);
+		ret = ivsh_save_access(s);
 		if (ret)
 			return ret;
 		*changed = 0;
@@ -262,7 +260,7 @@ static int ivsh_save_probe(struct ivsh_save *s, u32 block, u32 n, bool first,
 			}
 		}
 		*seen = i;
-		ret = ivsh_cmd_access_end(s->ivsh, forced);
+		ret = ivsh_cmd_access_end(s->ivsh);
 	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
 	return ret == -EAGAIN ? -EIO : ret;
 }
@@ -823,6 +821,7 @@ static int ivsh_init_dev(struct vfio_device *vdev)
 	ret = ivsh_cmd_probe(to_pci_dev(vdev->dev), &ivsh->bar2_size);
 	if (ret)
 		goto err_release_core;
+	spin_lock_init(&ivsh->access_lock);
 	spin_lock_init(&ivsh->stats.lock);
 	ivsh->stats.reset = "unknown until the first open";
 	ret = vmig_init(&ivsh->mig, vdev, &ivsh_mig_ops,

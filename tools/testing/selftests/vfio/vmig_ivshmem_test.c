@@ -446,6 +446,45 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	free(want);
 }
 
+/*
+ * While userspace keeps A in low-power mode, its BARs may be powered down
+ * and the driver does not touch them: the freeze fails with -EIO and the
+ * walk unwinds to RUNNING; a pre-copy session fails its stream with -EIO
+ * rather than stream what a powered-down BAR reads.  After LOW_POWER_EXIT,
+ * A migrates.
+ */
+TEST_F_TIMEOUT(pair, low_power_refused, 300)
+{
+	struct vmig_buf s = {};
+	int fd, ret, i;
+
+	fill(self->mem_a, self->size, 13);
+	memset(self->mem_b, 0, self->size);
+	ASSERT_EQ(0, vmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
+				  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, NULL, 0));
+	EXPECT_EQ(-EIO, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP, NULL));
+	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
+
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	for (i = 0; i < 250; i++) {
+		ret = vmig_read_stream(fd, &s);
+		if (ret != -ENOMSG)
+			break;
+		usleep(20000);
+	}
+	EXPECT_EQ(-EIO, ret);
+	close(fd);
+	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+
+	ASSERT_EQ(0, vmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
+				  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0));
+	s.len = 0;
+	ASSERT_EQ(0, save_all(&self->a, &s));
+	ASSERT_EQ(0, resume(&self->b, &s));
+	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_buf_free(&s);
+}
+
 struct writer {
 	unsigned char *mem;
 	size_t size;

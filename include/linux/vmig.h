@@ -34,11 +34,21 @@ struct vmig_session;
  * @from: state the arc leaves
  * @to: state the arc enters
  *
- * Meant for switch statements in arc handlers, so that each case names an
- * arc of the FSM: ``case VMIG_ARC(STOP, STOP_COPY):`` after a local
- * shorthand, or with the full names of enum vfio_device_mig_state.
+ * Meant for switch statements in arc handlers: ``switch (VMIG_ARC(from,
+ * to))``, with VMIG_ARC_OF() for the case labels.
  */
 #define VMIG_ARC(from, to)	((from) * VMIG_NR_STATES + (to))
+
+/**
+ * VMIG_ARC_OF() - VMIG_ARC() of two states named without their prefix
+ * @from: state the arc leaves, e.g. STOP
+ * @to: state the arc enters, e.g. STOP_COPY
+ *
+ * For the case labels of an arc handler: ``case VMIG_ARC_OF(STOP,
+ * STOP_COPY):`` against ``switch (VMIG_ARC(from, to))``.
+ */
+#define VMIG_ARC_OF(from, to) \
+	VMIG_ARC(VFIO_DEVICE_STATE_##from, VFIO_DEVICE_STATE_##to)
 
 /**
  * struct vmig_ops - what a driver provides to the migration core

@@ -714,9 +714,6 @@ static int vmtty_resume_commit(struct vmtty_device *m)
 /* ---------------------------------------------------------------------- */
 /* Arcs                                                                   */
 
-#define VMTTY_ARC(from, to) \
-	VMIG_ARC(VFIO_DEVICE_STATE_##from, VFIO_DEVICE_STATE_##to)
-
 static struct file *vmtty_step(struct vmig_device *mig,
 			       enum vfio_device_mig_state from,
 			       enum vfio_device_mig_state to)
@@ -726,40 +723,40 @@ static struct file *vmtty_step(struct vmig_device *mig,
 
 	switch (VMIG_ARC(from, to)) {
 	/* Arcs that only change how the device runs. */
-	case VMTTY_ARC(RUNNING, RUNNING_P2P):
-	case VMTTY_ARC(STOP, RUNNING_P2P):
-	case VMTTY_ARC(PRE_COPY, PRE_COPY_P2P):
+	case VMIG_ARC_OF(RUNNING, RUNNING_P2P):
+	case VMIG_ARC_OF(STOP, RUNNING_P2P):
+	case VMIG_ARC_OF(PRE_COPY, PRE_COPY_P2P):
 		vmtty_set_mode(m, VMTTY_QUIET);
 		return NULL;
-	case VMTTY_ARC(RUNNING_P2P, RUNNING):
-	case VMTTY_ARC(PRE_COPY_P2P, PRE_COPY):
+	case VMIG_ARC_OF(RUNNING_P2P, RUNNING):
+	case VMIG_ARC_OF(PRE_COPY_P2P, PRE_COPY):
 		vmtty_set_mode(m, VMTTY_RUNNING);
 		return NULL;
-	case VMTTY_ARC(RUNNING_P2P, STOP):
+	case VMIG_ARC_OF(RUNNING_P2P, STOP):
 		vmtty_set_mode(m, VMTTY_FROZEN);
 		return NULL;
 
 	/* Arcs that end a session: the core ends it, our release ops run. */
-	case VMTTY_ARC(PRE_COPY, RUNNING):
-	case VMTTY_ARC(PRE_COPY_P2P, RUNNING_P2P):
-	case VMTTY_ARC(STOP_COPY, STOP):
+	case VMIG_ARC_OF(PRE_COPY, RUNNING):
+	case VMIG_ARC_OF(PRE_COPY_P2P, RUNNING_P2P):
+	case VMIG_ARC_OF(STOP_COPY, STOP):
 		return NULL;
-	case VMTTY_ARC(RESUMING, STOP):
+	case VMIG_ARC_OF(RESUMING, STOP):
 		ret = vmtty_resume_commit(m);
 		return ret ? ERR_PTR(ret) : NULL;
 
 	/* The arc inside the saving group: from pre-copy to the final state. */
-	case VMTTY_ARC(PRE_COPY_P2P, STOP_COPY):
+	case VMIG_ARC_OF(PRE_COPY_P2P, STOP_COPY):
 		vmtty_save_final(m);
 		return NULL;
 
 	/* Arcs that start a session. */
-	case VMTTY_ARC(RUNNING, PRE_COPY):
-	case VMTTY_ARC(RUNNING_P2P, PRE_COPY_P2P):
+	case VMIG_ARC_OF(RUNNING, PRE_COPY):
+	case VMIG_ARC_OF(RUNNING_P2P, PRE_COPY_P2P):
 		return vmtty_save_start(m, true);
-	case VMTTY_ARC(STOP, STOP_COPY):
+	case VMIG_ARC_OF(STOP, STOP_COPY):
 		return vmtty_save_start(m, false);
-	case VMTTY_ARC(STOP, RESUMING):
+	case VMIG_ARC_OF(STOP, RESUMING):
 		return vmtty_resume_start(m);
 	}
 	/* With P2P registered, the core asks for no other arc. */

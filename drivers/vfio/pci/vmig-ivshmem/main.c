@@ -681,14 +681,6 @@ static struct file *ivsh_resume_start(struct ivsh_device *ivsh)
 /* ---------------------------------------------------------------------- */
 /* The FSM arcs.                                                          */
 
-#define ST	VFIO_DEVICE_STATE_STOP
-#define RU	VFIO_DEVICE_STATE_RUNNING
-#define SC	VFIO_DEVICE_STATE_STOP_COPY
-#define RE	VFIO_DEVICE_STATE_RESUMING
-#define RP	VFIO_DEVICE_STATE_RUNNING_P2P
-#define PC	VFIO_DEVICE_STATE_PRE_COPY
-#define PP	VFIO_DEVICE_STATE_PRE_COPY_P2P
-
 static struct file *ivsh_step(struct vmig_device *mig,
 			      enum vfio_device_mig_state from,
 			      enum vfio_device_mig_state to)
@@ -698,43 +690,43 @@ static struct file *ivsh_step(struct vmig_device *mig,
 
 	switch (VMIG_ARC(from, to)) {
 	/* Arcs that only end a session: the core ends it. */
-	case VMIG_ARC(SC, ST):
-	case VMIG_ARC(PC, RU):
-	case VMIG_ARC(PP, RP):
+	case VMIG_ARC_OF(STOP_COPY, STOP):
+	case VMIG_ARC_OF(PRE_COPY, RUNNING):
+	case VMIG_ARC_OF(PRE_COPY_P2P, RUNNING_P2P):
 		return NULL;
 
 	/* Quiesce and freeze, and their way back. */
-	case VMIG_ARC(RU, RP):
-	case VMIG_ARC(PC, PP):
+	case VMIG_ARC_OF(RUNNING, RUNNING_P2P):
+	case VMIG_ARC_OF(PRE_COPY, PRE_COPY_P2P):
 		ret = ivsh_cmd_quiesce(ivsh);
 		break;
-	case VMIG_ARC(RP, RU):
-	case VMIG_ARC(PP, PC):
+	case VMIG_ARC_OF(RUNNING_P2P, RUNNING):
+	case VMIG_ARC_OF(PRE_COPY_P2P, PRE_COPY):
 		ret = ivsh_cmd_unquiesce(ivsh);
 		break;
-	case VMIG_ARC(RP, ST):
+	case VMIG_ARC_OF(RUNNING_P2P, STOP):
 		ret = ivsh_cmd_freeze(ivsh);
 		break;
-	case VMIG_ARC(ST, RP):
+	case VMIG_ARC_OF(STOP, RUNNING_P2P):
 		ret = ivsh_cmd_unfreeze(ivsh);
 		break;
 
 	/* Arcs that start a session. */
-	case VMIG_ARC(RU, PC):
-	case VMIG_ARC(RP, PP):
+	case VMIG_ARC_OF(RUNNING, PRE_COPY):
+	case VMIG_ARC_OF(RUNNING_P2P, PRE_COPY_P2P):
 		return ivsh_save_start(ivsh, true);
-	case VMIG_ARC(ST, SC):
+	case VMIG_ARC_OF(STOP, STOP_COPY):
 		return ivsh_save_start(ivsh, false);
-	case VMIG_ARC(ST, RE):
+	case VMIG_ARC_OF(STOP, RESUMING):
 		return ivsh_resume_start(ivsh);
 
 	/* Within a session. */
-	case VMIG_ARC(PP, SC):
+	case VMIG_ARC_OF(PRE_COPY_P2P, STOP_COPY):
 		ret = ivsh_cmd_freeze(ivsh);
 		if (!ret)
 			ivsh_save_finish(ivsh);
 		break;
-	case VMIG_ARC(RE, ST):
+	case VMIG_ARC_OF(RESUMING, STOP):
 		ret = ivsh->resume ? ivsh_cmd_load_commit(ivsh, ivsh->resume) :
 				     -EINVAL;
 		break;
@@ -746,14 +738,6 @@ static struct file *ivsh_step(struct vmig_device *mig,
 	}
 	return ret ? ERR_PTR(ret) : NULL;
 }
-
-#undef ST
-#undef RU
-#undef SC
-#undef RE
-#undef RP
-#undef PC
-#undef PP
 
 static int ivsh_get_data_size(struct vmig_device *mig, unsigned long *bytes)
 {

@@ -65,10 +65,12 @@ struct vmig_session;
  *	impossible, call vmig_arc_broken() before returning the error and the
  *	core moves the FSM to ERROR.  Sessions are ended by the core, never by
  *	an arc.
- * @get_data_size: optional; an estimate, in bytes of record payload, of
- *	what a STOP_COPY session would stream now.  The core adds the cost of
- *	the stream envelope, so VFIO_DEVICE_FEATURE_MIG_DATA_SIZE never
- *	reports 0.  Called with the state lock held.
+ * @get_data_size: optional; an estimate of what a STOP_COPY session would
+ *	stream now, as the stream bytes of the driver's records (the sum of
+ *	vmig_stream_record_size() over them).  The core adds the stream
+ *	header, the identity of vmig_set_stream_id() and the trailer, so
+ *	VFIO_DEVICE_FEATURE_MIG_DATA_SIZE never reports 0.  Called with the
+ *	state lock held.
  * @reset: optional; called by vmig_reset() with the state lock held, after
  *	the current session ended and before the FSM is back in RUNNING:
  *	bring what the driver keeps for the FSM (run mode, frozen registers)
@@ -110,6 +112,8 @@ struct vmig_failure {
  * @ops: the driver's arc handlers
  * @vdev: the vfio device whose mig_ops the core provides, or NULL
  * @owner: the driver's module, pinned with the device by every data file
+ * @id: the stream identity of vmig_set_stream_id(), or NULL
+ * @id_len: its length
  * @flags: VFIO_MIGRATION_* flags the device supports
  * @name: short name for traces and debugfs
  * @state_lock: serialises walks, resets, session ends and readers of @state
@@ -135,6 +139,8 @@ struct vmig_device {
 	const struct vmig_ops *ops;
 	struct vfio_device *vdev;
 	struct module *owner;
+	void *id;
+	u32 id_len;
 	u32 flags;
 	char name[40];
 	struct mutex state_lock;	/* see "Locking" in the documentation */
@@ -261,7 +267,8 @@ struct vmig_resume_ops {
 
 /**
  * struct vmig_session_cfg - parameters of a new session
- * @id: identity the stream carries (saving) or must carry (resuming)
+ * @id: identity the stream carries (saving) or must carry (resuming);
+ *	when empty, the device's, from vmig_set_stream_id()
  * @chunk_size: saving: bytes per chunk of the stream queue, 4 KiB to 4 MiB;
  *	a record never spans chunks.  Resuming: largest record payload the
  *	driver accepts.  0 selects %VMIG_DEFAULT_CHUNK.
@@ -278,6 +285,7 @@ struct vmig_session_cfg {
 /* A saving session never holds more than this many chunks. */
 #define VMIG_SAVE_CHUNKS	4
 
+int vmig_set_stream_id(struct vmig_device *mig, const void *id, u32 len);
 struct file *vmig_save_open(struct vmig_device *mig,
 			    const struct vmig_save_ops *ops,
 			    const struct vmig_session_cfg *cfg);

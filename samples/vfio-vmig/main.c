@@ -530,9 +530,15 @@ static int vmtty_init_dev(struct vfio_device *vdev)
 			VFIO_MIGRATION_PRE_COPY);
 	if (ret)
 		goto err_return_ports;
+	ret = vmig_set_stream_id(&m->mig, &m->id, sizeof(m->id));
+	if (ret)
+		goto err_uninit_mig;
 	debugfs_create_file("mtty", 0444, vmig_debugfs_dir(&m->mig), m,
 			    &vmtty_regs_fops);
 	return 0;
+
+err_uninit_mig:
+	vmig_uninit(&m->mig);
 
 err_return_ports:
 	mutex_destroy(&m->lock);

@@ -442,7 +442,6 @@ void vmtty_mig_changed_locked(struct vmtty_device *m, int port)
 static struct file *vmtty_save_start(struct vmtty_device *m, bool precopy)
 {
 	struct vmig_session_cfg cfg = {
-		.id = { .data = &m->id, .len = sizeof(m->id) },
 		.chunk_size = SZ_4K,	/* the whole state takes under 1 KiB */
 	};
 	struct vmtty_save *s;
@@ -484,13 +483,13 @@ static void vmtty_save_final(struct vmtty_device *m)
 static int vmtty_get_data_size(struct vmig_device *mig, unsigned long *bytes)
 {
 	struct vmtty_device *m = vmtty_from_mig(mig);
-	unsigned long n = sizeof(m->id);
+	unsigned long n = 0;
 	struct vmtty_slot d;
 	unsigned int slot;
 
 	/*
-	 * Exact: every slot and the IRQ record with their headers, plus the
-	 * identity; the core adds the stream header and trailer.
+	 * Exact: every slot and the IRQ record with their headers; the core
+	 * adds the stream header, the identity and the trailer.
 	 */
 	for (slot = 0; slot < VMTTY_NR_SLOTS; slot++)
 		if (vmtty_slot_info(m, slot, &d))
@@ -659,7 +658,6 @@ static const struct vmig_resume_ops vmtty_resume_ops = {
 static struct file *vmtty_resume_start(struct vmtty_device *m)
 {
 	struct vmig_session_cfg cfg = {
-		.id = { .data = &m->id, .len = sizeof(m->id) },
 		.chunk_size = sizeof(union vmtty_rec),	/* largest record */
 	};
 	struct vmtty_load *l;

@@ -49,6 +49,8 @@ static struct vmtty_device *mt_new(struct kunit *test, unsigned int ports)
 	vmtty_regs_reset(m, &m->regs);
 	KUNIT_ASSERT_EQ(test, vmig_init(&m->mig, NULL, &vmtty_mig_ops, MT_FLAGS),
 			0);
+	KUNIT_ASSERT_EQ(test, vmig_set_stream_id(&m->mig, &m->id, sizeof(m->id)),
+			0);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, mt_free, m), 0);
 	vmig_open(&m->mig);
 	return m;

@@ -389,15 +389,19 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 					     enum vmig_session_kind kind,
 					     const struct vmig_session_cfg *cfg)
 {
-	struct vmig_session *sess;
+	struct vmig_stream_id dev_id = { .data = mig->id, .len = mig->id_len };
+	const struct vmig_stream_id *id = &cfg->id;
 	u32 chunk = cfg->chunk_size ?: VMIG_DEFAULT_CHUNK;
+	struct vmig_session *sess;
 
 	lockdep_assert_held(&mig->state_lock);
-	if (cfg->id.len > VMIG_STREAM_MAX_ID || (cfg->id.len && !cfg->id.data))
+	if (!id->len)
+		id = &dev_id;
+	if (id->len > VMIG_STREAM_MAX_ID || (id->len && !id->data))
 		return ERR_PTR(-EINVAL);
 	if (chunk > VMIG_MAX_CHUNK ||
 	    (kind == VMIG_SESSION_SAVE &&
-	     chunk < max_t(u32, 4096, vmig_stream_overhead(cfg->id.len))))
+	     chunk < max_t(u32, 4096, vmig_stream_overhead(id->len))))
 		return ERR_PTR(-EINVAL);
 
 	sess = kzalloc(sizeof(*sess), GFP_KERNEL_ACCOUNT);
@@ -414,9 +418,9 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 	init_waitqueue_head(&sess->wq);
 	INIT_LIST_HEAD(&sess->ready);
 	INIT_LIST_HEAD(&sess->free);
-	sess->id_len = cfg->id.len;
-	if (cfg->id.len)
-		memcpy(sess->id, cfg->id.data, cfg->id.len);
+	sess->id_len = id->len;
+	if (id->len)
+		memcpy(sess->id, id->data, id->len);
 	return sess;
 }
 

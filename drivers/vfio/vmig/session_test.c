@@ -1124,6 +1124,17 @@ static void vmig_vfio_mig_ops(struct kunit *test)
 	/* A device that reports 0 still gets a usable size. */
 	KUNIT_ASSERT_EQ(test, ops->migration_get_data_size(&sd->vdev, &len), 0);
 	KUNIT_EXPECT_GT(test, len, 0);
+	{
+		unsigned long with_id;
+
+		/* The device's stream identity is counted, once. */
+		KUNIT_EXPECT_EQ(test, vmig_set_stream_id(&sd->mig, "id", 0),
+				-EINVAL);
+		KUNIT_ASSERT_EQ(test, vmig_set_stream_id(&sd->mig, "ident", 5), 0);
+		KUNIT_ASSERT_EQ(test, ops->migration_get_data_size(&sd->vdev,
+								   &with_id), 0);
+		KUNIT_EXPECT_EQ(test, with_id, len + 5);
+	}
 
 	/* ... or in ERROR, when the walk left the session it started in. */
 	sd->mig.inject.from = ST;

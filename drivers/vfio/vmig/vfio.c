@@ -7,6 +7,7 @@
 #include <linux/bitops.h>
 #include <linux/export.h>
 #include <linux/hashtable.h>
+#include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -96,7 +97,7 @@ static int vmig_data_size(struct vmig_device *mig, unsigned long *len)
 	if (ret)
 		return ret;
 	/* Never 0: even an empty stream has its frame. */
-	*len = bytes + vmig_stream_overhead(0);
+	*len = bytes + vmig_stream_overhead(mig->id_len);
 	return 0;
 }
 
@@ -199,8 +200,41 @@ void vmig_uninit(struct vmig_device *mig)
 			vmig_reset_locked(mig);
 	}
 	mutex_destroy(&mig->state_lock);
+	kfree(mig->id);
+	mig->id = NULL;
 }
 EXPORT_SYMBOL_GPL(vmig_uninit);
+
+/**
+ * vmig_set_stream_id() - the identity every stream of the device carries
+ * @mig: the per-device object, after vmig_init()
+ * @id: identity and configuration of the device in the driver's own
+ *	encoding: model, format revision, sizes that must agree on both ends
+ * @len: length of @id, at most %VMIG_STREAM_MAX_ID
+ *
+ * Saving sessions write it into the stream header, resuming sessions refuse
+ * a stream whose header carries anything else, unless the driver gives a
+ * session an identity of its own (&struct vmig_session_cfg.id), and
+ * VFIO_DEVICE_FEATURE_MIG_DATA_SIZE counts it.  The core keeps a copy.
+ *
+ * Return: 0, -EINVAL for a bad length, or -ENOMEM.
+ */
+int vmig_set_stream_id(struct vmig_device *mig, const void *id, u32 len)
+{
+	void *copy;
+
+	if (!len || len > VMIG_STREAM_MAX_ID || !id)
+		return -EINVAL;
+	copy = kmemdup(id, len, GFP_KERNEL);
+	if (!copy)
+		return -ENOMEM;
+	guard(mutex)(&mig->state_lock);
+	kfree(mig->id);
+	mig->id = copy;
+	mig->id_len = len;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vmig_set_stream_id);
 
 /**
  * vmig_reset() - return the FSM to RUNNING after a device reset

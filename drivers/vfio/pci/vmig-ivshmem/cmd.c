@@ -184,8 +184,7 @@ u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max)
 u64 ivsh_cmd_state_size(struct ivsh_device *ivsh, u32 rec_max)
 {
 	return ivsh_cmd_mem_stream_bytes(ivsh->bar2_size, rec_max) +
-	       vmig_stream_record_size(sizeof(struct ivsh_rec_regs)) +
-	       sizeof(struct ivsh_stream_id);
+	       vmig_stream_record_size(sizeof(struct ivsh_rec_regs));
 }
 
 /**

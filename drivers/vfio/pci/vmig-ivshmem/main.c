@@ -553,9 +553,7 @@ static const struct vmig_save_ops ivsh_save_ops = {
 /* Start a saving session: with pre-copy, or the final pass at once. */
 static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 {
-	struct ivsh_stream_id id;
 	struct vmig_session_cfg cfg = {
-		.id = { .data = &id, .len = sizeof(id) },
 		.chunk_size = IVSH_CHUNK,
 	};
 	struct ivsh_save *s;
@@ -587,7 +585,6 @@ static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 		s->regs = ivsh->frozen;
 	}
 
-	ivsh_cmd_stream_id(ivsh, &id);
 	cfg.priv = s;
 	file = vmig_save_open(&ivsh->mig, &ivsh_save_ops, &cfg);
 	if (IS_ERR(file))
@@ -656,9 +653,7 @@ static const struct vmig_resume_ops ivsh_resume_ops = {
 
 static struct file *ivsh_resume_start(struct ivsh_device *ivsh)
 {
-	struct ivsh_stream_id id;
 	struct vmig_session_cfg cfg = {
-		.id = { .data = &id, .len = sizeof(id) },
 		.chunk_size = sizeof(struct ivsh_rec_mem) + IVSH_MEM_MAX_DATA,
 	};
 	struct ivsh_resume *res;
@@ -667,7 +662,6 @@ static struct file *ivsh_resume_start(struct ivsh_device *ivsh)
 	res = kzalloc(sizeof(*res), GFP_KERNEL_ACCOUNT);
 	if (!res)
 		return ERR_PTR(-ENOMEM);
-	ivsh_cmd_stream_id(ivsh, &id);
 	cfg.priv = res;
 	file = vmig_resume_open(&ivsh->mig, &ivsh_resume_ops, &cfg);
 	if (IS_ERR(file)) {
@@ -749,8 +743,7 @@ static int ivsh_get_data_size(struct vmig_device *mig, unsigned long *bytes)
 		spin_lock(&s->lock);
 		size = s->initial_left + s->dirty_left;
 		spin_unlock(&s->lock);
-		size += vmig_stream_record_size(sizeof(struct ivsh_rec_regs)) +
-			sizeof(struct ivsh_stream_id);
+		size += vmig_stream_record_size(sizeof(struct ivsh_rec_regs));
 	} else {
 		size = ivsh_cmd_state_size(ivsh, ivsh_cmd_mem_rec_max(IVSH_CHUNK));
 	}
@@ -796,6 +789,7 @@ DEFINE_SHOW_ATTRIBUTE(ivsh_debugfs);
 static int ivsh_init_dev(struct vfio_device *vdev)
 {
 	struct ivsh_device *ivsh = ivsh_from_vdev(vdev);
+	struct ivsh_stream_id id;
 	struct dentry *dir;
 	int ret;
 
@@ -813,6 +807,10 @@ static int ivsh_init_dev(struct vfio_device *vdev)
 			VFIO_MIGRATION_PRE_COPY);
 	if (ret)
 		goto err_release_core;
+	ivsh_cmd_stream_id(ivsh, &id);
+	ret = vmig_set_stream_id(&ivsh->mig, &id, sizeof(id));
+	if (ret)
+		goto err_uninit_mig;
 	dir = vmig_debugfs_dir(&ivsh->mig);
 	/* Beside the core's files, never in the debugfs root. */
 	if (!IS_ERR_OR_NULL(dir))
@@ -820,6 +818,8 @@ static int ivsh_init_dev(struct vfio_device *vdev)
 				    &ivsh_debugfs_fops);
 	return 0;
 
+err_uninit_mig:
+	vmig_uninit(&ivsh->mig);
 err_release_core:
 	vfio_pci_core_release_dev(vdev);
 	return ret;

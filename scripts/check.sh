@@ -58,6 +58,11 @@ count_tap() {
 	passed=$((passed + p))
 	failed=$((failed + f))
 	echo "      selftests: $p passed, $f failed"
+	# A VM whose output stopped early has not run everything.
+	if ! grep -q '^# vm-guest: done' "$1"; then
+		echo "      the VM's output ends before the guest finished"
+		failed=$((failed + 1))
+	fi
 }
 
 # W=1 and sparse must be silent: any warning fails the build step.

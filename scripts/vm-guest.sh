@@ -19,10 +19,13 @@ status=$?
 # Anything the kernel says only when something is wrong.
 bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|possible circular locking|'
 bad+='possible recursive locking|inconsistent lock state|lockdep|'
-bad+='INFO: task .* blocked|hung_task|soft lockup|refcount_t:|list_(add|del) corruption'
+bad+='INFO: task .* blocked|hung_task|soft lockup|refcount_t:|list_(add|del) corruption|'
+bad+='invoked oom-killer|Out of memory'
 if dmesg | grep -Eq "$bad"; then
 	echo "vm-guest: the kernel log reports a problem:"
 	dmesg | grep -E -B2 -A20 "$bad" | head -n 80
 	[ $status = 0 ] && status=125
 fi
+# The host checks for this line: a log without it was cut short.
+echo "# vm-guest: done, status $status"
 exit $status

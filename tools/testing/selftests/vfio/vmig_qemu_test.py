@@ -80,7 +80,10 @@ class Qmp:
         self.name = name
         self.sock_path = os.path.join(workdir, f'{name}.qmp')
         self.log_path = os.path.join(workdir, f'{name}.log')
-        args = [QEMU, '-machine', 'q35', '-accel', 'tcg', '-m', '64M',
+        # A small translation cache: TCG takes 1 GiB by default, and two
+        # QEMUs run at once inside a test VM of a few GiB.
+        args = [QEMU, '-machine', 'q35', '-accel', 'tcg,tb-size=32',
+                '-m', '64M',
                 '-nodefaults', '-no-user-config', '-display', 'none',
                 '-serial', 'none', '-monitor', 'none',
                 '-qmp', f'unix:{self.sock_path},server=on,wait=off',

@@ -11,8 +11,8 @@
 #ifndef _LINUX_VMIG_H
 #define _LINUX_VMIG_H
 
+#include <linux/atomic.h>
 #include <linux/list.h>
-#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
@@ -72,10 +72,10 @@ struct vmig_session;
  *	VFIO_DEVICE_FEATURE_MIG_DATA_SIZE never reports 0.  Called with the
  *	state lock held.
  * @reset: optional; called by vmig_reset() with the state lock held, after
- *	the current session ended and before the FSM is back in RUNNING:
- *	bring what the driver keeps for the FSM (run mode, frozen registers)
- *	to its state after a reset, so that no arc can see a device that
- *	disagrees with the FSM.  Must not fail.
+ *	the FSM returned to RUNNING and the current session ended: bring what
+ *	the driver keeps for the FSM (run mode, frozen registers) to its
+ *	state after a reset before any arc can run again, so that no arc
+ *	sees a device that disagrees with the FSM.  Must not fail.
  */
 struct vmig_ops {
 	struct file *(*migration_step_device_state)(struct vmig_device *mig,
@@ -111,13 +111,14 @@ struct vmig_failure {
  * struct vmig_device - per-device migration state owned by the core
  * @ops: the driver's arc handlers
  * @vdev: the vfio device whose mig_ops the core provides, or NULL
- * @owner: the driver's module, pinned with the device by every data file
  * @id: the stream identity of vmig_set_stream_id(), or NULL
  * @id_len: its length
  * @flags: VFIO_MIGRATION_* flags the device supports
  * @name: short name for traces and debugfs
  * @state_lock: serialises walks, resets, session ends and readers of @state
  * @state: the FSM state the device is in
+ * @file_users: file operations of data files that hold or wait for
+ *	@state_lock; vmig_uninit() waits until there are none
  * @arc_broken: set by vmig_arc_broken() while an arc runs
  * @session: the data session the FSM is in, if any
  * @precopy_v2: userspace opted in to VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
@@ -138,13 +139,13 @@ struct vmig_failure {
 struct vmig_device {
 	const struct vmig_ops *ops;
 	struct vfio_device *vdev;
-	struct module *owner;
 	void *id;
 	u32 id_len;
 	u32 flags;
 	char name[40];
 	struct mutex state_lock;	/* see "Locking" in the documentation */
 	enum vfio_device_mig_state state;
+	atomic_t file_users;
 	bool arc_broken;
 	struct vmig_session *session;
 	bool precopy_v2;
@@ -167,20 +168,8 @@ struct vmig_device {
 
 /* --- The FSM ------------------------------------------------------------ */
 
-int __vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
-		const struct vmig_ops *ops, u32 flags, struct module *owner);
-
-/**
- * vmig_init() - prepare the core's per-device object
- * @mig: the object, embedded in the driver's device structure
- * @vdev: the vfio device, before it is registered, or NULL
- * @ops: the driver's arc handlers
- * @flags: VFIO_MIGRATION_* flags of the device
- *
- * See __vmig_init(); the calling module is the driver's module.
- */
-#define vmig_init(mig, vdev, ops, flags) \
-	__vmig_init(mig, vdev, ops, flags, THIS_MODULE)
+int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+	      const struct vmig_ops *ops, u32 flags);
 void vmig_uninit(struct vmig_device *mig);
 
 bool vmig_state_supported(u32 flags, u32 state);

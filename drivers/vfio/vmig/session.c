@@ -15,6 +15,7 @@
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/vmig.h>
+#include <linux/wait_bit.h>
 #include <kunit/visibility.h>
 #include <uapi/linux/vmig.h>
 
@@ -190,39 +191,41 @@ static void vmig_free_chunks(struct list_head *head)
 }
 
 /*
- * A data file may outlive its device: userspace keeps data_fd open, closes
- * the device and unbinds the driver or removes the mdev.  Every session
- * therefore pins the memory of the device, which holds the state lock and
- * the per-device object, and the driver's module, whose release op frees
- * that memory, until its last reference goes.  The session ended with the
- * close, so all it does with the device afterwards is take the state lock,
- * find itself ended and fail with -ENODEV.
+ * A data file may outlive its device: userspace keeps data_fd, closes the
+ * device and unbinds the driver or removes the mdev, and the driver frees
+ * the structure that embeds the per-device object.  The session ended with
+ * the close, and an ended session never touches its device again.  Only a
+ * file operation that found the session alive takes the device's state
+ * lock, and it counts itself in &vmig_device.file_users first, under the
+ * session's spinlock: vmig_uninit() waits until none is left.  No new one
+ * can come, since every session of the device ended at close_device.
  */
-static void vmig_session_pin(struct vmig_device *mig)
+static bool vmig_session_lock_device(struct vmig_session *sess)
 {
-	if (mig->vdev)
-		get_device(&mig->vdev->device);
-	__module_get(mig->owner);
+	struct vmig_device *mig = sess->mig;
+
+	spin_lock(&sess->lock);
+	if (sess->ended) {
+		spin_unlock(&sess->lock);
+		return false;
+	}
+	atomic_inc(&mig->file_users);
+	spin_unlock(&sess->lock);
+	mutex_lock(&mig->state_lock);
+	return true;
 }
 
-/*
- * The last put of the device, which frees it, only ever comes from the
- * release of the last data file, with no lock held: while a session is
- * attached the driver holds its own reference, for the device is open.
- */
-static void vmig_session_unpin(struct vmig_device *mig)
+static void vmig_session_unlock_device(struct vmig_device *mig)
 {
-	struct module *owner = mig->owner;
-
-	if (mig->vdev)
-		put_device(&mig->vdev->device);
-	module_put(owner);
+	mutex_unlock(&mig->state_lock);
+	/* wake_up_var() does not touch @mig, which may be gone by then. */
+	if (atomic_dec_and_test(&mig->file_users))
+		wake_up_var(&mig->file_users);
 }
 
 static void vmig_session_free(struct kref *kref)
 {
 	struct vmig_session *sess = container_of(kref, struct vmig_session, kref);
-	struct vmig_device *mig = sess->mig;
 
 	/* A session always ends before its last reference goes. */
 	WARN_ON_ONCE(!sess->ended);
@@ -234,7 +237,6 @@ static void vmig_session_free(struct kref *kref)
 	kfree(sess->bounce);
 	mutex_destroy(&sess->io_lock);
 	kfree(sess);
-	vmig_session_unpin(mig);
 }
 
 static void vmig_session_put(struct vmig_session *sess)
@@ -358,6 +360,7 @@ void vmig_session_sync_locked(struct vmig_device *mig)
 		wake_up_all(&sess->wq);
 	}
 }
+EXPORT_SYMBOL_IF_KUNIT(vmig_session_sync_locked);
 
 /* A session that was never attached: end it before dropping the file. */
 void vmig_session_abandon_locked(struct file *file)
@@ -409,7 +412,6 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 		return ERR_PTR(-ENOMEM);
 	kref_init(&sess->kref);
 	sess->mig = mig;
-	vmig_session_pin(mig);
 	sess->kind = kind;
 	sess->priv = cfg->priv;
 	sess->chunk_size = chunk;
@@ -827,7 +829,7 @@ static bool vmig_save_queued(struct vmig_session *sess)
  * Returns 1 when data was queued meanwhile, 0 at the permanent end of
  * stream, -EAGAIN to wait, or the error to return.
  */
-static int vmig_save_refill(struct vmig_session *sess)
+static int vmig_save_refill_locked(struct vmig_session *sess)
 {
 	struct vmig_device *mig = sess->mig;
 	u64 initial = 0, dirty = 0;
@@ -835,12 +837,7 @@ static int vmig_save_refill(struct vmig_session *sess)
 	u32 hints;
 	int ret;
 
-	spin_lock(&sess->lock);
-	sess->kick = false;
-	spin_unlock(&sess->lock);
-
-	guard(mutex)(&mig->state_lock);
-
+	lockdep_assert_held(&mig->state_lock);
 	spin_lock(&sess->lock);
 	ret = sess->ended ? -ENODEV : sess->error;
 	complete = sess->complete;
@@ -904,6 +901,22 @@ static int vmig_save_refill(struct vmig_session *sess)
 	}
 	vmig_save_flush(sess);
 	return vmig_save_queued(sess) ? 1 : -ENOMSG;
+}
+
+static int vmig_save_refill(struct vmig_session *sess)
+{
+	struct vmig_device *mig = sess->mig;
+	int ret;
+
+	spin_lock(&sess->lock);
+	sess->kick = false;
+	spin_unlock(&sess->lock);
+
+	if (!vmig_session_lock_device(sess))
+		return -ENODEV;
+	ret = vmig_save_refill_locked(sess);
+	vmig_session_unlock_device(mig);
+	return ret;
 }
 
 static bool vmig_save_wake(struct vmig_session *sess)
@@ -975,18 +988,18 @@ static long vmig_precopy_info(struct vmig_session *sess, void __user *arg)
 	struct vmig_device *mig = sess->mig;
 	struct vfio_precopy_info info;
 	u64 initial = 0, dirty = 0;
+	int ret;
 
 	if (copy_from_user(&info, arg, minsz))
 		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	scoped_guard(mutex, &mig->state_lock) {
-		if (READ_ONCE(sess->ended))
-			return -ENODEV;
-		if (mig->state != VFIO_DEVICE_STATE_PRE_COPY &&
-		    mig->state != VFIO_DEVICE_STATE_PRE_COPY_P2P)
-			return -EINVAL;
+	if (!vmig_session_lock_device(sess))
+		return -ENODEV;
+	ret = -EINVAL;
+	if (mig->state == VFIO_DEVICE_STATE_PRE_COPY ||
+	    mig->state == VFIO_DEVICE_STATE_PRE_COPY_P2P) {
 		if (sess->save->pending)
 			sess->save->pending(sess, &initial, &dirty);
 
@@ -999,7 +1012,11 @@ static long vmig_precopy_info(struct vmig_session *sess, void __user *arg)
 			info.flags |= VFIO_PRECOPY_INFO_REINIT;
 		sess->reinit = false;
 		spin_unlock(&sess->lock);
+		ret = 0;
 	}
+	vmig_session_unlock_device(mig);
+	if (ret)
+		return ret;
 
 	/* Outside every lock: the copy may fault. */
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
@@ -1115,7 +1132,10 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			break;
 		}
 
-		mutex_lock(&mig->state_lock);
+		if (!vmig_session_lock_device(sess)) {
+			ret = -ENODEV;
+			break;
+		}
 		spin_lock(&sess->lock);
 		ret = sess->ended ? -ENODEV : sess->error;
 		spin_unlock(&sess->lock);
@@ -1127,7 +1147,7 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 				sess->error = ret;
 			spin_unlock(&sess->lock);
 		}
-		mutex_unlock(&mig->state_lock);
+		vmig_session_unlock_device(mig);
 		if (ret)
 			break;
 		done += n;

@@ -340,21 +340,11 @@ static void sd_exit(struct kunit_resource *res)
 	flush_delayed_fput();
 	vmig_close(&sd->mig);
 	vmig_uninit(&sd->mig);
-	put_device(&sd->vdev.device);
 }
 
-/* Every data file pins the vfio device; ours is only a key. */
-static void sd_vdev_release(struct device *dev)
+static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
+		     u32 initial, u32 final_recs, u32 rec_len, u32 chunk)
 {
-}
-
-static struct sd_dev *sd_new(struct kunit *test, bool push, u32 initial,
-			     u32 final_recs, u32 rec_len, u32 chunk)
-{
-	struct sd_dev *sd;
-
-	sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, sd);
 	sd->test = test;
 	sd->push = push;
 	sd->initial_left = initial;
@@ -364,9 +354,17 @@ static struct sd_dev *sd_new(struct kunit *test, bool push, u32 initial,
 	spin_lock_init(&sd->lock);
 	init_waitqueue_head(&sd->wq);
 	INIT_WORK(&sd->work, sd_worker);
-	device_initialize(&sd->vdev.device);
-	sd->vdev.device.release = sd_vdev_release;
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
+}
+
+static struct sd_dev *sd_new(struct kunit *test, bool push, u32 initial,
+			     u32 final_recs, u32 rec_len, u32 chunk)
+{
+	struct sd_dev *sd;
+
+	sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sd);
+	sd_setup(test, sd, push, initial, final_recs, rec_len, chunk);
 	kunit_alloc_resource(test, NULL, sd_exit, GFP_KERNEL, sd);
 	return sd;
 }
@@ -1012,38 +1010,109 @@ static void vmig_session_resume_errors(struct kunit *test)
 
 /*
  * A data file that outlives its device: userspace keeps data_fd, closes
- * the device and removes it.  The file pins the device, so the state lock
- * it takes to find its session ended is still there; all it gets is
- * -ENODEV.  Its release drops the pin.
+ * the device, and the driver frees the structure the per-device object is
+ * embedded in.  The files answer -ENODEV and touch nothing of the device
+ * (KASAN watches), and go away cleanly.
  */
 static void vmig_session_outlives_device(struct kunit *test)
 {
-	struct sd_dev *sd = sd_new(test, false, 0, 1, 10, 0);
-	struct kref *refs = &sd->vdev.device.kobj.kref;
-	unsigned int base = kref_read(refs);
-	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	struct sd_dev *sd = kzalloc(sizeof(*sd), GFP_KERNEL);
 	struct file *sf, *rf;
 	loff_t pos = 0;
 	u8 byte = 0;
 
+	KUNIT_ASSERT_NOT_NULL(test, sd);
+	sd_setup(test, sd, false, 0, 1, 10, 0);
 	sf = sd_goto(test, sd, SC);
-	KUNIT_EXPECT_EQ(test, kref_read(refs), base + 1);
-	vmig_close(&sd->mig);
-	KUNIT_EXPECT_EQ(test, kernel_read(sf, &byte, 1, &pos), -ENODEV);
-	KUNIT_EXPECT_EQ(test, kref_read(refs), base + 1);
-
 	rf = sd_goto(test, sd, RE);
-	KUNIT_EXPECT_EQ(test, kref_read(refs), base + 2);
 	vmig_close(&sd->mig);
+	vmig_uninit(&sd->mig);
+	kfree(sd);
+
+	KUNIT_EXPECT_EQ(test, kernel_read(sf, &byte, 1, &pos), -ENODEV);
 	pos = 0;
 	KUNIT_EXPECT_EQ(test, kernel_write(rf, &byte, 1, &pos), -ENODEV);
-	KUNIT_EXPECT_EQ(test, vfs_ioctl(rf, VFIO_MIG_GET_PRECOPY_INFO,
-					(unsigned long)&info), -ENODEV);
-
+	KUNIT_EXPECT_EQ(test, vfs_ioctl(rf, VFIO_MIG_GET_PRECOPY_INFO, 0),
+			-ENODEV);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(sf, NULL) & EPOLLHUP);
 	fput(sf);
 	fput(rf);
 	flush_delayed_fput();
-	KUNIT_EXPECT_EQ(test, kref_read(refs), base);
+}
+
+struct sd_late_writer {
+	struct file *f;
+	ssize_t ret;
+	struct completion done;
+};
+
+static int sd_late_writer_fn(void *arg)
+{
+	struct sd_late_writer *w = arg;
+	loff_t pos = 0;
+	u8 byte = 0;
+
+	w->ret = kernel_write(w->f, &byte, 1, &pos);
+	complete(&w->done);
+	return 0;
+}
+
+struct sd_uninit {
+	struct vmig_device *mig;
+	struct completion done;
+};
+
+static int sd_uninit_fn(void *arg)
+{
+	struct sd_uninit *u = arg;
+
+	vmig_uninit(u->mig);
+	complete(&u->done);
+	return 0;
+}
+
+/*
+ * The narrow case: a write found its session alive and waits for the
+ * state lock while the device is closed and released.  The release must
+ * wait for that write, which then finds the session ended.
+ */
+static void vmig_session_release_waits_for_files(struct kunit *test)
+{
+	struct sd_dev *sd = kzalloc(sizeof(*sd), GFP_KERNEL);
+	struct sd_late_writer w = {};
+	struct sd_uninit u = {};
+	unsigned long deadline;
+
+	KUNIT_ASSERT_NOT_NULL(test, sd);
+	sd_setup(test, sd, false, 0, 1, 10, 0);
+	w.f = sd_goto(test, sd, RE);
+	init_completion(&w.done);
+	init_completion(&u.done);
+	u.mig = &sd->mig;
+
+	mutex_lock(&sd->mig.state_lock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kthread_run(sd_late_writer_fn, &w,
+						    "vmig-late-writer")));
+	deadline = jiffies + 5 * HZ;
+	while (!atomic_read(&sd->mig.file_users) && time_before(jiffies, deadline))
+		usleep_range(500, 1000);
+	KUNIT_EXPECT_EQ(test, atomic_read(&sd->mig.file_users), 1);
+
+	/* close_device, as vmig_close() does it, with the lock we hold. */
+	sd->mig.state = RU;
+	vmig_session_sync_locked(&sd->mig);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kthread_run(sd_uninit_fn, &u,
+						    "vmig-uninit")));
+	msleep(100);
+	KUNIT_EXPECT_FALSE(test, completion_done(&u.done));
+	mutex_unlock(&sd->mig.state_lock);
+
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&w.done, 5 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, w.ret, -ENODEV);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&u.done, 5 * HZ), 0);
+	kfree(sd);
+	fput(w.f);
+	flush_delayed_fput();
 }
 
 /* vmig_reset() ends the session before the driver's reset op runs. */
@@ -1080,6 +1149,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_precopy_ioctl),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_outlives_device),
+	KUNIT_CASE(vmig_session_release_waits_for_files),
 	KUNIT_CASE(vmig_session_reset_op),
 	{}
 };
@@ -1201,7 +1271,7 @@ static void vmig_vfio_feature_arcs(struct kunit *test)
 					 NULL), -ENOTTY);
 
 	/* An injected failure that lands in ERROR: PRE_COPY -> STOP. */
-	sd_goto(test, sd, PC);
+	fput(sd_goto(test, sd, PC));
 	sd->mig.inject.from = RP;
 	sd->mig.inject.to = ST;
 	sd->mig.inject.err = -EIO;

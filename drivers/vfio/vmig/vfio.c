@@ -12,6 +12,7 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmig.h>
+#include <linux/wait_bit.h>
 #include <kunit/visibility.h>
 #include <uapi/linux/vmig.h>
 
@@ -89,15 +90,18 @@ static int vmig_vfio_get_state(struct vfio_device *vdev,
 static int vmig_data_size(struct vmig_device *mig, unsigned long *len)
 {
 	unsigned long bytes = 0;
+	u32 id_len;
 	int ret = 0;
 
-	scoped_guard(mutex, &mig->state_lock)
+	scoped_guard(mutex, &mig->state_lock) {
 		if (mig->ops->get_data_size)
 			ret = mig->ops->get_data_size(mig, &bytes);
+		id_len = mig->id_len;
+	}
 	if (ret)
 		return ret;
 	/* Never 0: even an empty stream has its frame. */
-	*len = bytes + vmig_stream_overhead(mig->id_len);
+	*len = bytes + vmig_stream_overhead(id_len);
 	return 0;
 }
 
@@ -118,23 +122,21 @@ static const struct vfio_migration_ops vmig_vfio_mig_ops = {
 };
 
 /**
- * __vmig_init() - prepare the core's per-device object
+ * vmig_init() - prepare the core's per-device object
  * @mig: the object, embedded in the driver's device structure
  * @vdev: the vfio device, before it is registered; the core sets its
  *	migration_flags and mig_ops.  NULL to use the FSM without vfio.ko.
  * @ops: the driver's arc handlers
  * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
  *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
- * @owner: the driver's module; vmig_init() passes THIS_MODULE
  *
  * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
- * Call vmig_init() from the vfio_device_ops init op, or anywhere before
- * registration.
+ * Call from the vfio_device_ops init op, or anywhere before registration.
  *
  * Return: 0, or -EINVAL for missing ops or flags the core does not know.
  */
-int __vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
-		const struct vmig_ops *ops, u32 flags, struct module *owner)
+int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
+	      const struct vmig_ops *ops, u32 flags)
 {
 	if (!ops || !ops->migration_step_device_state)
 		return -EINVAL;
@@ -144,7 +146,6 @@ int __vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	memset(mig, 0, sizeof(*mig));
 	mig->ops = ops;
 	mig->vdev = vdev;
-	mig->owner = owner;
 	mig->flags = flags;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mutex_init(&mig->state_lock);
@@ -161,7 +162,7 @@ int __vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	vmig_debugfs_add(mig);
 	return 0;
 }
-EXPORT_SYMBOL_GPL(__vmig_init);
+EXPORT_SYMBOL_GPL(vmig_init);
 
 /*
  * Return the FSM to RUNNING without any arc: end the current session, if
@@ -185,9 +186,12 @@ static void vmig_reset_locked(struct vmig_device *mig)
  * @mig: the per-device object
  *
  * Call from the vfio_device_ops release op, or after unregistration.
+ * Data files may outlive the device; their sessions ended at close_device,
+ * and this waits for any of their file operations still at the state lock.
  */
 void vmig_uninit(struct vmig_device *mig)
 {
+	wait_var_event(&mig->file_users, !atomic_read(&mig->file_users));
 	vmig_debugfs_remove(mig);
 	if (mig->vdev) {
 		spin_lock(&vmig_devices_lock);

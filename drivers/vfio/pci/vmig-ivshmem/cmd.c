@@ -88,8 +88,8 @@
  * - The lock is only ever tried, never waited for: a reset holds it for
  *   writing while reset_done waits for the core's state lock, which arcs
  *   hold, and ending a session waits for the save worker.  Waiting for
- *   memory_lock in either would close a cycle; a trylock cannot, and
- *   lockdep does not add dependencies for it.  Arcs retry for up to 200 ms
+ *   memory_lock, or for config access, in either would close a cycle; a
+ *   trylock cannot, and lockdep does not add dependencies for it.  Arcs retry for up to 200 ms
  *   and then fail with -EBUSY (a reset that holds the lock will move the
  *   FSM to RUNNING anyway); the worker retries until its session ends.
  *   Nothing inside a window sleeps, so a writer waits at most for one
@@ -104,10 +104,15 @@
  *   touched, and always from a value read just before the write, never
  *   from a saved copy.  The physical BARs stay where the host put them
  *   (vfio-pci virtualises the BAR registers), so this makes the real
- *   memory visible to the kernel mapping and nothing else: the guest's
- *   view, vconfig and the user mmap, which keeps failing with SIGBUS, do
- *   not change.  vfio-pci-core does the same when it probes the ROM or
- *   sets up MSI and MSI-X.
+ *   memory visible to the kernel mapping and nothing else.  While any
+ *   window is open, user config space access is blocked
+ *   (pci_cfg_access_trylock(), taken by the first window and dropped by
+ *   the last): a guest that reads PCI_COMMAND waits for the window and
+ *   never sees the forced bit, vconfig does not change, and the user mmap
+ *   keeps failing with SIGBUS.  PCI core resets (sysfs, AER, bus resets of
+ *   other drivers) hold the same lock, so a window never opens during
+ *   one.  vfio-pci-core forces decoding the same way when it probes the
+ *   ROM or sets up MSI and MSI-X.
  *
  * Saves in PRE_COPY read with decoding forced on like any other access,
  * rather than skipping a pass made while decoding was off: ivshmem's memory
@@ -127,9 +132,9 @@
  * (an arc; a freeze may then have cleared INTRSTATUS without putting it
  * back).  If INTX_DISABLE is lost, INTx stays masked or unmasked until
  * the next mask or unmask; ivshmem-plain has no interrupt source, so
- * nothing depends on it.  Resets that do not go through vfio-pci-core (a
- * sysfs reset, AER recovery) do not take memory_lock; they end any session
- * through reset_done, so what a window read during one is never used.
+ * nothing depends on it.  A freeze whose window was disturbed puts
+ * INTRSTATUS back in a second window, and reports the device broken
+ * (vmig_arc_broken()) if even that fails.
  */
 
 /**
@@ -177,7 +182,8 @@ u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max)
  * @rec_max: data bytes per memory record
  *
  * What a STOP_COPY session without pre-copy adds: every byte of BAR2 in
- * memory records, the registers and the identity.
+ * memory records, and the registers.  The core adds the stream framing and
+ * the identity.
  *
  * Return: the size in bytes.
  */
@@ -330,8 +336,21 @@ int ivsh_cmd_access_try(struct ivsh_device *ivsh)
 		goto out_unlock;
 	}
 	spin_lock(&ivsh->access_lock);
-	if (!ivsh->access_users)
-		ret = ivsh_cmd_decode_force(core->pdev, &ivsh->access_forced);
+	if (!ivsh->access_users) {
+		/*
+		 * Config access blocked for the user, and no PCI core reset
+		 * (they block it too) under way: nobody sees or changes
+		 * PCI_COMMAND while decoding is forced on.
+		 */
+		if (!pci_cfg_access_trylock(core->pdev)) {
+			ret = -EAGAIN;
+		} else {
+			ret = ivsh_cmd_decode_force(core->pdev,
+						    &ivsh->access_forced);
+			if (ret)
+				pci_cfg_access_unlock(core->pdev);
+		}
+	}
 	if (!ret)
 		ivsh->access_users++;
 	spin_unlock(&ivsh->access_lock);
@@ -360,6 +379,8 @@ int ivsh_cmd_access_end(struct ivsh_device *ivsh)
 	spin_lock(&ivsh->access_lock);
 	last = !--ivsh->access_users;
 	ret = ivsh_cmd_decode_restore(core->pdev, last && ivsh->access_forced);
+	if (last)
+		pci_cfg_access_unlock(core->pdev);
 	spin_unlock(&ivsh->access_lock);
 	up_read(&core->memory_lock);
 	return ret;
@@ -429,8 +450,23 @@ int ivsh_cmd_freeze(struct ivsh_device *ivsh)
 	/* The read cleared it: put it back. */
 	iowrite32(regs.intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
 	ret = ivsh_cmd_access_done(ivsh);
-	if (!ret)
+	if (!ret) {
 		ivsh->frozen = regs;
+		return 0;
+	}
+
+	/*
+	 * The window was disturbed: the read may have cleared INTRSTATUS
+	 * and the write-back been lost.  Put it back once more; if that
+	 * fails too, the device is not in the state the arc started from.
+	 */
+	if (ivsh_cmd_access_begin(ivsh)) {
+		vmig_arc_broken(&ivsh->mig);
+		return ret;
+	}
+	iowrite32(regs.intrstatus, ivsh->bar0 + IVSH_REG_INTRSTATUS);
+	if (ivsh_cmd_access_done(ivsh))
+		vmig_arc_broken(&ivsh->mig);
 	return ret;
 }
 

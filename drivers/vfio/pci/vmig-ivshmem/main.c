@@ -907,14 +907,16 @@ static int ivsh_emulated_reset(struct ivsh_device *ivsh)
 	down_write(&core->memory_lock);
 	ivsh_zap_bars(ivsh);
 	ret = ivsh_cmd_reset_locked(ivsh);
-	if (!ret)
-		vmig_reset(&ivsh->mig);
+	/*
+	 * Even if the registers could not be written: the FSM must leave
+	 * ERROR, and VMMs reset to recover, so the reset of the migration
+	 * state never fails.  The error still reaches userspace.
+	 */
+	vmig_reset(&ivsh->mig);
 	up_write(&core->memory_lock);
-	if (!ret) {
-		spin_lock(&ivsh->stats.lock);
-		ivsh->stats.emulated_resets++;
-		spin_unlock(&ivsh->stats.lock);
-	}
+	spin_lock(&ivsh->stats.lock);
+	ivsh->stats.emulated_resets++;
+	spin_unlock(&ivsh->stats.lock);
 	return ret;
 }
 

@@ -88,6 +88,11 @@ if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; the
 	step vm-1g scripts/vm.sh --ivshmem 2 --ivshmem-size 1G --memory 6G -- \
 		scripts/vm-tests.sh build/selftests/vmig_ivshmem_test -t stop_copy
 	count_tap "$logs/vm-1g.log"
+	# A function without a reset method: the driver's own reset.
+	step vm-rootbus scripts/vm.sh --ivshmem 2 --ivshmem-root-bus \
+		--ivshmem-size 64M --memory 3G -- \
+		scripts/vm-tests.sh build/selftests/vmig_ivshmem_test
+	count_tap "$logs/vm-rootbus.log"
 else
 	echo "FAIL  vm           (not run: modules or selftests did not build)"
 	failed=$((failed + 1))

@@ -125,6 +125,15 @@ class Qmp:
             if 'return' in r:
                 return r['return']
 
+    def wait_running(self, timeout=60):
+        """Wait for the VM to run; returns the last status seen."""
+        deadline = time.time() + timeout
+        while True:
+            state = self.cmd('query-status')['status']
+            if state == 'running' or time.time() > deadline:
+                return state
+            time.sleep(0.5)
+
     def hmp(self, line):
         return self.cmd('human-monitor-command', **{'command-line': line})
 
@@ -233,13 +242,7 @@ class Scenario:
                  f'migration {status}: {src.tail()}')
         if status != 'completed':
             return
-        state = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            state = dst.cmd('query-status')['status']
-            if state == 'running':
-                break
-            time.sleep(0.5)
+        state = dst.wait_running()
         self.set('destination_running', state == 'running',
                  f'destination {state}: {dst.tail()}')
 
@@ -378,13 +381,7 @@ class MttyFaultScenario(MttyScenario):
                  f'first migration: {done}')
         self.results['migration_completed'] = None
 
-        state = None
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            state = src.cmd('query-status')['status']
-            if state == 'running':
-                break
-            time.sleep(0.5)
+        state = src.wait_running()
         self.set('source_resumes', state == 'running', f'source {state}')
         text, now = self.status(self.src_dev)
         self.set('device_reset_to_running',

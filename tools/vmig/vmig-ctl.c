@@ -246,7 +246,8 @@ static int cmd_load(struct ctl *c, const char *file)
 	ret = cmd_set(c, "RESUMING");
 	if (!ret) {
 		/* QEMU's write size, and edges unrelated to the source's. */
-		ret = vmig_write_stream(c->data_fd, b.data, b.len, 32768);
+		ret = vmig_write_stream(c->data_fd, b.data, b.len,
+					VMIG_QEMU_PIECE);
 		if (ret)
 			fail("write the stream", ret);
 	}

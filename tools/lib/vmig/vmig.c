@@ -457,3 +457,38 @@ int vmig_buf_load(struct vmig_buf *b, const char *path)
 	close(fd);
 	return ret;
 }
+
+/*
+ * The whole state of @d, appended to @b: STOP_COPY, read to the end of
+ * stream, then STOP.
+ */
+int vmig_save_all(struct vmig_dev *d, struct vmig_buf *b)
+{
+	int fd, ret;
+
+	ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	if (ret)
+		return ret;
+	ret = vmig_read_stream(fd, b);
+	close(fd);
+	return ret ?: vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+}
+
+/*
+ * Resume @d from the whole stream @b: RESUMING, writes of at most @piece
+ * bytes, then RUNNING.  Returns the first error.
+ */
+int vmig_resume_all(struct vmig_dev *d, const struct vmig_buf *b,
+		    size_t piece)
+{
+	int fd, ret;
+
+	ret = vmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd);
+	if (ret)
+		return ret;
+	ret = vmig_write_stream(fd, b->data, b->len, piece);
+	if (!ret)
+		ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
+	close(fd);
+	return ret;
+}

@@ -39,6 +39,9 @@ struct vmig_buf {
 	size_t cap;
 };
 
+/* Bytes per write() when resuming a device, as QEMU does. */
+#define VMIG_QEMU_PIECE	32768
+
 int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path);
 void vmig_dev_close(struct vmig_dev *d);
 
@@ -68,6 +71,10 @@ int vmig_write_stream(int data_fd, const void *data, size_t len,
 void vmig_buf_free(struct vmig_buf *b);
 int vmig_buf_save(const struct vmig_buf *b, const char *path);
 int vmig_buf_load(struct vmig_buf *b, const char *path);
+
+int vmig_save_all(struct vmig_dev *d, struct vmig_buf *b);
+int vmig_resume_all(struct vmig_dev *d, const struct vmig_buf *b,
+		    size_t piece);
 
 const char *vmig_state_str(__u32 state);
 int vmig_state_parse(const char *s, __u32 *state);

@@ -50,21 +50,6 @@ static void back_to_running(struct __test_metadata *_metadata,
 	ASSERT_EQ(RU, s);
 }
 
-/* Save the device's whole state with STOP_COPY, for later resumes. */
-static int save_stream(struct vmig_dev *d, struct vmig_buf *b)
-{
-	int fd, ret;
-
-	ret = vmig_set_state(d, SC, &fd);
-	if (ret)
-		return ret;
-	ret = vmig_read_stream(fd, b);
-	close(fd);
-	if (!ret)
-		ret = vmig_set_state(d, ST, NULL);
-	return ret;
-}
-
 FIXTURE_SETUP(dev)
 {
 	const char *path = getenv(variant->env);
@@ -75,7 +60,7 @@ FIXTURE_SETUP(dev)
 	ASSERT_EQ(0, vmig_mig_flags(&self->d, &self->flags));
 	ASSERT_NE(0, self->flags & VFIO_MIGRATION_STOP_COPY);
 	back_to_running(_metadata, &self->d);
-	ASSERT_EQ(0, save_stream(&self->d, &self->stream));
+	ASSERT_EQ(0, vmig_save_all(&self->d, &self->stream));
 	back_to_running(_metadata, &self->d);
 }
 
@@ -179,7 +164,8 @@ static void check_pairs_from(struct __test_metadata *_metadata,
 		/* Leaving RESUMING needs a whole stream: give it a real one. */
 		if (from == RE)
 			ASSERT_EQ(0, vmig_write_stream(old_fd, stream->data,
-						       stream->len, 32768));
+						       stream->len,
+						       VMIG_QEMU_PIECE));
 
 		ret = vmig_set_state(d, to, &new_fd);
 		ASSERT_EQ(0, vmig_get_state(d, &now));
@@ -548,7 +534,7 @@ TEST_F(dev, precopy)
 	/* The stream, pre-copy and all, resumes. */
 	back_to_running(_metadata, &self->d);
 	ASSERT_EQ(0, vmig_set_state(&self->d, RE, &fd));
-	ASSERT_EQ(0, vmig_write_stream(fd, b.data, b.len, 32768));
+	ASSERT_EQ(0, vmig_write_stream(fd, b.data, b.len, VMIG_QEMU_PIECE));
 	EXPECT_EQ(0, vmig_set_state(&self->d, RU, NULL));
 	close(fd);
 	vmig_buf_free(&b);

@@ -123,20 +123,6 @@ static size_t first_diff(const unsigned char *a, const unsigned char *b,
 	return i;
 }
 
-static int resume(struct vmig_dev *d, const struct vmig_buf *s)
-{
-	int fd, ret;
-
-	ret = vmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd);
-	if (ret)
-		return ret;
-	ret = vmig_write_stream(fd, s->data, s->len, 32768);
-	if (!ret)
-		ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
-	close(fd);
-	return ret;
-}
-
 static int reg(struct vmig_dev *d, __u64 off, __u32 *val, bool write)
 {
 	return vmig_region_rw(d, BAR0, off, val, 4, write);
@@ -148,19 +134,6 @@ static __u32 state_of(struct vmig_dev *d)
 
 	vmig_get_state(d, &s);
 	return s;
-}
-
-/* A whole STOP_COPY stream of @d, leaving it in STOP. */
-static int save_all(struct vmig_dev *d, struct vmig_buf *s)
-{
-	int fd, ret;
-
-	ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
-	if (ret)
-		return ret;
-	ret = vmig_read_stream(fd, s);
-	close(fd);
-	return ret ?: vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
 }
 
 /*
@@ -179,10 +152,10 @@ TEST_F_TIMEOUT(pair, stop_copy, 600)
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &status, true));
 	ASSERT_EQ(0, vmig_data_size(&self->a, &size));
-	ASSERT_EQ(0, save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 	EXPECT_EQ(size, s.len);
 	EXPECT_LE(self->size, s.len);
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
@@ -218,13 +191,13 @@ TEST_F_TIMEOUT(pair, resume_decoding_off, 300)
 	fill(self->mem_a, self->size, 10);
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
-	ASSERT_EQ(0, save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 
 	ASSERT_EQ(0, command(&self->b, &cmd, false));
 	ASSERT_NE(0, cmd & 0x2);
 	off = cmd & ~0x2;
 	ASSERT_EQ(0, command(&self->b, &off, true));
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	ASSERT_EQ(0, command(&self->b, &off, false));
 	EXPECT_EQ(0, off & 0x2);
 	ASSERT_EQ(0, command(&self->b, &cmd, true));
@@ -351,11 +324,11 @@ TEST_F_TIMEOUT(pair, stop_copy_decoding_off, 300)
 	ASSERT_EQ(0, decoding(&self->a, false));
 	/* Really off: vfio-pci-core refuses BAR access now. */
 	EXPECT_EQ(-EIO, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
-	ASSERT_EQ(0, save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 	EXPECT_FALSE(decoding_on(&self->a));
 	EXPECT_EQ(0, bad_mem_records(&s, STREAM_HDR + ID_LEN, want, self->size));
 
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(want, self->mem_b, self->size));
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
@@ -436,7 +409,7 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	close(fd);
 	EXPECT_EQ(0, bad_mem_records(&s, pre, want, self->size));
 	EXPECT_FALSE(decoding_on(&self->a));
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(want, self->mem_b, self->size));
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
@@ -479,8 +452,8 @@ TEST_F_TIMEOUT(pair, low_power_refused, 300)
 	ASSERT_EQ(0, vmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
 				  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0));
 	s.len = 0;
-	ASSERT_EQ(0, save_all(&self->a, &s));
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -559,7 +532,7 @@ TEST_F_TIMEOUT(pair, precopy_under_writes, 600)
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
 	TH_LOG("stop-copy: %zu more bytes", s.len - pre_bytes);
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -600,7 +573,7 @@ TEST_F_TIMEOUT(pair, idle_precopy_then_stop_copy, 300)
 	TH_LOG("pre-copy %zu bytes, then stop-copy %zu bytes", pre, s.len - pre);
 	EXPECT_LT(s.len - pre, self->size / 64);
 	EXPECT_GE(rest, s.len - pre);
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -648,7 +621,7 @@ TEST_F_TIMEOUT(pair, precopy_dirty_accounting, 300)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -670,7 +643,7 @@ TEST_F_TIMEOUT(pair, precopy_p2p, 300)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -698,7 +671,7 @@ TEST_F_TIMEOUT(pair, precopy_abandoned, 300)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -755,8 +728,8 @@ TEST_F_TIMEOUT(pair, reset_mid_save, 300)
 	/* And a migration works as if nothing happened. */
 	s.len = 0;
 	memset(self->mem_b, 0, self->size);
-	ASSERT_EQ(0, save_all(&self->a, &s));
-	ASSERT_EQ(0, resume(&self->b, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 }
@@ -980,7 +953,7 @@ static void small_stream(struct __test_metadata *_metadata,
 
 	fill(mem_a, size, 8);
 	ASSERT_EQ(0, vmig_reset(a));
-	ASSERT_EQ(0, save_all(a, whole));
+	ASSERT_EQ(0, vmig_save_all(a, whole));
 	ASSERT_EQ(0, parse(whole, &all));
 	memcpy(p->id, all.id, ID_LEN);
 	p->nr = 0;
@@ -1019,7 +992,7 @@ TEST_F_TIMEOUT(pair, bad_identity, 300)
 	/* After all that, the real stream migrates. */
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, vmig_reset(&self->b));
-	ASSERT_EQ(0, resume(&self->b, &whole));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &whole, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	vmig_buf_free(&s);
 	vmig_buf_free(&whole);
@@ -1107,7 +1080,7 @@ TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 	int fd;
 
 	fill(self->mem_a, self->size, 9);
-	ASSERT_EQ(0, save_all(&self->a, &whole));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &whole));
 	ASSERT_EQ(0, parse(&whole, &all));
 	ASSERT_LE(3, all.nr);
 	first = all.recs[0].len - 8;
@@ -1136,7 +1109,7 @@ TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 
 	ASSERT_EQ(0, vmig_reset(&self->b));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->b));
-	ASSERT_EQ(0, resume(&self->b, &whole));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &whole, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 
 	/* Truncated by one byte: written, but RESUMING -> STOP refuses. */

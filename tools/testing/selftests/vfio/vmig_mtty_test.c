@@ -108,33 +108,6 @@ static void uart_check(struct __test_metadata *_metadata, struct vmig_dev *d,
 	EXPECT_EQ(0, v & LSR_DR);
 }
 
-static int save(struct vmig_dev *d, struct vmig_buf *b)
-{
-	int fd, ret;
-
-	ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
-	if (ret)
-		return ret;
-	ret = vmig_read_stream(fd, b);
-	close(fd);
-	return ret ?: vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
-}
-
-/* Resume @b, in 32 KiB writes as QEMU does; returns the first error. */
-static int load(struct vmig_dev *d, const struct vmig_buf *b)
-{
-	int fd, ret;
-
-	ret = vmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd);
-	if (ret)
-		return ret;
-	ret = vmig_write_stream(fd, b->data, b->len, 32768);
-	if (!ret)
-		ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
-	close(fd);
-	return ret;
-}
-
 static int cfg_read(struct vmig_dev *d, int off, void *v, size_t len)
 {
 	return vmig_region_rw(d, CONFIG, off, v, len, false);
@@ -383,8 +356,8 @@ TEST_F(pair, loopback_bytes_survive)
 	for (p = 0; p < self->ports; p++)
 		uart_setup(_metadata, &self->a, p, 0x0c + p, 0xa5 + p,
 			   p ? "port1" : "vmig!");
-	ASSERT_EQ(0, save(&self->a, &s));
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	for (p = 0; p < self->ports; p++)
 		uart_check(_metadata, &self->b, p, 0x0c + p, 0xa5 + p,
 			   p ? "port1" : "vmig!");
@@ -448,7 +421,7 @@ TEST_F(pair, precopy_tracks_the_guest)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x60, 0x11, "abcd");
 	vmig_buf_free(&s);
 }
@@ -466,7 +439,7 @@ TEST(wrong_type_refused)
 		SKIP(return, "VMIG_MTTY1 or VMIG_MTTY2 not set");
 	ASSERT_EQ(0, vmig_dev_open(&a, two));
 	ASSERT_EQ(0, vmig_dev_open(&b, one));
-	ASSERT_EQ(0, save(&a, &s));
+	ASSERT_EQ(0, vmig_save_all(&a, &s));
 	ASSERT_EQ(0, vmig_set_state(&b, VFIO_DEVICE_STATE_RESUMING, &fd));
 	EXPECT_EQ(-EINVAL, vmig_write_stream(fd, s.data, s.len, 32768));
 	EXPECT_EQ(-EINVAL, vmig_set_state(&b, VFIO_DEVICE_STATE_STOP, NULL));
@@ -487,7 +460,7 @@ TEST_F(pair, data_size_is_exact)
 
 	uart_setup(_metadata, &self->a, 0, 0x0c, 0x77, "size");
 	ASSERT_EQ(0, vmig_data_size(&self->a, &bytes));
-	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 	EXPECT_EQ(s.len, bytes);
 	vmig_buf_free(&s);
 }
@@ -570,8 +543,8 @@ TEST_F(pair, overrun_survives)
 	__u8 v;
 
 	uart_setup(_metadata, &self->a, 0, 1, 0, msg);
-	ASSERT_EQ(0, save(&self->a, &s));
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LSR, &v));
 	EXPECT_EQ(LSR_OE | LSR_DR, v & (LSR_OE | LSR_DR));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LSR, &v));
@@ -716,9 +689,9 @@ TEST_F(pair, interrupts_cross_migration)
 	ASSERT_LE(0, eb);
 	uart_setup(_metadata, &self->a, 0, 1, 0, "q");
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
-	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 	ASSERT_EQ(0, irq_trigger(&self->b, MSI, eb));
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(1, fired(eb));
 	vmig_buf_free(&s);
 
@@ -730,8 +703,8 @@ TEST_F(pair, interrupts_cross_migration)
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'r'));
 	EXPECT_EQ(1, fired(ea));
-	ASSERT_EQ(0, save(&self->a, &s));
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	EXPECT_EQ(0, fired(eb));
 	uart_check(_metadata, &self->b, 0, 1, 0, "r");
 	vmig_buf_free(&s);
@@ -747,7 +720,7 @@ TEST_F(pair, staged_until_stop)
 	int fd;
 
 	uart_setup(_metadata, &self->a, 0, 1, 0x3c, "st");
-	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 	ASSERT_EQ(0, uart_out(&self->b, 0, UART_SCR, 0x11));
 	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
 	ASSERT_EQ(0, vmig_write_stream(fd, s.data, s.len, 7));
@@ -810,7 +783,7 @@ TEST_F(pair, forged_records)
 	r = malloc(sizeof(*r));
 	ASSERT_NE(NULL, r);
 	uart_setup(_metadata, &self->a, 0, 0x0c, 0x5e, "forge");
-	ASSERT_EQ(0, save(&self->a, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 
 	for (i = 0; i < ARRAY_SIZE(forgeries); i++) {
 		const struct forgery *f = &forgeries[i];
@@ -864,7 +837,7 @@ TEST_F(pair, forged_records)
 	vmig_buf_free(&s);
 	ASSERT_EQ(0, records_build(r, &s));
 	ASSERT_EQ(0, vmig_reset(&self->b));
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x0c, 0x5e, "forge");
 	vmig_buf_free(&s);
 	free(r);
@@ -902,7 +875,7 @@ TEST_F(pair, precopy_sees_reads)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
 	ASSERT_EQ(0, vmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LCR, &v));
 	EXPECT_EQ(LCR_8N1 | 0x04, v);
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_RBR, &v));
@@ -980,8 +953,8 @@ TEST_F(pair, guest_races_sessions)
 	EXPECT_LT(0, h.ops);
 
 	uart_setup(_metadata, &self->a, 0, 0x0d, 0x0e, "end");
-	ASSERT_EQ(0, save(&self->a, &s));
-	ASSERT_EQ(0, load(&self->b, &s));
+	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x0d, 0x0e, "end");
 	vmig_buf_free(&s);
 }

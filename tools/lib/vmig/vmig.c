@@ -6,6 +6,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -491,4 +493,212 @@ int vmig_resume_all(struct vmig_dev *d, const struct vmig_buf *b,
 		ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	close(fd);
 	return ret;
+}
+
+/* The stream envelope of drivers/vfio/vmig/stream.h, all little endian. */
+#define VMIG_STREAM_MAGIC	0x4d5254534749474dULL	/* "VMIGSTRM" */
+#define VMIG_STREAM_VERSION	1
+#define VMIG_REC_END		1
+
+struct vmig_wire_hdr {
+	__le64 magic;
+	__le16 version;
+	__le16 hdr_len;
+	__le32 id_len;
+	__le32 flags;
+	__le32 crc;
+};
+
+struct vmig_wire_rec {
+	__le16 type;
+	__le16 flags;
+	__le32 len;
+	__le32 seq;
+	__le32 crc;
+};
+
+struct vmig_wire_end {
+	__le64 nr_records;
+	__le64 payload_bytes;
+};
+
+/* Naturally aligned: the same layout as the kernel's __packed structs. */
+static_assert(sizeof(struct vmig_wire_hdr) == 24, "stream header");
+static_assert(sizeof(struct vmig_wire_rec) == 16, "record header");
+
+/*
+ * CRC32C (Castagnoli, reflected), four bits at a time.  Like the kernel's
+ * vmig_crc(): seed with ~0, finish with ~.
+ */
+static __u32 vmig_crc32c(__u32 crc, const void *data, size_t len)
+{
+	static const __u32 nibble[16] = {
+		0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
+		0x417b1dbc, 0x5125dad3, 0x61c69362, 0x7198540d,
+		0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
+		0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
+	};
+	const unsigned char *p = data;
+
+	while (len--) {
+		crc ^= *p++;
+		crc = (crc >> 4) ^ nibble[crc & 15];
+		crc = (crc >> 4) ^ nibble[crc & 15];
+	}
+	return crc;
+}
+
+/* The CRC of a header whose crc field is still zero, and what follows it. */
+static __u32 vmig_crc_hdr_and(const void *hdr, size_t hdr_len,
+			      const void *data, size_t len)
+{
+	return ~vmig_crc32c(vmig_crc32c(~0U, hdr, hdr_len), data, len);
+}
+
+static int buf_put(struct vmig_buf *b, const void *data, size_t len)
+{
+	if (buf_reserve(b, len))
+		return -ENOMEM;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+/* Append a record to @s, making room as needed. */
+int vmig_stream_add(struct vmig_stream *s, const struct vmig_rec *r)
+{
+	struct vmig_rec *recs;
+	int cap;
+
+	if (s->nr == s->cap) {
+		cap = s->cap ? 2 * s->cap : 64;
+		recs = reallocarray(s->recs, cap, sizeof(*recs));
+		if (!recs)
+			return -ENOMEM;
+		s->recs = recs;
+		s->cap = cap;
+	}
+	s->recs[s->nr++] = *r;
+	return 0;
+}
+
+/*
+ * Take the stream in @b apart into @s, whose records are replaced: the
+ * identity and each record up to the trailer, pointing into @b.  Only the
+ * framing is checked (magic, header length, every length within @b, a
+ * trailer); CRCs and sequence numbers are not, nor what follows the
+ * trailer.
+ */
+int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s)
+{
+	struct vmig_wire_hdr h;
+	struct vmig_wire_rec w;
+	struct vmig_rec r;
+	size_t off;
+	int ret;
+
+	s->nr = 0;
+	if (b->len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, b->data, sizeof(h));
+	if (le64toh(h.magic) != VMIG_STREAM_MAGIC ||
+	    le16toh(h.hdr_len) != sizeof(h) ||
+	    le32toh(h.id_len) > b->len - sizeof(h))
+		return -EINVAL;
+	s->id = b->data + sizeof(h);
+	s->id_len = le32toh(h.id_len);
+
+	off = sizeof(h) + s->id_len;
+	while (b->len - off >= sizeof(w)) {
+		memcpy(&w, b->data + off, sizeof(w));
+		off += sizeof(w);
+		r.type = le16toh(w.type);
+		r.flags = le16toh(w.flags);
+		r.len = le32toh(w.len);
+		r.data = b->data + off;
+		if (r.len > b->len - off)
+			return -EINVAL;
+		if (r.type == VMIG_REC_END)
+			return 0;
+		ret = vmig_stream_add(s, &r);
+		if (ret)
+			return ret;
+		off += r.len;
+	}
+	return -EINVAL;	/* no trailer */
+}
+
+/*
+ * Make @dst a copy of @src whose records can change apart from its own;
+ * identity and payloads are shared.
+ */
+int vmig_stream_copy(struct vmig_stream *dst, const struct vmig_stream *src)
+{
+	int i, ret;
+
+	if (dst == src)
+		return 0;
+	dst->id = src->id;
+	dst->id_len = src->id_len;
+	dst->nr = 0;
+	for (i = 0; i < src->nr; i++) {
+		ret = vmig_stream_add(dst, &src->recs[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int stream_put_rec(struct vmig_buf *out, __u16 type, __u16 flags,
+			  const void *data, __u32 len, __u32 seq)
+{
+	struct vmig_wire_rec w = {
+		.type = htole16(type),
+		.flags = htole16(flags),
+		.len = htole32(len),
+		.seq = htole32(seq),
+	};
+
+	w.crc = htole32(vmig_crc_hdr_and(&w, sizeof(w), data, len));
+	return buf_put(out, &w, sizeof(w)) ?: buf_put(out, data, len);
+}
+
+/*
+ * Frame @s as a sound stream into @out, which is emptied first and must not
+ * be what @s points into: a fresh header, the records numbered from 0 with
+ * their CRCs, and the trailer with their count and payload bytes.
+ */
+int vmig_stream_join(const struct vmig_stream *s, struct vmig_buf *out)
+{
+	struct vmig_wire_hdr h = {
+		.magic = htole64(VMIG_STREAM_MAGIC),
+		.version = htole16(VMIG_STREAM_VERSION),
+		.hdr_len = htole16(sizeof(h)),
+		.id_len = htole32(s->id_len),
+	};
+	struct vmig_wire_end end;
+	__u64 bytes = 0;
+	int i, ret;
+
+	out->len = 0;
+	h.crc = htole32(vmig_crc_hdr_and(&h, sizeof(h), s->id, s->id_len));
+	ret = buf_put(out, &h, sizeof(h)) ?: buf_put(out, s->id, s->id_len);
+	for (i = 0; !ret && i < s->nr; i++) {
+		const struct vmig_rec *r = &s->recs[i];
+
+		ret = stream_put_rec(out, r->type, r->flags, r->data, r->len, i);
+		bytes += r->len;
+	}
+	if (ret)
+		return ret;
+	end.nr_records = htole64(s->nr);
+	end.payload_bytes = htole64(bytes);
+	return stream_put_rec(out, VMIG_REC_END, 0, &end, sizeof(end), s->nr);
+}
+
+void vmig_stream_free(struct vmig_stream *s)
+{
+	free(s->recs);
+	memset(s, 0, sizeof(*s));
 }

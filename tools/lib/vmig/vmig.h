@@ -42,6 +42,28 @@ struct vmig_buf {
 /* Bytes per write() when resuming a device, as QEMU does. */
 #define VMIG_QEMU_PIECE	32768
 
+/*
+ * A migration stream taken apart, to forge streams whose envelope (header,
+ * sequence numbers, CRCs, trailer) is sound and whose content is not.  The
+ * envelope is the core's, drivers/vfio/vmig/stream.h.  Identity and
+ * payloads point into the buffer the stream was split from, or into any
+ * buffer of the caller's that is still there when the stream is joined.
+ */
+struct vmig_rec {
+	__u16 type;
+	__u16 flags;
+	__u32 len;			/* payload bytes at @data */
+	const unsigned char *data;
+};
+
+struct vmig_stream {
+	const unsigned char *id;	/* device identity, @id_len bytes */
+	__u32 id_len;
+	struct vmig_rec *recs;		/* the records, trailer excluded */
+	int nr;
+	int cap;			/* room in @recs */
+};
+
 int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path);
 void vmig_dev_close(struct vmig_dev *d);
 
@@ -75,6 +97,12 @@ int vmig_buf_load(struct vmig_buf *b, const char *path);
 int vmig_save_all(struct vmig_dev *d, struct vmig_buf *b);
 int vmig_resume_all(struct vmig_dev *d, const struct vmig_buf *b,
 		    size_t piece);
+
+int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s);
+int vmig_stream_add(struct vmig_stream *s, const struct vmig_rec *r);
+int vmig_stream_copy(struct vmig_stream *dst, const struct vmig_stream *src);
+int vmig_stream_join(const struct vmig_stream *s, struct vmig_buf *out);
+void vmig_stream_free(struct vmig_stream *s);
 
 const char *vmig_state_str(__u32 state);
 int vmig_state_parse(const char *s, __u32 *state);

@@ -806,120 +806,6 @@ TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
 /* ---------------------------------------------------------------------- */
 /* Streams taken apart and put together again, to craft bad input.         */
 
-static __u32 crc32c_table[256];
-
-static __u32 crc32c(__u32 crc, const unsigned char *p, size_t len)
-{
-	size_t i;
-
-	if (!crc32c_table[1]) {
-		for (i = 0; i < 256; i++) {
-			__u32 c = i;
-			int k;
-
-			for (k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
-			crc32c_table[i] = c;
-		}
-	}
-	for (i = 0; i < len; i++)
-		crc = crc32c_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
-struct rec {
-	__u16 type;
-	__u16 flags;
-	__u32 len;
-	unsigned char *data;	/* points into the source stream or owned */
-};
-
-struct parsed {
-	unsigned char id[ID_LEN];
-	struct rec recs[64];
-	int nr;			/* records kept, the trailer excluded */
-};
-
-/*
- * The identity and the records of a stream: the first 62, and the
- * registers wherever they are.
- */
-static int parse(const struct vmig_buf *s, struct parsed *p)
-{
-	size_t off = STREAM_HDR + ID_LEN;
-
-	if (s->len < off || get_le(s->data + 12, 4) != ID_LEN)
-		return -EINVAL;
-	memcpy(p->id, s->data + STREAM_HDR, ID_LEN);
-	p->nr = 0;
-	while (off + REC_HDR <= s->len) {
-		struct rec *r = &p->recs[p->nr];
-
-		r->type = get_le(s->data + off, 2);
-		r->flags = get_le(s->data + off + 2, 2);
-		r->len = get_le(s->data + off + 4, 4);
-		r->data = s->data + off + REC_HDR;
-		if (r->type == REC_END)
-			break;
-		off += REC_HDR + r->len;
-		if (p->nr < 62 || r->type == REC_REGS)
-			p->nr++;
-	}
-	return 0;
-}
-
-static void emit(struct vmig_buf *out, const void *data, size_t len)
-{
-	out->data = realloc(out->data, out->len + len);
-	memcpy(out->data + out->len, data, len);
-	out->len += len;
-}
-
-static void emit_rec(struct vmig_buf *out, __u16 type, __u16 flags,
-		     const void *data, __u32 len, __u32 seq)
-{
-	unsigned char h[REC_HDR] = {};
-	__u32 crc;
-
-	put_le(h, type, 2);
-	put_le(h + 2, flags, 2);
-	put_le(h + 4, len, 4);
-	put_le(h + 8, seq, 4);
-	crc = crc32c(~0u, h, REC_HDR);
-	crc = ~crc32c(crc, data, len);
-	put_le(h + 12, crc, 4);
-	emit(out, h, REC_HDR);
-	emit(out, data, len);
-}
-
-/* A sound envelope around @p's identity and records. */
-static void build(const struct parsed *p, struct vmig_buf *out)
-{
-	unsigned char h[STREAM_HDR] = {}, end[16];
-	__u64 payload = 0;
-	__u32 crc;
-	int i;
-
-	out->len = 0;
-	put_le(h, 0x4d5254534749474dull, 8);
-	put_le(h + 8, 1, 2);
-	put_le(h + 10, STREAM_HDR, 2);
-	put_le(h + 12, ID_LEN, 4);
-	crc = crc32c(~0u, h, STREAM_HDR);
-	crc = ~crc32c(crc, p->id, ID_LEN);
-	put_le(h + 20, crc, 4);
-	emit(out, h, STREAM_HDR);
-	emit(out, p->id, ID_LEN);
-	for (i = 0; i < p->nr; i++) {
-		emit_rec(out, p->recs[i].type, p->recs[i].flags, p->recs[i].data,
-			 p->recs[i].len, i);
-		payload += p->recs[i].len;
-	}
-	put_le(end, p->nr, 8);
-	put_le(end + 8, payload, 8);
-	emit_rec(out, REC_END, 0, end, sizeof(end), p->nr);
-}
-
 /*
  * Feed @s to B: RESUMING, write, RESUMING -> STOP.  Returns the first
  * error, after checking that a failure left B in RESUMING.
@@ -943,25 +829,27 @@ static int try_resume(struct __test_metadata *_metadata, struct vmig_dev *d,
 	return ret ?: ret2;
 }
 
-/* Take A's stream apart: its first memory record, and the registers. */
+/*
+ * Take A's stream apart: its first memory record, and the registers.  The
+ * identity and the records point into @whole.
+ */
 static void small_stream(struct __test_metadata *_metadata,
 			 struct vmig_dev *a, unsigned char *mem_a, size_t size,
-			 struct parsed *p, struct vmig_buf *whole)
+			 struct vmig_stream *p, struct vmig_buf *whole)
 {
-	struct parsed all;
-	int i;
+	int i, nr = 1;
 
 	fill(mem_a, size, 8);
 	ASSERT_EQ(0, vmig_reset(a));
 	ASSERT_EQ(0, vmig_save_all(a, whole));
-	ASSERT_EQ(0, parse(whole, &all));
-	memcpy(p->id, all.id, ID_LEN);
-	p->nr = 0;
-	ASSERT_EQ(REC_MEM, all.recs[0].type);
-	p->recs[p->nr++] = all.recs[0];
-	for (i = 0; i < all.nr; i++)
-		if (all.recs[i].type == REC_REGS)
-			p->recs[p->nr++] = all.recs[i];
+	ASSERT_EQ(0, vmig_stream_split(whole, p));
+	ASSERT_EQ(ID_LEN, p->id_len);
+	ASSERT_LT(0, p->nr);
+	ASSERT_EQ(REC_MEM, p->recs[0].type);
+	for (i = 1; i < p->nr; i++)
+		if (p->recs[i].type == REC_REGS)
+			p->recs[nr++] = p->recs[i];
+	p->nr = nr;
 	ASSERT_EQ(2, p->nr);
 }
 
@@ -969,24 +857,27 @@ static void small_stream(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(pair, bad_identity, 300)
 {
 	struct vmig_buf whole = {}, s = {};
-	struct parsed p;
+	struct vmig_stream p = {};
+	unsigned char id[ID_LEN];
 
 	small_stream(_metadata, &self->a, self->mem_a, self->size, &p, &whole);
+	memcpy(id, p.id, ID_LEN);
+	p.id = id;
 
 	/* The untouched small stream loads: the envelope is right. */
-	build(&p, &s);
+	ASSERT_EQ(0, vmig_stream_join(&p, &s));
 	EXPECT_EQ(0, try_resume(_metadata, &self->b, &s));
 
-	put_le(p.id + ID_BAR2_SIZE, self->size * 2, 8);
-	build(&p, &s);
+	put_le(id + ID_BAR2_SIZE, self->size * 2, 8);
+	ASSERT_EQ(0, vmig_stream_join(&p, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
-	put_le(p.id + ID_BAR2_SIZE, self->size / 2, 8);
-	build(&p, &s);
+	put_le(id + ID_BAR2_SIZE, self->size / 2, 8);
+	ASSERT_EQ(0, vmig_stream_join(&p, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
-	put_le(p.id + ID_BAR2_SIZE, self->size, 8);
+	put_le(id + ID_BAR2_SIZE, self->size, 8);
 
-	put_le(p.id + ID_VERSION, 2, 4);
-	build(&p, &s);
+	put_le(id + ID_VERSION, 2, 4);
+	ASSERT_EQ(0, vmig_stream_join(&p, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 
 	/* After all that, the real stream migrates. */
@@ -994,6 +885,7 @@ TEST_F_TIMEOUT(pair, bad_identity, 300)
 	ASSERT_EQ(0, vmig_reset(&self->b));
 	ASSERT_EQ(0, vmig_resume_all(&self->b, &whole, VMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	vmig_stream_free(&p);
 	vmig_buf_free(&s);
 	vmig_buf_free(&whole);
 }
@@ -1003,7 +895,8 @@ TEST_F_TIMEOUT(pair, bad_records, 300)
 {
 	struct vmig_buf whole = {}, s = {};
 	unsigned char mem[8 + 2 * BLOCK], regs[12] = {};
-	struct parsed p, q;
+	struct vmig_stream p = {}, q = {};
+	struct vmig_rec other = { 40, REC_MANDATORY, sizeof(regs), regs };
 	struct {
 		const char *what;
 		__u64 offset;
@@ -1025,42 +918,44 @@ TEST_F_TIMEOUT(pair, bad_records, 300)
 	memset(mem, 0xa5, sizeof(mem));
 
 	for (i = 0; i < ARRAY_SIZE(mems); i++) {
-		q = p;
+		ASSERT_EQ(0, vmig_stream_copy(&q, &p));
 		put_le(mem, mems[i].offset, 8);
 		q.recs[0].data = mem;
 		q.recs[0].len = mems[i].len;
-		build(&q, &s);
+		ASSERT_EQ(0, vmig_stream_join(&q, &s));
 		EXPECT_EQ(mems[i].err, try_resume(_metadata, &self->b, &s))
 			TH_LOG("%s", mems[i].what);
 	}
 
 	/* Registers: short, long, twice, missing. */
-	q = p;
+	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
 	q.recs[1].len = 4;
-	build(&q, &s);
+	ASSERT_EQ(0, vmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 	q.recs[1].data = regs;
 	q.recs[1].len = sizeof(regs);
-	build(&q, &s);
+	ASSERT_EQ(0, vmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
-	q = p;
-	q.recs[q.nr++] = p.recs[1];
-	build(&q, &s);
+	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
+	ASSERT_EQ(0, vmig_stream_add(&q, &p.recs[1]));
+	ASSERT_EQ(0, vmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
-	q = p;
+	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
 	q.nr = 1;
-	build(&q, &s);
+	ASSERT_EQ(0, vmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 
 	/* A mandatory record of a type the format lacks; an optional one. */
-	q = p;
-	q.recs[q.nr++] = (struct rec){ 40, REC_MANDATORY, sizeof(regs), regs };
-	build(&q, &s);
+	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
+	ASSERT_EQ(0, vmig_stream_add(&q, &other));
+	ASSERT_EQ(0, vmig_stream_join(&q, &s));
 	EXPECT_EQ(-EOPNOTSUPP, try_resume(_metadata, &self->b, &s));
 	q.recs[q.nr - 1].flags = 0;
-	build(&q, &s);
+	ASSERT_EQ(0, vmig_stream_join(&q, &s));
 	EXPECT_EQ(0, try_resume(_metadata, &self->b, &s));
 
+	vmig_stream_free(&q);
+	vmig_stream_free(&p);
 	vmig_buf_free(&s);
 	vmig_buf_free(&whole);
 }
@@ -1075,25 +970,25 @@ TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 	__u32 mask = 0x1234, got = 0;
 	struct vmig_buf whole = {}, s = {};
 	unsigned char bad[8 + BLOCK];
-	struct parsed all, q;
+	struct vmig_stream all = {};
 	size_t first;
 	int fd;
 
 	fill(self->mem_a, self->size, 9);
 	ASSERT_EQ(0, vmig_save_all(&self->a, &whole));
-	ASSERT_EQ(0, parse(&whole, &all));
+	ASSERT_EQ(0, vmig_stream_split(&whole, &all));
+	ASSERT_EQ(ID_LEN, all.id_len);
 	ASSERT_LE(3, all.nr);
 	first = all.recs[0].len - 8;
 	ASSERT_LE(2 * first, self->size);
 
 	/* Record 0 good, record 1 out of bounds, record 2 good. */
-	q = all;
-	q.nr = 3;
+	all.nr = 3;
 	memset(bad, 0, sizeof(bad));
 	put_le(bad, self->size, 8);
-	q.recs[1].data = bad;
-	q.recs[1].len = sizeof(bad);
-	build(&q, &s);
+	all.recs[1].data = bad;
+	all.recs[1].len = sizeof(bad);
+	ASSERT_EQ(0, vmig_stream_join(&all, &s));
 
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &mask, true));
@@ -1115,6 +1010,7 @@ TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 	/* Truncated by one byte: written, but RESUMING -> STOP refuses. */
 	whole.len--;
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &whole));
+	vmig_stream_free(&all);
 	vmig_buf_free(&s);
 	vmig_buf_free(&whole);
 }

@@ -14,7 +14,6 @@
  * Devices (sysfs paths) come from VMIG_MTTY1, VMIG_MTTY1_B (one port) and
  * VMIG_MTTY2, VMIG_MTTY2_B (two ports); missing ones skip.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -169,10 +168,9 @@ static int fired(int efd)
  * header with the identity, records of type, flags, length, sequence and
  * CRC32C, and a trailer of type 1 with the counts.  The tests take a real
  * stream apart, change a record, and frame it again with fresh sequence
- * numbers, CRCs and trailer, so that the envelope is sound and only the
- * driver can object.
+ * numbers, CRCs and trailer (vmig_stream_split() and vmig_stream_join()),
+ * so that the envelope is sound and only the driver can object.
  */
-#define REC_END		1
 #define REC_CONFIG	16
 #define REC_LINE	17
 #define REC_UART	18
@@ -180,132 +178,26 @@ static int fired(int efd)
 #define REC_IRQ		20
 #define REC_MANDATORY	1
 
-struct env_rec {
-	__le16 type;
-	__le16 flags;
-	__le32 len;
-	__le32 seq;
-	__le32 crc;
-};	/* 16 bytes, no padding */
-
-#define STREAM_HDR_LEN	24	/* magic, version, hdr_len, id_len, flags, crc */
-
-struct rec {
-	__u16 type;
-	__u16 flags;
-	__u32 len;
-	unsigned char data[512];
-};
-
-struct records {
-	unsigned char head[STREAM_HDR_LEN + 64];
-	size_t head_len;
-	struct rec rec[64];
-	int n;
-};
-
-static __u32 crc32c(__u32 crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	int k;
-
-	while (len--) {
-		crc ^= *p++;
-		for (k = 0; k < 8; k++)
-			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
-	}
-	return crc;
-}
-
-static int records_parse(const struct vmig_buf *b, struct records *r)
-{
-	size_t off, id_len;
-
-	if (b->len < STREAM_HDR_LEN)
-		return -EINVAL;
-	id_len = le32toh(*(__le32 *)(b->data + 12));
-	r->head_len = STREAM_HDR_LEN + id_len;
-	if (r->head_len > sizeof(r->head) || r->head_len > b->len)
-		return -EINVAL;
-	memcpy(r->head, b->data, r->head_len);
-	r->n = 0;
-	for (off = r->head_len; off + sizeof(struct env_rec) <= b->len;) {
-		const struct env_rec *h = (const void *)(b->data + off);
-		struct rec *x = &r->rec[r->n];
-
-		if (le16toh(h->type) == REC_END)
-			return 0;
-		if (r->n == ARRAY_SIZE(r->rec) ||
-		    le32toh(h->len) > sizeof(x->data))
-			return -E2BIG;
-		x->type = le16toh(h->type);
-		x->flags = le16toh(h->flags);
-		x->len = le32toh(h->len);
-		memcpy(x->data, h + 1, x->len);
-		off += sizeof(*h) + x->len;
-		r->n++;
-	}
-	return -EINVAL;
-}
-
-static void records_put(struct vmig_buf *b, __u16 type, __u16 flags,
-			const void *data, __u32 len, __u32 seq)
-{
-	struct env_rec h = {
-		.type = htole16(type),
-		.flags = htole16(flags),
-		.len = htole32(len),
-		.seq = htole32(seq),
-	};
-
-	h.crc = htole32(~crc32c(crc32c(~0u, &h, sizeof(h)), data, len));
-	memcpy(b->data + b->len, &h, sizeof(h));
-	memcpy(b->data + b->len + sizeof(h), data, len);
-	b->len += sizeof(h) + len;
-}
-
-static int records_build(const struct records *r, struct vmig_buf *b)
-{
-	struct { __le64 nr, bytes; } end;
-	__u64 bytes = 0;
-	int i;
-
-	b->cap = r->head_len + (r->n + 1) * (sizeof(struct env_rec) + 512);
-	b->data = malloc(b->cap);
-	if (!b->data)
-		return -ENOMEM;
-	memcpy(b->data, r->head, r->head_len);
-	b->len = r->head_len;
-	for (i = 0; i < r->n; i++) {
-		records_put(b, r->rec[i].type, r->rec[i].flags, r->rec[i].data,
-			    r->rec[i].len, i);
-		bytes += r->rec[i].len;
-	}
-	end.nr = htole64(r->n);
-	end.bytes = htole64(bytes);
-	records_put(b, REC_END, 0, &end, sizeof(end), r->n);
-	return 0;
-}
-
 /* The last record of @type for @port (ignored for CONFIG and IRQ). */
-static struct rec *records_find(struct records *r, __u16 type, int port)
+static struct vmig_rec *records_find(struct vmig_stream *r, __u16 type,
+				     int port)
 {
 	int i;
 
-	for (i = r->n - 1; i >= 0; i--)
-		if (r->rec[i].type == type &&
+	for (i = r->nr - 1; i >= 0; i--)
+		if (r->recs[i].type == type &&
 		    (type == REC_CONFIG || type == REC_IRQ ||
-		     r->rec[i].data[1] == port))
-			return &r->rec[i];
+		     r->recs[i].data[1] == port))
+			return &r->recs[i];
 	return NULL;
 }
 
-static void records_drop(struct records *r, struct rec *x)
+static void records_drop(struct vmig_stream *r, struct vmig_rec *x)
 {
-	int i = x - r->rec;
+	int i = x - r->recs;
 
-	memmove(x, x + 1, (r->n - i - 1) * sizeof(*x));
-	r->n--;
+	memmove(x, x + 1, (r->nr - i - 1) * sizeof(*x));
+	r->nr--;
 }
 
 FIXTURE(pair) {
@@ -775,42 +667,43 @@ static const struct forgery forgeries[] = {
 
 TEST_F(pair, forged_records)
 {
-	struct vmig_buf s = {};
-	struct records *r;
+	struct vmig_buf s = {}, framed = {};
+	struct vmig_stream r = {};
+	unsigned char payload[512];
 	unsigned int i;
 	__u32 st;
 
-	r = malloc(sizeof(*r));
-	ASSERT_NE(NULL, r);
 	uart_setup(_metadata, &self->a, 0, 0x0c, 0x5e, "forge");
 	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 
 	for (i = 0; i < ARRAY_SIZE(forgeries); i++) {
 		const struct forgery *f = &forgeries[i];
+		struct vmig_rec extra = { 0x7fff, f->add_flags, 3,
+					  (const unsigned char *)"new" };
+		struct vmig_rec *x = NULL;
 		struct vmig_buf bad = {};
-		struct rec *x = NULL;
 		__u8 v;
 		int fd, ret;
 
-		ASSERT_EQ(0, records_parse(&s, r));
+		ASSERT_EQ(0, vmig_stream_split(&s, &r));
 		if (f->type) {
-			x = records_find(r, f->type, 0);
+			x = records_find(&r, f->type, 0);
 			ASSERT_NE(NULL, x) TH_LOG("%s: no record", f->what);
 		}
-		if (f->drop)
-			records_drop(r, x);
-		else if (f->cut)
+		if (f->drop) {
+			records_drop(&r, x);
+		} else if (f->cut) {
 			x->len--;
-		else if (x)
-			x->data[f->off] = f->val;
-		if (f->add) {
-			x = &r->rec[r->n++];
-			x->type = 0x7fff;
-			x->flags = f->add_flags;
-			x->len = 3;
-			memcpy(x->data, "new", 3);
+		} else if (x) {
+			/* The records point into s: change a copy. */
+			ASSERT_GE(sizeof(payload), x->len);
+			memcpy(payload, x->data, x->len);
+			payload[f->off] = f->val;
+			x->data = payload;
 		}
-		ASSERT_EQ(0, records_build(r, &bad));
+		if (f->add)
+			ASSERT_EQ(0, vmig_stream_add(&r, &extra));
+		ASSERT_EQ(0, vmig_stream_join(&r, &bad));
 
 		ASSERT_EQ(0, vmig_reset(&self->b));
 		ASSERT_EQ(0, uart_out(&self->b, 0, UART_SCR, 0x11));
@@ -833,14 +726,14 @@ TEST_F(pair, forged_records)
 		vmig_buf_free(&bad);
 	}
 	/* And the genuine stream, framed again the same way, loads. */
-	ASSERT_EQ(0, records_parse(&s, r));
-	vmig_buf_free(&s);
-	ASSERT_EQ(0, records_build(r, &s));
+	ASSERT_EQ(0, vmig_stream_split(&s, &r));
+	ASSERT_EQ(0, vmig_stream_join(&r, &framed));
 	ASSERT_EQ(0, vmig_reset(&self->b));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, vmig_resume_all(&self->b, &framed, VMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x0c, 0x5e, "forge");
+	vmig_stream_free(&r);
+	vmig_buf_free(&framed);
 	vmig_buf_free(&s);
-	free(r);
 }
 
 /* Pre-copy notices reads too: consuming a byte dirties the FIFO. */

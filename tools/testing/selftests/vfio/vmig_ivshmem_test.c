@@ -123,6 +123,25 @@ static size_t first_diff(const unsigned char *a, const unsigned char *b,
 	return i;
 }
 
+/* Switch over to STOP_COPY and read the rest of the stream into @s. */
+static void stop_copy_to_end(struct __test_metadata *_metadata,
+			     struct vmig_dev *d, int fd, struct vmig_buf *s)
+{
+	ASSERT_EQ(0, vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, vmig_read_stream(fd, s));
+	close(fd);
+}
+
+/* Resume @s into @d, whose memory @got must then equal @want. */
+static void resume_and_compare(struct __test_metadata *_metadata,
+			       struct vmig_dev *d, const struct vmig_buf *s,
+			       const unsigned char *want,
+			       const unsigned char *got, size_t size)
+{
+	ASSERT_EQ(0, vmig_resume_all(d, s, VMIG_QEMU_PIECE));
+	EXPECT_EQ(size, first_diff(want, got, size));
+}
+
 static int reg(struct vmig_dev *d, __u64 off, __u32 *val, bool write)
 {
 	return vmig_region_rw(d, BAR0, off, val, 4, write);
@@ -155,8 +174,8 @@ TEST_F_TIMEOUT(pair, stop_copy, 600)
 	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
 	EXPECT_EQ(size, s.len);
 	EXPECT_LE(self->size, s.len);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRSTATUS, &got, false));
@@ -404,9 +423,7 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	pre = s.len;
 
 	/* Switchover with decoding still off. */
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
+	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	EXPECT_EQ(0, bad_mem_records(&s, pre, want, self->size));
 	EXPECT_FALSE(decoding_on(&self->a));
 	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
@@ -453,8 +470,8 @@ TEST_F_TIMEOUT(pair, low_power_refused, 300)
 				  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0));
 	s.len = 0;
 	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 
@@ -528,12 +545,10 @@ TEST_F_TIMEOUT(pair, precopy_under_writes, 600)
 	/* Switchover: the guest stops, then the device. */
 	atomic_store(&w.stop, true);
 	pthread_join(t, NULL);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
+	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	TH_LOG("stop-copy: %zu more bytes", s.len - pre_bytes);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 
@@ -567,14 +582,12 @@ TEST_F_TIMEOUT(pair, idle_precopy_then_stop_copy, 300)
 	ASSERT_EQ(0, vmig_data_size(&self->a, &rest));
 	EXPECT_GT(4096, rest);
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
+	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	TH_LOG("pre-copy %zu bytes, then stop-copy %zu bytes", pre, s.len - pre);
 	EXPECT_LT(s.len - pre, self->size / 64);
 	EXPECT_GE(rest, s.len - pre);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 
@@ -618,11 +631,9 @@ TEST_F_TIMEOUT(pair, precopy_dirty_accounting, 300)
 	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
 	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, s.len - pre);
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	stop_copy_to_end(_metadata, &self->a, fd, &s);
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 
@@ -640,11 +651,9 @@ TEST_F_TIMEOUT(pair, precopy_p2p, 300)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
 	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
 	memset(self->mem_a + self->size / 2, 0x3c, 3 * BLOCK + 5);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	stop_copy_to_end(_metadata, &self->a, fd, &s);
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 
@@ -668,11 +677,9 @@ TEST_F_TIMEOUT(pair, precopy_abandoned, 300)
 	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
 	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
 	EXPECT_LE(self->size, s.len);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
-	close(fd);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	stop_copy_to_end(_metadata, &self->a, fd, &s);
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 
@@ -729,8 +736,8 @@ TEST_F_TIMEOUT(pair, reset_mid_save, 300)
 	s.len = 0;
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
-	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
+	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
+			   self->size);
 	vmig_buf_free(&s);
 }
 

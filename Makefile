@@ -12,9 +12,13 @@
 #   make bench                 the ivshmem save benchmark, in a VM
 #   make check                 set up and run the whole test suite
 
+# KDIR is looked up when a recipe needs it, never when make starts: `make
+# check` and `make demo` install the headers first, and a value computed
+# before that (empty on a fresh machine) must not reach their sub-makes.  A
+# KDIR given on the command line or in the environment is passed on as is.
 KDIR ?= $(lastword $(sort $(wildcard /usr/src/linux-headers-6.12*-amd64)))
 VMIG_CACHE ?= $(HOME)/.cache/vmig
-export VMIG_CACHE KDIR
+export VMIG_CACHE
 
 # Out of tree there is no .config for our options: enable them here.
 VMIG_KCONFIG := CONFIG_VFIO_VMIG=m CONFIG_VMIG_IVSHMEM_VFIO_PCI=m \

@@ -4,7 +4,10 @@
 # Overlay this tree into a kernel source tree: copy our files to the same
 # paths and add the hook-up lines that make kbuild and Kconfig reach them.
 # Idempotent; files whose content did not change keep their timestamps, so
-# an incremental kernel build rebuilds only what changed.
+# an incremental kernel build rebuilds only what changed.  A file that did
+# change gets the time of the copy, never its own: a source older than the
+# object built from its previous content (another checkout, a file restored
+# from a backup) would otherwise not be rebuilt.
 #
 # usage: scripts/overlay.sh KERNEL_TREE
 
@@ -35,7 +38,7 @@ fi
 
 put() {	# put SRC DST: copy unless identical
 	mkdir -p "$(dirname "$2")"
-	cmp -s "$1" "$2" || cp -p "$1" "$2"
+	cmp -s "$1" "$2" || cp "$1" "$2"
 }
 
 while read -r f; do

@@ -22,12 +22,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "vmig.h"
+#include "libvmig.h"
 
 struct ctl {
-	struct vmig_dev d;
+	struct libvmig_dev d;
 	int data_fd;		/* the session the last request opened */
-	struct vmig_buf pre;	/* bytes read during a PRE_COPY phase */
+	struct libvmig_buf pre;	/* bytes read during a PRE_COPY phase */
 };
 
 static void usage(void)
@@ -88,16 +88,16 @@ static int cmd_arcs(struct ctl *c, bool brief)
 	__u32 from, to;
 	int ret;
 
-	ret = vmig_arcs(&c->d, &a);
+	ret = libvmig_arcs(&c->d, &a);
 	if (ret)
 		return fail("arc query", ret);
 	if (!brief) {
 		printf("arcs:\n");
-		for (from = 0; from < VMIG_NR_STATES; from++)
-			for (to = 0; to < VMIG_NR_STATES; to++)
+		for (from = 0; from < LIBVMIG_NR_STATES; from++)
+			for (to = 0; to < LIBVMIG_NR_STATES; to++)
 				if (a.arcs & (1ull << VMIG_ARC_BIT(from, to)))
-					printf("  %s -> %s%s\n", vmig_state_str(from),
-					       vmig_state_str(to),
+					printf("  %s -> %s%s\n", libvmig_state_str(from),
+					       libvmig_state_str(to),
 					       a.session_arcs &
 					       (1ull << VMIG_ARC_BIT(from, to)) ?
 					       "  (data_fd)" : "");
@@ -107,9 +107,9 @@ static int cmd_arcs(struct ctl *c, bool brief)
 		return 0;
 	}
 	printf("last failure (#%u): %s => %s, arc %s -> %s: %s, %s%s\n",
-	       a.fail_seq, vmig_state_str(a.fail_start),
-	       vmig_state_str(a.fail_target), vmig_state_str(a.fail_from),
-	       vmig_state_str(a.fail_to), strerror(a.fail_errno),
+	       a.fail_seq, libvmig_state_str(a.fail_start),
+	       libvmig_state_str(a.fail_target), libvmig_state_str(a.fail_from),
+	       libvmig_state_str(a.fail_to), strerror(a.fail_errno),
 	       a.fail_result == VMIG_FAIL_ERROR ? "landed in ERROR" : "unwound",
 	       a.fail_flags & VMIG_FAIL_INJECTED ? " (injected)" : "");
 	return 0;
@@ -118,11 +118,11 @@ static int cmd_arcs(struct ctl *c, bool brief)
 static int cmd_state(struct ctl *c)
 {
 	__u32 s;
-	int ret = vmig_get_state(&c->d, &s);
+	int ret = libvmig_get_state(&c->d, &s);
 
 	if (ret)
 		return fail("get state", ret);
-	printf("state: %s\n", vmig_state_str(s));
+	printf("state: %s\n", libvmig_state_str(s));
 	return 0;
 }
 
@@ -132,7 +132,7 @@ static int cmd_info(struct ctl *c)
 	int ret;
 
 	printf("device: %s\n", c->d.sysfs);
-	ret = vmig_mig_flags(&c->d, &flags);
+	ret = libvmig_mig_flags(&c->d, &flags);
 	if (ret)
 		return fail("VFIO_DEVICE_FEATURE_MIGRATION", ret);
 	print_flags(flags);
@@ -141,7 +141,7 @@ static int cmd_info(struct ctl *c)
 	ret = cmd_state(c);
 	if (ret)
 		return ret;
-	ret = vmig_data_size(&c->d, &bytes);
+	ret = libvmig_data_size(&c->d, &bytes);
 	if (ret)
 		return fail("VFIO_DEVICE_FEATURE_MIG_DATA_SIZE", ret);
 	printf("stop-copy size: %llu bytes\n", (unsigned long long)bytes);
@@ -162,16 +162,16 @@ static int cmd_set(struct ctl *c, const char *arg)
 	__u32 s;
 	int fd, ret;
 
-	if (vmig_state_parse(arg, &s))
+	if (libvmig_state_parse(arg, &s))
 		return fail(arg, -EINVAL);
-	ret = vmig_set_state(&c->d, s, &fd);
+	ret = libvmig_set_state(&c->d, s, &fd);
 	if (ret) {
 		fail("set state", ret);
 		cmd_state(c);
 		return ret;
 	}
 	keep_fd(c, fd);
-	printf("state: %s%s\n", vmig_state_str(s), fd >= 0 ? " (data_fd)" : "");
+	printf("state: %s%s\n", libvmig_state_str(s), fd >= 0 ? " (data_fd)" : "");
 	return 0;
 }
 
@@ -182,7 +182,7 @@ static int cmd_precopy_info(struct ctl *c)
 
 	if (c->data_fd < 0)
 		return fail("precopy-info", -EBADF);
-	ret = vmig_precopy_info(c->data_fd, &info);
+	ret = libvmig_precopy_info(c->data_fd, &info);
 	if (ret)
 		return fail("VFIO_MIG_GET_PRECOPY_INFO", ret);
 	printf("precopy: initial %llu bytes, dirty %llu bytes%s\n",
@@ -200,7 +200,7 @@ static int cmd_precopy(struct ctl *c)
 	if (ret)
 		return ret;
 	cmd_precopy_info(c);
-	ret = vmig_read_stream(c->data_fd, &c->pre);
+	ret = libvmig_read_stream(c->data_fd, &c->pre);
 	if (ret != -ENOMSG)
 		return fail("read to the temporary end", ret ? ret : -EPROTO);
 	printf("pre-copy: %zu bytes read before the temporary end\n",
@@ -210,14 +210,14 @@ static int cmd_precopy(struct ctl *c)
 
 static int cmd_save(struct ctl *c, const char *file)
 {
-	struct vmig_buf b = c->pre;
+	struct libvmig_buf b = c->pre;
 	int ret;
 
 	memset(&c->pre, 0, sizeof(c->pre));
 	ret = cmd_set(c, "STOP_COPY");
 	if (ret)
 		goto out;
-	ret = vmig_read_stream(c->data_fd, &b);
+	ret = libvmig_read_stream(c->data_fd, &b);
 	if (ret) {
 		fail("read to the end of stream", ret);
 		goto out;
@@ -225,29 +225,29 @@ static int cmd_save(struct ctl *c, const char *file)
 	ret = cmd_set(c, "STOP");
 	if (ret)
 		goto out;
-	ret = vmig_buf_save(&b, file);
+	ret = libvmig_buf_save(&b, file);
 	if (ret)
 		fail(file, ret);
 	else
 		printf("saved %zu bytes to %s\n", b.len, file);
 out:
-	vmig_buf_free(&b);
+	libvmig_buf_free(&b);
 	return ret;
 }
 
 static int cmd_load(struct ctl *c, const char *file)
 {
-	struct vmig_buf b = {};
+	struct libvmig_buf b = {};
 	int ret;
 
-	ret = vmig_buf_load(&b, file);
+	ret = libvmig_buf_load(&b, file);
 	if (ret)
 		return fail(file, ret);
 	ret = cmd_set(c, "RESUMING");
 	if (!ret) {
 		/* QEMU's write size, and edges unrelated to the source's. */
-		ret = vmig_write_stream(c->data_fd, b.data, b.len,
-					VMIG_QEMU_PIECE);
+		ret = libvmig_write_stream(c->data_fd, b.data, b.len,
+					   LIBVMIG_QEMU_PIECE);
 		if (ret)
 			fail("write the stream", ret);
 	}
@@ -255,7 +255,7 @@ static int cmd_load(struct ctl *c, const char *file)
 		ret = cmd_set(c, "RUNNING");
 	if (!ret)
 		printf("loaded %zu bytes from %s\n", b.len, file);
-	vmig_buf_free(&b);
+	libvmig_buf_free(&b);
 	return ret;
 }
 
@@ -271,7 +271,7 @@ static int cmd_fail(struct ctl *c, char **argv, int *i, int argc)
 	snprintf(spec, sizeof(spec), "%s %s %s%s", argv[*i], argv[*i + 1],
 		 argv[*i + 2], broken ? " broken" : "");
 	*i += broken ? 4 : 3;
-	ret = vmig_fail_arc(&c->d, spec);
+	ret = libvmig_fail_arc(&c->d, spec);
 	if (ret)
 		return fail("fail_arc (debugfs mounted? root?)", ret);
 	printf("armed: %s\n", spec);
@@ -293,7 +293,7 @@ static int cmd_io(struct ctl *c, bool write, char **argv, int *i, int argc)
 		n = strtoul(argv[(*i)++], NULL, 0);
 		printf("read:");
 		while (n--) {
-			ret = vmig_region_rw(&c->d, region, off, &byte, 1, false);
+			ret = libvmig_region_rw(&c->d, region, off, &byte, 1, false);
 			if (ret)
 				return fail("region read", ret);
 			printf(" %02x", byte);
@@ -308,7 +308,7 @@ static int cmd_io(struct ctl *c, bool write, char **argv, int *i, int argc)
 		if (*end)
 			break;	/* the next command */
 		byte = v;
-		ret = vmig_region_rw(&c->d, region, off, &byte, 1, true);
+		ret = libvmig_region_rw(&c->d, region, off, &byte, 1, true);
 		if (ret)
 			return fail("region write", ret);
 		(*i)++;
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		usage();
 	resolve(argv[1], path, sizeof(path));
-	ret = vmig_dev_open(&c.d, path);
+	ret = libvmig_dev_open(&c.d, path);
 	if (ret)
 		return -fail(path, ret);
 
@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "load") && i < argc) {
 			ret = cmd_load(&c, argv[i++]);
 		} else if (!strcmp(cmd, "reset")) {
-			ret = vmig_reset(&c.d);
+			ret = libvmig_reset(&c.d);
 			if (ret)
 				fail("VFIO_DEVICE_RESET", ret);
 		} else if (!strcmp(cmd, "fail")) {
@@ -364,7 +364,7 @@ int main(int argc, char **argv)
 	}
 	if (c.data_fd >= 0)
 		close(c.data_fd);
-	vmig_buf_free(&c.pre);
-	vmig_dev_close(&c.d);
+	libvmig_buf_free(&c.pre);
+	libvmig_dev_close(&c.d);
 	return ret ? 1 : 0;
 }

@@ -24,7 +24,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
-#include "vmig.h"
+#include "libvmig.h"
 
 static double now(void)
 {
@@ -71,7 +71,7 @@ struct save_result {
 };
 
 /* One save, read to the end, then a reset; the stream is left in @b. */
-static void save(struct vmig_dev *d, struct vmig_buf *b, bool precopy,
+static void save(struct libvmig_dev *d, struct libvmig_buf *b, bool precopy,
 		 struct save_result *r)
 {
 	struct vfio_precopy_info info;
@@ -82,30 +82,30 @@ static void save(struct vmig_dev *d, struct vmig_buf *b, bool precopy,
 	r->pre_len = 0;
 	t0 = now();
 	if (precopy) {
-		ret = vmig_set_state(d, VFIO_DEVICE_STATE_PRE_COPY, &fd);
+		ret = libvmig_set_state(d, VFIO_DEVICE_STATE_PRE_COPY, &fd);
 		if (ret)
 			die("RUNNING -> PRE_COPY", ret);
-		ret = vmig_read_stream(fd, b);
+		ret = libvmig_read_stream(fd, b);
 		if (ret != -ENOMSG)
 			die("read to the temporary end", ret ? ret : -EPROTO);
 		r->pre_len = b->len;
 		/* Iterate once more, as a VMM would: the device rescans. */
-		ret = vmig_precopy_info(fd, &info);
+		ret = libvmig_precopy_info(fd, &info);
 		if (ret)
 			die("precopy info", ret);
 		usleep(500000);
-		ret = vmig_read_stream(fd, b);
+		ret = libvmig_read_stream(fd, b);
 		if (ret != -ENOMSG || b->len != r->pre_len)
 			die("an idle device found changed", ret ? ret : -EPROTO);
 		t1 = now();
-		ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
+		ret = libvmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
 	} else {
 		t1 = now();
-		ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+		ret = libvmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
 	}
 	if (ret)
 		die("-> STOP_COPY", ret);
-	ret = vmig_read_stream(fd, b);
+	ret = libvmig_read_stream(fd, b);
 	if (ret)
 		die("read to the end", ret);
 	r->len = b->len;
@@ -113,7 +113,7 @@ static void save(struct vmig_dev *d, struct vmig_buf *b, bool precopy,
 	r->stop_secs = now() - t1;
 	close(fd);
 	/* Ends the session: the core records its peak memory. */
-	ret = vmig_reset(d);
+	ret = libvmig_reset(d);
 	if (ret)
 		die("reset", ret);
 	r->peak = debugfs_value(d->name, "status", "last saving session: peak");
@@ -126,8 +126,8 @@ int main(int argc, char **argv)
 	double t_copy = 1e9, t;
 	long long track, scan_ns, final_ns;
 	unsigned char *bar, *copy;
-	struct vmig_buf b = {};
-	struct vmig_dev d;
+	struct libvmig_buf b = {};
+	struct libvmig_dev d;
 	size_t size, i;
 	int ret, k;
 
@@ -135,10 +135,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: vmig-ivshmem-bench DEVICE [ROUNDS]\n");
 		return 2;
 	}
-	ret = vmig_dev_open(&d, argv[1]);
+	ret = libvmig_dev_open(&d, argv[1]);
 	if (ret)
 		die(argv[1], ret);
-	bar = vmig_region_mmap(&d, VFIO_PCI_BAR2_REGION_INDEX, &size);
+	bar = libvmig_region_mmap(&d, VFIO_PCI_BAR2_REGION_INDEX, &size);
 	if (!bar)
 		die("mmap BAR2", -errno);
 	copy = malloc(size);
@@ -200,9 +200,9 @@ int main(int argc, char **argv)
 		       100.0 * ((pre.peak > full.peak ? pre.peak : full.peak) +
 				track) / size);
 
-	vmig_buf_free(&b);
+	libvmig_buf_free(&b);
 	free(copy);
 	munmap(bar, size);
-	vmig_dev_close(&d);
+	libvmig_dev_close(&d);
 	return 0;
 }

@@ -21,9 +21,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "vmig.h"
+#include "libvmig.h"
 
-static const char * const state_names[VMIG_NR_STATES] = {
+static const char * const state_names[LIBVMIG_NR_STATES] = {
 	[VFIO_DEVICE_STATE_ERROR] = "ERROR",
 	[VFIO_DEVICE_STATE_STOP] = "STOP",
 	[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
@@ -34,19 +34,19 @@ static const char * const state_names[VMIG_NR_STATES] = {
 	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
 };
 
-const char *vmig_state_str(__u32 state)
+const char *libvmig_state_str(__u32 state)
 {
-	return state < VMIG_NR_STATES ? state_names[state] : "INVALID";
+	return state < LIBVMIG_NR_STATES ? state_names[state] : "INVALID";
 }
 
 /* A state by name (any case) or number. */
-int vmig_state_parse(const char *s, __u32 *state)
+int libvmig_state_parse(const char *s, __u32 *state)
 {
 	char *end;
 	unsigned long v;
 	__u32 i;
 
-	for (i = 0; i < VMIG_NR_STATES; i++) {
+	for (i = 0; i < LIBVMIG_NR_STATES; i++) {
 		if (!strcasecmp(s, state_names[i])) {
 			*state = i;
 			return 0;
@@ -60,7 +60,7 @@ int vmig_state_parse(const char *s, __u32 *state)
 	return 0;
 }
 
-bool vmig_in_saving_group(__u32 state)
+bool libvmig_in_saving_group(__u32 state)
 {
 	return state == VFIO_DEVICE_STATE_PRE_COPY ||
 	       state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
@@ -68,15 +68,15 @@ bool vmig_in_saving_group(__u32 state)
 }
 
 /* Does a request from @from to @to end in an arc that opens a data_fd? */
-bool vmig_starts_session(__u32 from, __u32 to)
+bool libvmig_starts_session(__u32 from, __u32 to)
 {
 	if (to == VFIO_DEVICE_STATE_RESUMING)
 		return from != VFIO_DEVICE_STATE_RESUMING;
-	return vmig_in_saving_group(to) && !vmig_in_saving_group(from);
+	return libvmig_in_saving_group(to) && !libvmig_in_saving_group(from);
 }
 
 /* The states a device with migration @flags has (ERROR is not a target). */
-bool vmig_state_supported(__u64 flags, __u32 state)
+bool libvmig_state_supported(__u64 flags, __u32 state)
 {
 	bool p2p = flags & VFIO_MIGRATION_P2P;
 	bool pre = flags & VFIO_MIGRATION_PRE_COPY;
@@ -114,7 +114,7 @@ static int read_link_base(const char *path, char *out, size_t size)
  * Open the device at @sysfs_path: its IOMMU group, a container of its own
  * with the type1 IOMMU, then the device.  The name is the last component.
  */
-int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path)
+int libvmig_dev_open(struct libvmig_dev *d, const char *sysfs_path)
 {
 	char link[PATH_MAX + 16], group[32], dev[PATH_MAX + 8];
 	struct vfio_group_status st = { .argsz = sizeof(st) };
@@ -161,11 +161,11 @@ int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path)
 
 err:
 	ret = -errno;
-	vmig_dev_close(d);
+	libvmig_dev_close(d);
 	return ret;
 }
 
-void vmig_dev_close(struct vmig_dev *d)
+void libvmig_dev_close(struct libvmig_dev *d)
 {
 	if (d->fd >= 0)
 		close(d->fd);
@@ -179,8 +179,8 @@ void vmig_dev_close(struct vmig_dev *d)
 }
 
 /* VFIO_DEVICE_FEATURE with @size bytes of data, in and out. */
-int vmig_feature_argsz(struct vmig_dev *d, __u32 flags, void *data,
-		       size_t size, __u32 argsz)
+int libvmig_feature_argsz(struct libvmig_dev *d, __u32 flags, void *data,
+			  size_t size, __u32 argsz)
 {
 	struct vfio_device_feature *f;
 	int ret = 0;
@@ -200,18 +200,18 @@ int vmig_feature_argsz(struct vmig_dev *d, __u32 flags, void *data,
 	return ret;
 }
 
-int vmig_feature(struct vmig_dev *d, __u32 flags, void *data, size_t size)
+int libvmig_feature(struct libvmig_dev *d, __u32 flags, void *data, size_t size)
 {
-	return vmig_feature_argsz(d, flags, data, size,
+	return libvmig_feature_argsz(d, flags, data, size,
 				  sizeof(struct vfio_device_feature) + size);
 }
 
-int vmig_mig_flags(struct vmig_dev *d, __u64 *flags)
+int libvmig_mig_flags(struct libvmig_dev *d, __u64 *flags)
 {
 	struct vfio_device_feature_migration m = {};
 	int ret;
 
-	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+	ret = libvmig_feature(d, VFIO_DEVICE_FEATURE_GET |
 			   VFIO_DEVICE_FEATURE_MIGRATION, &m, sizeof(m));
 	if (!ret)
 		*flags = m.flags;
@@ -222,13 +222,13 @@ int vmig_mig_flags(struct vmig_dev *d, __u64 *flags)
  * Request @state.  A data_fd the kernel returns goes to *@data_fd, or is
  * closed when @data_fd is NULL; *@data_fd is -1 when none came.
  */
-int vmig_set_state(struct vmig_dev *d, __u32 state, int *data_fd)
+int libvmig_set_state(struct libvmig_dev *d, __u32 state, int *data_fd)
 {
 	struct vfio_device_feature_mig_state m = { .device_state = state,
 						   .data_fd = -1 };
 	int ret;
 
-	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_SET |
+	ret = libvmig_feature(d, VFIO_DEVICE_FEATURE_SET |
 			   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
 	if (data_fd)
 		*data_fd = ret ? -1 : m.data_fd;
@@ -237,57 +237,57 @@ int vmig_set_state(struct vmig_dev *d, __u32 state, int *data_fd)
 	return ret;
 }
 
-int vmig_get_state(struct vmig_dev *d, __u32 *state)
+int libvmig_get_state(struct libvmig_dev *d, __u32 *state)
 {
 	struct vfio_device_feature_mig_state m = {};
 	int ret;
 
-	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+	ret = libvmig_feature(d, VFIO_DEVICE_FEATURE_GET |
 			   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m, sizeof(m));
 	if (!ret)
 		*state = m.device_state;
 	return ret;
 }
 
-int vmig_data_size(struct vmig_dev *d, __u64 *bytes)
+int libvmig_data_size(struct libvmig_dev *d, __u64 *bytes)
 {
 	struct vfio_device_feature_mig_data_size m = {};
 	int ret;
 
-	ret = vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+	ret = libvmig_feature(d, VFIO_DEVICE_FEATURE_GET |
 			   VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, &m, sizeof(m));
 	if (!ret)
 		*bytes = m.stop_copy_length;
 	return ret;
 }
 
-int vmig_arcs(struct vmig_dev *d, struct vmig_device_feature_arcs *out)
+int libvmig_arcs(struct libvmig_dev *d, struct vmig_device_feature_arcs *out)
 {
 	memset(out, 0, sizeof(*out));
-	return vmig_feature(d, VFIO_DEVICE_FEATURE_GET |
+	return libvmig_feature(d, VFIO_DEVICE_FEATURE_GET |
 			    VMIG_DEVICE_FEATURE_ARCS, out, sizeof(*out));
 }
 
-int vmig_precopy_v2(struct vmig_dev *d)
+int libvmig_precopy_v2(struct libvmig_dev *d)
 {
-	return vmig_feature(d, VFIO_DEVICE_FEATURE_SET |
+	return libvmig_feature(d, VFIO_DEVICE_FEATURE_SET |
 			    VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2, NULL, 0);
 }
 
-int vmig_precopy_info(int data_fd, struct vfio_precopy_info *info)
+int libvmig_precopy_info(int data_fd, struct vfio_precopy_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->argsz = sizeof(*info);
 	return ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, info) ? -errno : 0;
 }
 
-int vmig_reset(struct vmig_dev *d)
+int libvmig_reset(struct libvmig_dev *d)
 {
 	return ioctl(d->fd, VFIO_DEVICE_RESET) ? -errno : 0;
 }
 
 /* Arm the core's fault injection for this device; see its debugfs doc. */
-int vmig_fail_arc(struct vmig_dev *d, const char *spec)
+int libvmig_fail_arc(struct libvmig_dev *d, const char *spec)
 {
 	char path[PATH_MAX];
 	ssize_t n;
@@ -305,8 +305,8 @@ int vmig_fail_arc(struct vmig_dev *d, const char *spec)
 	return ret;
 }
 
-int vmig_region_info(struct vmig_dev *d, __u32 index,
-		     struct vfio_region_info *ri)
+int libvmig_region_info(struct libvmig_dev *d, __u32 index,
+			struct vfio_region_info *ri)
 {
 	memset(ri, 0, sizeof(*ri));
 	ri->argsz = sizeof(*ri);
@@ -314,14 +314,14 @@ int vmig_region_info(struct vmig_dev *d, __u32 index,
 	return ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, ri) ? -errno : 0;
 }
 
-int vmig_region_rw(struct vmig_dev *d, __u32 index, __u64 off, void *buf,
-		   size_t len, bool write)
+int libvmig_region_rw(struct libvmig_dev *d, __u32 index, __u64 off, void *buf,
+		      size_t len, bool write)
 {
 	struct vfio_region_info ri;
 	ssize_t n;
 	int ret;
 
-	ret = vmig_region_info(d, index, &ri);
+	ret = libvmig_region_info(d, index, &ri);
 	if (ret)
 		return ret;
 	if (write)
@@ -333,12 +333,12 @@ int vmig_region_rw(struct vmig_dev *d, __u32 index, __u64 off, void *buf,
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
-void *vmig_region_mmap(struct vmig_dev *d, __u32 index, size_t *len)
+void *libvmig_region_mmap(struct libvmig_dev *d, __u32 index, size_t *len)
 {
 	struct vfio_region_info ri;
 	void *p;
 
-	if (vmig_region_info(d, index, &ri) ||
+	if (libvmig_region_info(d, index, &ri) ||
 	    !(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
 		return NULL;
 	p = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
@@ -349,7 +349,7 @@ void *vmig_region_mmap(struct vmig_dev *d, __u32 index, size_t *len)
 	return p;
 }
 
-static int buf_reserve(struct vmig_buf *b, size_t more)
+static int buf_reserve(struct libvmig_buf *b, size_t more)
 {
 	unsigned char *p;
 	size_t cap;
@@ -373,7 +373,7 @@ static int buf_reserve(struct vmig_buf *b, size_t more)
  * -errno of the read that failed (-ENOMSG at a temporary end during
  * PRE_COPY).  What was read is appended to @b.
  */
-int vmig_read_some(int data_fd, struct vmig_buf *b, size_t max)
+int libvmig_read_some(int data_fd, struct libvmig_buf *b, size_t max)
 {
 	size_t start = b->len;
 	ssize_t n;
@@ -399,13 +399,13 @@ int vmig_read_some(int data_fd, struct vmig_buf *b, size_t max)
 	}
 }
 
-int vmig_read_stream(int data_fd, struct vmig_buf *b)
+int libvmig_read_stream(int data_fd, struct libvmig_buf *b)
 {
-	return vmig_read_some(data_fd, b, 0);
+	return libvmig_read_some(data_fd, b, 0);
 }
 
 /* Write @len bytes in pieces of at most @piece bytes (0: one write). */
-int vmig_write_stream(int data_fd, const void *data, size_t len, size_t piece)
+int libvmig_write_stream(int data_fd, const void *data, size_t len, size_t piece)
 {
 	const unsigned char *p = data;
 	size_t off = 0;
@@ -429,33 +429,33 @@ int vmig_write_stream(int data_fd, const void *data, size_t len, size_t piece)
 	return 0;
 }
 
-void vmig_buf_free(struct vmig_buf *b)
+void libvmig_buf_free(struct libvmig_buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
 }
 
-int vmig_buf_save(const struct vmig_buf *b, const char *path)
+int libvmig_buf_save(const struct libvmig_buf *b, const char *path)
 {
 	int fd, ret;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	ret = vmig_write_stream(fd, b->data, b->len, 0);
+	ret = libvmig_write_stream(fd, b->data, b->len, 0);
 	if (close(fd) && !ret)
 		ret = -errno;
 	return ret;
 }
 
-int vmig_buf_load(struct vmig_buf *b, const char *path)
+int libvmig_buf_load(struct libvmig_buf *b, const char *path)
 {
 	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = vmig_read_stream(fd, b);
+	ret = libvmig_read_stream(fd, b);
 	close(fd);
 	return ret;
 }
@@ -464,43 +464,43 @@ int vmig_buf_load(struct vmig_buf *b, const char *path)
  * The whole state of @d, appended to @b: STOP_COPY, read to the end of
  * stream, then STOP.
  */
-int vmig_save_all(struct vmig_dev *d, struct vmig_buf *b)
+int libvmig_save_all(struct libvmig_dev *d, struct libvmig_buf *b)
 {
 	int fd, ret;
 
-	ret = vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	ret = libvmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
 	if (ret)
 		return ret;
-	ret = vmig_read_stream(fd, b);
+	ret = libvmig_read_stream(fd, b);
 	close(fd);
-	return ret ?: vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+	return ret ?: libvmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
 }
 
 /*
  * Resume @d from the whole stream @b: RESUMING, writes of at most @piece
  * bytes, then RUNNING.  Returns the first error.
  */
-int vmig_resume_all(struct vmig_dev *d, const struct vmig_buf *b,
-		    size_t piece)
+int libvmig_resume_all(struct libvmig_dev *d, const struct libvmig_buf *b,
+		       size_t piece)
 {
 	int fd, ret;
 
-	ret = vmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd);
+	ret = libvmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd);
 	if (ret)
 		return ret;
-	ret = vmig_write_stream(fd, b->data, b->len, piece);
+	ret = libvmig_write_stream(fd, b->data, b->len, piece);
 	if (!ret)
-		ret = vmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
+		ret = libvmig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	close(fd);
 	return ret;
 }
 
 /* The stream envelope of drivers/vfio/vmig/stream.h, all little endian. */
-#define VMIG_STREAM_MAGIC	0x4d5254534749474dULL	/* "VMIGSTRM" */
-#define VMIG_STREAM_VERSION	1
-#define VMIG_REC_END		1
+#define LIBVMIG_STREAM_MAGIC	0x4d5254534749474dULL	/* "VMIGSTRM" */
+#define LIBVMIG_STREAM_VERSION	1
+#define LIBVMIG_REC_END		1
 
-struct vmig_wire_hdr {
+struct libvmig_wire_hdr {
 	__le64 magic;
 	__le16 version;
 	__le16 hdr_len;
@@ -509,7 +509,7 @@ struct vmig_wire_hdr {
 	__le32 crc;
 };
 
-struct vmig_wire_rec {
+struct libvmig_wire_rec {
 	__le16 type;
 	__le16 flags;
 	__le32 len;
@@ -517,20 +517,20 @@ struct vmig_wire_rec {
 	__le32 crc;
 };
 
-struct vmig_wire_end {
+struct libvmig_wire_end {
 	__le64 nr_records;
 	__le64 payload_bytes;
 };
 
 /* Naturally aligned: the same layout as the kernel's __packed structs. */
-static_assert(sizeof(struct vmig_wire_hdr) == 24, "stream header");
-static_assert(sizeof(struct vmig_wire_rec) == 16, "record header");
+static_assert(sizeof(struct libvmig_wire_hdr) == 24, "stream header");
+static_assert(sizeof(struct libvmig_wire_rec) == 16, "record header");
 
 /*
  * CRC32C (Castagnoli, reflected), four bits at a time.  Like the kernel's
- * vmig_crc(): seed with ~0, finish with ~.
+ * libvmig_crc(): seed with ~0, finish with ~.
  */
-static __u32 vmig_crc32c(__u32 crc, const void *data, size_t len)
+static __u32 libvmig_crc32c(__u32 crc, const void *data, size_t len)
 {
 	static const __u32 nibble[16] = {
 		0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
@@ -549,13 +549,13 @@ static __u32 vmig_crc32c(__u32 crc, const void *data, size_t len)
 }
 
 /* The CRC of a header whose crc field is still zero, and what follows it. */
-static __u32 vmig_crc_hdr_and(const void *hdr, size_t hdr_len,
-			      const void *data, size_t len)
+static __u32 libvmig_crc_hdr_and(const void *hdr, size_t hdr_len,
+				 const void *data, size_t len)
 {
-	return ~vmig_crc32c(vmig_crc32c(~0U, hdr, hdr_len), data, len);
+	return ~libvmig_crc32c(libvmig_crc32c(~0U, hdr, hdr_len), data, len);
 }
 
-static int buf_put(struct vmig_buf *b, const void *data, size_t len)
+static int buf_put(struct libvmig_buf *b, const void *data, size_t len)
 {
 	if (buf_reserve(b, len))
 		return -ENOMEM;
@@ -566,9 +566,9 @@ static int buf_put(struct vmig_buf *b, const void *data, size_t len)
 }
 
 /* Append a record to @s, making room as needed. */
-int vmig_stream_add(struct vmig_stream *s, const struct vmig_rec *r)
+int libvmig_stream_add(struct libvmig_stream *s, const struct libvmig_rec *r)
 {
-	struct vmig_rec *recs;
+	struct libvmig_rec *recs;
 	int cap;
 
 	if (s->nr == s->cap) {
@@ -590,11 +590,11 @@ int vmig_stream_add(struct vmig_stream *s, const struct vmig_rec *r)
  * trailer); CRCs and sequence numbers are not, nor what follows the
  * trailer.
  */
-int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s)
+int libvmig_stream_split(const struct libvmig_buf *b, struct libvmig_stream *s)
 {
-	struct vmig_wire_hdr h;
-	struct vmig_wire_rec w;
-	struct vmig_rec r;
+	struct libvmig_wire_hdr h;
+	struct libvmig_wire_rec w;
+	struct libvmig_rec r;
 	size_t off;
 	int ret;
 
@@ -602,7 +602,7 @@ int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s)
 	if (b->len < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, b->data, sizeof(h));
-	if (le64toh(h.magic) != VMIG_STREAM_MAGIC ||
+	if (le64toh(h.magic) != LIBVMIG_STREAM_MAGIC ||
 	    le16toh(h.hdr_len) != sizeof(h) ||
 	    le32toh(h.id_len) > b->len - sizeof(h))
 		return -EINVAL;
@@ -619,9 +619,9 @@ int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s)
 		r.data = b->data + off;
 		if (r.len > b->len - off)
 			return -EINVAL;
-		if (r.type == VMIG_REC_END)
+		if (r.type == LIBVMIG_REC_END)
 			return 0;
-		ret = vmig_stream_add(s, &r);
+		ret = libvmig_stream_add(s, &r);
 		if (ret)
 			return ret;
 		off += r.len;
@@ -633,7 +633,7 @@ int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s)
  * Make @dst a copy of @src whose records can change apart from its own;
  * identity and payloads are shared.
  */
-int vmig_stream_copy(struct vmig_stream *dst, const struct vmig_stream *src)
+int libvmig_stream_copy(struct libvmig_stream *dst, const struct libvmig_stream *src)
 {
 	int i, ret;
 
@@ -643,24 +643,24 @@ int vmig_stream_copy(struct vmig_stream *dst, const struct vmig_stream *src)
 	dst->id_len = src->id_len;
 	dst->nr = 0;
 	for (i = 0; i < src->nr; i++) {
-		ret = vmig_stream_add(dst, &src->recs[i]);
+		ret = libvmig_stream_add(dst, &src->recs[i]);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-static int stream_put_rec(struct vmig_buf *out, __u16 type, __u16 flags,
+static int stream_put_rec(struct libvmig_buf *out, __u16 type, __u16 flags,
 			  const void *data, __u32 len, __u32 seq)
 {
-	struct vmig_wire_rec w = {
+	struct libvmig_wire_rec w = {
 		.type = htole16(type),
 		.flags = htole16(flags),
 		.len = htole32(len),
 		.seq = htole32(seq),
 	};
 
-	w.crc = htole32(vmig_crc_hdr_and(&w, sizeof(w), data, len));
+	w.crc = htole32(libvmig_crc_hdr_and(&w, sizeof(w), data, len));
 	return buf_put(out, &w, sizeof(w)) ?: buf_put(out, data, len);
 }
 
@@ -669,23 +669,23 @@ static int stream_put_rec(struct vmig_buf *out, __u16 type, __u16 flags,
  * be what @s points into: a fresh header, the records numbered from 0 with
  * their CRCs, and the trailer with their count and payload bytes.
  */
-int vmig_stream_join(const struct vmig_stream *s, struct vmig_buf *out)
+int libvmig_stream_join(const struct libvmig_stream *s, struct libvmig_buf *out)
 {
-	struct vmig_wire_hdr h = {
-		.magic = htole64(VMIG_STREAM_MAGIC),
-		.version = htole16(VMIG_STREAM_VERSION),
+	struct libvmig_wire_hdr h = {
+		.magic = htole64(LIBVMIG_STREAM_MAGIC),
+		.version = htole16(LIBVMIG_STREAM_VERSION),
 		.hdr_len = htole16(sizeof(h)),
 		.id_len = htole32(s->id_len),
 	};
-	struct vmig_wire_end end;
+	struct libvmig_wire_end end;
 	__u64 bytes = 0;
 	int i, ret;
 
 	out->len = 0;
-	h.crc = htole32(vmig_crc_hdr_and(&h, sizeof(h), s->id, s->id_len));
+	h.crc = htole32(libvmig_crc_hdr_and(&h, sizeof(h), s->id, s->id_len));
 	ret = buf_put(out, &h, sizeof(h)) ?: buf_put(out, s->id, s->id_len);
 	for (i = 0; !ret && i < s->nr; i++) {
-		const struct vmig_rec *r = &s->recs[i];
+		const struct libvmig_rec *r = &s->recs[i];
 
 		ret = stream_put_rec(out, r->type, r->flags, r->data, r->len, i);
 		bytes += r->len;
@@ -694,10 +694,10 @@ int vmig_stream_join(const struct vmig_stream *s, struct vmig_buf *out)
 		return ret;
 	end.nr_records = htole64(s->nr);
 	end.payload_bytes = htole64(bytes);
-	return stream_put_rec(out, VMIG_REC_END, 0, &end, sizeof(end), s->nr);
+	return stream_put_rec(out, LIBVMIG_REC_END, 0, &end, sizeof(end), s->nr);
 }
 
-void vmig_stream_free(struct vmig_stream *s)
+void libvmig_stream_free(struct libvmig_stream *s)
 {
 	free(s->recs);
 	memset(s, 0, sizeof(*s));

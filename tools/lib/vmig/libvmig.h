@@ -16,14 +16,14 @@
 #include <linux/vfio.h>
 #include <linux/vmig.h>
 
-#define VMIG_NR_STATES	(VFIO_DEVICE_STATE_PRE_COPY_P2P + 1)
+#define LIBVMIG_NR_STATES	(VFIO_DEVICE_STATE_PRE_COPY_P2P + 1)
 
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #endif
 
 /* An open VFIO device, with the container and group it needs. */
-struct vmig_dev {
+struct libvmig_dev {
 	char sysfs[PATH_MAX];	/* /sys/bus/{pci,mdev}/devices/<name> */
 	char name[64];		/* BDF or mdev UUID */
 	int container;
@@ -33,14 +33,14 @@ struct vmig_dev {
 };
 
 /* A growing byte buffer, for whole migration streams. */
-struct vmig_buf {
+struct libvmig_buf {
 	unsigned char *data;
 	size_t len;
 	size_t cap;
 };
 
 /* Bytes per write() when resuming a device, as QEMU does. */
-#define VMIG_QEMU_PIECE	32768
+#define LIBVMIG_QEMU_PIECE	32768
 
 /*
  * A migration stream taken apart, to forge streams whose envelope (header,
@@ -49,65 +49,65 @@ struct vmig_buf {
  * payloads point into the buffer the stream was split from, or into any
  * buffer of the caller's that is still there when the stream is joined.
  */
-struct vmig_rec {
+struct libvmig_rec {
 	__u16 type;
 	__u16 flags;
 	__u32 len;			/* payload bytes at @data */
 	const unsigned char *data;
 };
 
-struct vmig_stream {
+struct libvmig_stream {
 	const unsigned char *id;	/* device identity, @id_len bytes */
 	__u32 id_len;
-	struct vmig_rec *recs;		/* the records, trailer excluded */
+	struct libvmig_rec *recs;		/* the records, trailer excluded */
 	int nr;
 	int cap;			/* room in @recs */
 };
 
-int vmig_dev_open(struct vmig_dev *d, const char *sysfs_path);
-void vmig_dev_close(struct vmig_dev *d);
+int libvmig_dev_open(struct libvmig_dev *d, const char *sysfs_path);
+void libvmig_dev_close(struct libvmig_dev *d);
 
-int vmig_feature(struct vmig_dev *d, __u32 flags, void *data, size_t size);
-int vmig_feature_argsz(struct vmig_dev *d, __u32 flags, void *data,
-		       size_t size, __u32 argsz);
-int vmig_mig_flags(struct vmig_dev *d, __u64 *flags);
-int vmig_set_state(struct vmig_dev *d, __u32 state, int *data_fd);
-int vmig_get_state(struct vmig_dev *d, __u32 *state);
-int vmig_data_size(struct vmig_dev *d, __u64 *bytes);
-int vmig_arcs(struct vmig_dev *d, struct vmig_device_feature_arcs *out);
-int vmig_precopy_v2(struct vmig_dev *d);
-int vmig_precopy_info(int data_fd, struct vfio_precopy_info *info);
-int vmig_reset(struct vmig_dev *d);
-int vmig_fail_arc(struct vmig_dev *d, const char *spec);
+int libvmig_feature(struct libvmig_dev *d, __u32 flags, void *data, size_t size);
+int libvmig_feature_argsz(struct libvmig_dev *d, __u32 flags, void *data,
+			  size_t size, __u32 argsz);
+int libvmig_mig_flags(struct libvmig_dev *d, __u64 *flags);
+int libvmig_set_state(struct libvmig_dev *d, __u32 state, int *data_fd);
+int libvmig_get_state(struct libvmig_dev *d, __u32 *state);
+int libvmig_data_size(struct libvmig_dev *d, __u64 *bytes);
+int libvmig_arcs(struct libvmig_dev *d, struct vmig_device_feature_arcs *out);
+int libvmig_precopy_v2(struct libvmig_dev *d);
+int libvmig_precopy_info(int data_fd, struct vfio_precopy_info *info);
+int libvmig_reset(struct libvmig_dev *d);
+int libvmig_fail_arc(struct libvmig_dev *d, const char *spec);
 
-int vmig_region_info(struct vmig_dev *d, __u32 index,
-		     struct vfio_region_info *ri);
-int vmig_region_rw(struct vmig_dev *d, __u32 index, __u64 off, void *buf,
-		   size_t len, bool write);
-void *vmig_region_mmap(struct vmig_dev *d, __u32 index, size_t *len);
+int libvmig_region_info(struct libvmig_dev *d, __u32 index,
+			struct vfio_region_info *ri);
+int libvmig_region_rw(struct libvmig_dev *d, __u32 index, __u64 off, void *buf,
+		      size_t len, bool write);
+void *libvmig_region_mmap(struct libvmig_dev *d, __u32 index, size_t *len);
 
-int vmig_read_stream(int data_fd, struct vmig_buf *b);
-int vmig_read_some(int data_fd, struct vmig_buf *b, size_t max);
-int vmig_write_stream(int data_fd, const void *data, size_t len,
-		      size_t piece);
-void vmig_buf_free(struct vmig_buf *b);
-int vmig_buf_save(const struct vmig_buf *b, const char *path);
-int vmig_buf_load(struct vmig_buf *b, const char *path);
+int libvmig_read_stream(int data_fd, struct libvmig_buf *b);
+int libvmig_read_some(int data_fd, struct libvmig_buf *b, size_t max);
+int libvmig_write_stream(int data_fd, const void *data, size_t len,
+			 size_t piece);
+void libvmig_buf_free(struct libvmig_buf *b);
+int libvmig_buf_save(const struct libvmig_buf *b, const char *path);
+int libvmig_buf_load(struct libvmig_buf *b, const char *path);
 
-int vmig_save_all(struct vmig_dev *d, struct vmig_buf *b);
-int vmig_resume_all(struct vmig_dev *d, const struct vmig_buf *b,
-		    size_t piece);
+int libvmig_save_all(struct libvmig_dev *d, struct libvmig_buf *b);
+int libvmig_resume_all(struct libvmig_dev *d, const struct libvmig_buf *b,
+		       size_t piece);
 
-int vmig_stream_split(const struct vmig_buf *b, struct vmig_stream *s);
-int vmig_stream_add(struct vmig_stream *s, const struct vmig_rec *r);
-int vmig_stream_copy(struct vmig_stream *dst, const struct vmig_stream *src);
-int vmig_stream_join(const struct vmig_stream *s, struct vmig_buf *out);
-void vmig_stream_free(struct vmig_stream *s);
+int libvmig_stream_split(const struct libvmig_buf *b, struct libvmig_stream *s);
+int libvmig_stream_add(struct libvmig_stream *s, const struct libvmig_rec *r);
+int libvmig_stream_copy(struct libvmig_stream *dst, const struct libvmig_stream *src);
+int libvmig_stream_join(const struct libvmig_stream *s, struct libvmig_buf *out);
+void libvmig_stream_free(struct libvmig_stream *s);
 
-const char *vmig_state_str(__u32 state);
-int vmig_state_parse(const char *s, __u32 *state);
-bool vmig_state_supported(__u64 flags, __u32 state);
-bool vmig_starts_session(__u32 from, __u32 to);
-bool vmig_in_saving_group(__u32 state);
+const char *libvmig_state_str(__u32 state);
+int libvmig_state_parse(const char *s, __u32 *state);
+bool libvmig_state_supported(__u64 flags, __u32 state);
+bool libvmig_starts_session(__u32 from, __u32 to);
+bool libvmig_in_saving_group(__u32 state);
 
 #endif /* _LIBVMIG_H */

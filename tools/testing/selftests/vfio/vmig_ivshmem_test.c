@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
-#include "vmig.h"
+#include "libvmig.h"
 #include "../kselftest_harness.h"
 
 #define BAR0		VFIO_PCI_BAR0_REGION_INDEX
@@ -64,7 +64,7 @@ static void put_le(unsigned char *p, __u64 v, int n)
 }
 
 FIXTURE(pair) {
-	struct vmig_dev a, b;
+	struct libvmig_dev a, b;
 	unsigned char *mem_a, *mem_b;
 	size_t size;
 };
@@ -78,11 +78,11 @@ FIXTURE_SETUP(pair)
 	self->b.fd = -1;
 	if (!a || !b)
 		SKIP(return, "VMIG_IVSHMEM_A or VMIG_IVSHMEM_B not set");
-	ASSERT_EQ(0, vmig_dev_open(&self->a, a));
-	ASSERT_EQ(0, vmig_dev_open(&self->b, b));
-	self->mem_a = vmig_region_mmap(&self->a, BAR2, &self->size);
+	ASSERT_EQ(0, libvmig_dev_open(&self->a, a));
+	ASSERT_EQ(0, libvmig_dev_open(&self->b, b));
+	self->mem_a = libvmig_region_mmap(&self->a, BAR2, &self->size);
 	ASSERT_NE(NULL, self->mem_a);
-	self->mem_b = vmig_region_mmap(&self->b, BAR2, &size_b);
+	self->mem_b = libvmig_region_mmap(&self->b, BAR2, &size_b);
 	ASSERT_NE(NULL, self->mem_b);
 	ASSERT_EQ(self->size, size_b);
 }
@@ -93,8 +93,8 @@ FIXTURE_TEARDOWN(pair)
 		munmap(self->mem_a, self->size);
 	if (self->mem_b)
 		munmap(self->mem_b, self->size);
-	vmig_dev_close(&self->a);
-	vmig_dev_close(&self->b);
+	libvmig_dev_close(&self->a);
+	libvmig_dev_close(&self->b);
 }
 
 /* A pattern no two runs or offsets share by accident. */
@@ -125,33 +125,33 @@ static size_t first_diff(const unsigned char *a, const unsigned char *b,
 
 /* Switch over to STOP_COPY and read the rest of the stream into @s. */
 static void stop_copy_to_end(struct __test_metadata *_metadata,
-			     struct vmig_dev *d, int fd, struct vmig_buf *s)
+			     struct libvmig_dev *d, int fd, struct libvmig_buf *s)
 {
-	ASSERT_EQ(0, vmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, s));
+	ASSERT_EQ(0, libvmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, libvmig_read_stream(fd, s));
 	close(fd);
 }
 
 /* Resume @s into @d, whose memory @got must then equal @want. */
 static void resume_and_compare(struct __test_metadata *_metadata,
-			       struct vmig_dev *d, const struct vmig_buf *s,
+			       struct libvmig_dev *d, const struct libvmig_buf *s,
 			       const unsigned char *want,
 			       const unsigned char *got, size_t size)
 {
-	ASSERT_EQ(0, vmig_resume_all(d, s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(d, s, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(size, first_diff(want, got, size));
 }
 
-static int reg(struct vmig_dev *d, __u64 off, __u32 *val, bool write)
+static int reg(struct libvmig_dev *d, __u64 off, __u32 *val, bool write)
 {
-	return vmig_region_rw(d, BAR0, off, val, 4, write);
+	return libvmig_region_rw(d, BAR0, off, val, 4, write);
 }
 
-static __u32 state_of(struct vmig_dev *d)
+static __u32 state_of(struct libvmig_dev *d)
 {
 	__u32 s = ~0u;
 
-	vmig_get_state(d, &s);
+	libvmig_get_state(d, &s);
 	return s;
 }
 
@@ -163,15 +163,15 @@ static __u32 state_of(struct vmig_dev *d)
 TEST_F_TIMEOUT(pair, stop_copy, 600)
 {
 	__u32 mask = 0x5a5aa5a5, status = 0x00c0ffee, got = 0;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u64 size = 0;
 
 	fill(self->mem_a, self->size, 1);
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &status, true));
-	ASSERT_EQ(0, vmig_data_size(&self->a, &size));
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_data_size(&self->a, &size));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	EXPECT_EQ(size, s.len);
 	EXPECT_LE(self->size, s.len);
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
@@ -182,17 +182,17 @@ TEST_F_TIMEOUT(pair, stop_copy, 600)
 	EXPECT_EQ(status, got);
 
 	/* Abandoned: A runs on, INTRSTATUS (read-to-clear) still there. */
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &got, false));
 	EXPECT_EQ(status, got);
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
-static int command(struct vmig_dev *d, __u16 *cmd, bool write)
+static int command(struct libvmig_dev *d, __u16 *cmd, bool write)
 {
-	return vmig_region_rw(d, VFIO_PCI_CONFIG_REGION_INDEX, 4 /* COMMAND */,
+	return libvmig_region_rw(d, VFIO_PCI_CONFIG_REGION_INDEX, 4 /* COMMAND */,
 			      cmd, 2, write);
 }
 
@@ -204,19 +204,19 @@ static int command(struct vmig_dev *d, __u16 *cmd, bool write)
 TEST_F_TIMEOUT(pair, resume_decoding_off, 300)
 {
 	__u32 mask = 0x77, got = 0;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u16 cmd, off;
 
 	fill(self->mem_a, self->size, 10);
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 
 	ASSERT_EQ(0, command(&self->b, &cmd, false));
 	ASSERT_NE(0, cmd & 0x2);
 	off = cmd & ~0x2;
 	ASSERT_EQ(0, command(&self->b, &off, true));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	ASSERT_EQ(0, command(&self->b, &off, false));
 	EXPECT_EQ(0, off & 0x2);
 	ASSERT_EQ(0, command(&self->b, &cmd, true));
@@ -224,11 +224,11 @@ TEST_F_TIMEOUT(pair, resume_decoding_off, 300)
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /* Memory decoding of @d on or off, through its config region. */
-static int decoding(struct vmig_dev *d, bool on)
+static int decoding(struct libvmig_dev *d, bool on)
 {
 	__u16 cmd;
 	int ret;
@@ -240,7 +240,7 @@ static int decoding(struct vmig_dev *d, bool on)
 	return command(d, &cmd, true);
 }
 
-static bool decoding_on(struct vmig_dev *d)
+static bool decoding_on(struct libvmig_dev *d)
 {
 	__u16 cmd = 0;
 
@@ -248,7 +248,7 @@ static bool decoding_on(struct vmig_dev *d)
 }
 
 /* The value of "@key: value" in the driver's debugfs file of @d. */
-static long long ivsh_stat(struct vmig_dev *d, const char *key, char *text,
+static long long ivsh_stat(struct libvmig_dev *d, const char *key, char *text,
 			   size_t len)
 {
 	char path[PATH_MAX], line[256];
@@ -275,7 +275,7 @@ static long long ivsh_stat(struct vmig_dev *d, const char *key, char *text,
 }
 
 /* Wait until @d's worker finished a scan that started after this call. */
-static int wait_scan(struct vmig_dev *d, int data_fd)
+static int wait_scan(struct libvmig_dev *d, int data_fd)
 {
 	long long n0 = ivsh_stat(d, "scans", NULL, 0);
 	struct vfio_precopy_info info;
@@ -283,7 +283,7 @@ static int wait_scan(struct vmig_dev *d, int data_fd)
 
 	/* One may be under way: wait for two more.  Each query asks for one. */
 	for (i = 0; n0 >= 0 && i < 1200; i++) {
-		if (vmig_precopy_info(data_fd, &info))
+		if (libvmig_precopy_info(data_fd, &info))
 			return -1;
 		if (ivsh_stat(d, "scans", NULL, 0) >= n0 + 2)
 			return 0;
@@ -296,7 +296,7 @@ static int wait_scan(struct vmig_dev *d, int data_fd)
  * How many memory records of @s, from the record at byte @from on, carry
  * anything but what @want holds at their offset.
  */
-static size_t bad_mem_records(const struct vmig_buf *s, size_t from,
+static size_t bad_mem_records(const struct libvmig_buf *s, size_t from,
 			      const unsigned char *want, size_t size)
 {
 	size_t off = from, bad = 0;
@@ -329,7 +329,7 @@ static size_t bad_mem_records(const struct vmig_buf *s, size_t from,
 TEST_F_TIMEOUT(pair, stop_copy_decoding_off, 300)
 {
 	__u32 mask = 0x13572468, status = 0x0badf00d, got = 0;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	unsigned char *want;
 
 	want = malloc(self->size);
@@ -343,11 +343,11 @@ TEST_F_TIMEOUT(pair, stop_copy_decoding_off, 300)
 	ASSERT_EQ(0, decoding(&self->a, false));
 	/* Really off: vfio-pci-core refuses BAR access now. */
 	EXPECT_EQ(-EIO, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	EXPECT_FALSE(decoding_on(&self->a));
 	EXPECT_EQ(0, bad_mem_records(&s, STREAM_HDR + ID_LEN, want, self->size));
 
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(want, self->mem_b, self->size));
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
@@ -355,7 +355,7 @@ TEST_F_TIMEOUT(pair, stop_copy_decoding_off, 300)
 	EXPECT_EQ(status, got);
 
 	/* Abandoned: A runs on with its registers, decoding still off. */
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	EXPECT_FALSE(decoding_on(&self->a));
 	ASSERT_EQ(0, decoding(&self->a, true));
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRSTATUS, &got, false));
@@ -363,7 +363,7 @@ TEST_F_TIMEOUT(pair, stop_copy_decoding_off, 300)
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
 	EXPECT_EQ(self->size, first_diff(want, self->mem_a, self->size));
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 	free(want);
 }
 
@@ -378,7 +378,7 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	static const size_t blocks[] = { 1, 3, 64, 200 };
 	__u32 mask = 0x2468ace0, got = 0;
 	struct vfio_precopy_info info;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	unsigned char *want;
 	size_t pre, i;
 	int fd;
@@ -391,20 +391,20 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, reg(&self->a, IVSHMEM_INTRMASK, &mask, true));
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	EXPECT_EQ(1, vmig_read_some(fd, &s, 1 << 20));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	EXPECT_EQ(1, libvmig_read_some(fd, &s, 1 << 20));
 	ASSERT_EQ(0, decoding(&self->a, false));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	pre = s.len;
 	EXPECT_LE(self->size, pre);
 	EXPECT_EQ(0, bad_mem_records(&s, STREAM_HDR + ID_LEN, want, self->size));
 
 	/* An idle device, scanned with decoding off: nothing changed. */
 	ASSERT_EQ(0, wait_scan(&self->a, fd));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);
-	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	EXPECT_EQ(pre, s.len);
 
 	/* Blocks written, then decoding off again: the scans still see them. */
@@ -414,10 +414,10 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	memcpy(want, self->mem_a, self->size);
 	ASSERT_EQ(0, decoding(&self->a, false));
 	ASSERT_EQ(0, wait_scan(&self->a, fd));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, info.dirty_bytes);
-	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, s.len - pre);
 	EXPECT_EQ(0, bad_mem_records(&s, pre, want, self->size));
 	pre = s.len;
@@ -426,13 +426,13 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	EXPECT_EQ(0, bad_mem_records(&s, pre, want, self->size));
 	EXPECT_FALSE(decoding_on(&self->a));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(want, self->mem_b, self->size));
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	ASSERT_EQ(0, decoding(&self->a, true));
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 	free(want);
 }
 
@@ -445,34 +445,34 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
  */
 TEST_F_TIMEOUT(pair, low_power_refused, 300)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	int fd, ret, i;
 
 	fill(self->mem_a, self->size, 13);
 	memset(self->mem_b, 0, self->size);
-	ASSERT_EQ(0, vmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
+	ASSERT_EQ(0, libvmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
 				  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, NULL, 0));
-	EXPECT_EQ(-EIO, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP, NULL));
+	EXPECT_EQ(-EIO, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP, NULL));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
 	for (i = 0; i < 250; i++) {
-		ret = vmig_read_stream(fd, &s);
+		ret = libvmig_read_stream(fd, &s);
 		if (ret != -ENOMSG)
 			break;
 		usleep(20000);
 	}
 	EXPECT_EQ(-EIO, ret);
 	close(fd);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 
-	ASSERT_EQ(0, vmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
+	ASSERT_EQ(0, libvmig_feature(&self->a, VFIO_DEVICE_FEATURE_SET |
 				  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, NULL, 0));
 	s.len = 0;
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 struct writer {
@@ -517,7 +517,7 @@ TEST_F_TIMEOUT(pair, precopy_under_writes, 600)
 {
 	struct writer w = { .mem = self->mem_a, .size = self->size };
 	struct vfio_precopy_info info;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	size_t pre_bytes = 0;
 	pthread_t t;
 	int fd, ret, rounds;
@@ -525,13 +525,13 @@ TEST_F_TIMEOUT(pair, precopy_under_writes, 600)
 	fill(self->mem_a, self->size, 2);
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, pthread_create(&t, NULL, writer_fn, &w));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
 
 	for (rounds = 0; rounds < 200; rounds++) {
-		ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+		ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 		if (!info.initial_bytes && info.dirty_bytes < self->size / 8)
 			break;
-		ret = vmig_read_some(fd, &s, 4 << 20);
+		ret = libvmig_read_some(fd, &s, 4 << 20);
 		ASSERT_TRUE(ret == 1 || ret == -ENOMSG) TH_LOG("read: %d", ret);
 		if (ret == -ENOMSG)
 			usleep(10000);
@@ -549,37 +549,37 @@ TEST_F_TIMEOUT(pair, precopy_under_writes, 600)
 	TH_LOG("stop-copy: %zu more bytes", s.len - pre_bytes);
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /* An idle device after pre-copy sends almost nothing in STOP_COPY. */
 TEST_F_TIMEOUT(pair, idle_precopy_then_stop_copy, 300)
 {
 	struct vfio_precopy_info info;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u64 full = 0, rest = 0;
 	size_t pre;
 	int fd;
 
 	fill(self->mem_a, self->size, 3);
-	ASSERT_EQ(0, vmig_data_size(&self->a, &full));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(0, libvmig_data_size(&self->a, &full));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
 	/*
 	 * The whole image is initial data, the stream header included; a
 	 * record being committed may count twice for a moment, never less.
 	 */
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_LE(self->size, info.initial_bytes);
 	EXPECT_GE(full + (256 << 10), info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);
 
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	pre = s.len;
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);
 	/* What is left to stop-copy: registers and framing. */
-	ASSERT_EQ(0, vmig_data_size(&self->a, &rest));
+	ASSERT_EQ(0, libvmig_data_size(&self->a, &rest));
 	EXPECT_GT(4096, rest);
 
 	stop_copy_to_end(_metadata, &self->a, fd, &s);
@@ -588,7 +588,7 @@ TEST_F_TIMEOUT(pair, idle_precopy_then_stop_copy, 300)
 	EXPECT_GE(rest, s.len - pre);
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -601,15 +601,15 @@ TEST_F_TIMEOUT(pair, precopy_dirty_accounting, 300)
 {
 	static const size_t blocks[] = { 0, 2, 7, 100, 255 };
 	struct vfio_precopy_info info;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	struct pollfd p;
 	size_t pre, i;
 	int fd, rounds;
 
 	ASSERT_LE(256 * BLOCK, self->size);
 	fill(self->mem_a, self->size, 4);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	pre = s.len;
 
 	/* Let a scan of the idle device pass, then dirty the blocks. */
@@ -621,20 +621,20 @@ TEST_F_TIMEOUT(pair, precopy_dirty_accounting, 300)
 	EXPECT_EQ(1, poll(&p, 1, 20000));
 
 	for (rounds = 0; rounds < 100; rounds++) {
-		ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+		ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 		if (info.dirty_bytes >= ARRAY_SIZE(blocks) * BLOCK_REC)
 			break;
 		usleep(50000);
 	}
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, info.dirty_bytes);
-	EXPECT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	EXPECT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	EXPECT_EQ(ARRAY_SIZE(blocks) * BLOCK_REC, s.len - pre);
 
 	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -643,18 +643,18 @@ TEST_F_TIMEOUT(pair, precopy_dirty_accounting, 300)
  */
 TEST_F_TIMEOUT(pair, precopy_p2p, 300)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	int fd;
 
 	fill(self->mem_a, self->size, 5);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING_P2P, NULL));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING_P2P, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	memset(self->mem_a + self->size / 2, 0x3c, 3 * BLOCK + 5);
 	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -663,24 +663,24 @@ TEST_F_TIMEOUT(pair, precopy_p2p, 300)
  */
 TEST_F_TIMEOUT(pair, precopy_abandoned, 300)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	int fd, old;
 
 	fill(self->mem_a, self->size, 6);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &old));
-	EXPECT_EQ(1, vmig_read_some(old, &s, 1 << 20));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
-	EXPECT_EQ(-ENODEV, vmig_read_some(old, &s, 1));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &old));
+	EXPECT_EQ(1, libvmig_read_some(old, &s, 1 << 20));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	EXPECT_EQ(-ENODEV, libvmig_read_some(old, &s, 1));
 	close(old);
 
 	s.len = 0;
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	EXPECT_LE(self->size, s.len);
 	stop_copy_to_end(_metadata, &self->a, fd, &s);
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -690,55 +690,55 @@ TEST_F_TIMEOUT(pair, precopy_abandoned, 300)
  */
 TEST_F_TIMEOUT(pair, reset_mid_save, 300)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	int fd;
 
 	fill(self->mem_a, self->size, 7);
 
 	/* PRE_COPY, worker waiting for the reader. */
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	EXPECT_EQ(1, vmig_read_some(fd, &s, 100000));
-	ASSERT_EQ(0, vmig_reset(&self->a));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	EXPECT_EQ(1, libvmig_read_some(fd, &s, 100000));
+	ASSERT_EQ(0, libvmig_reset(&self->a));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
-	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	EXPECT_EQ(-ENODEV, libvmig_read_some(fd, &s, 1));
 	close(fd);
 
 	/* PRE_COPY after the initial image: the worker scans. */
 	s.len = 0;
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
-	ASSERT_EQ(0, vmig_reset(&self->a));
-	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_reset(&self->a));
+	EXPECT_EQ(-ENODEV, libvmig_read_some(fd, &s, 1));
 	close(fd);
 
 	/* STOP_COPY half read. */
 	s.len = 0;
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, &fd));
-	EXPECT_EQ(1, vmig_read_some(fd, &s, 3 << 20));
-	ASSERT_EQ(0, vmig_reset(&self->a));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, &fd));
+	EXPECT_EQ(1, libvmig_read_some(fd, &s, 3 << 20));
+	ASSERT_EQ(0, libvmig_reset(&self->a));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
-	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	EXPECT_EQ(-ENODEV, libvmig_read_some(fd, &s, 1));
 	close(fd);
 
 	/* Closing the device with a save in flight, data_fd still open. */
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
 	munmap(self->mem_a, self->size);
 	self->mem_a = NULL;
-	vmig_dev_close(&self->a);
-	EXPECT_EQ(-ENODEV, vmig_read_some(fd, &s, 1));
+	libvmig_dev_close(&self->a);
+	EXPECT_EQ(-ENODEV, libvmig_read_some(fd, &s, 1));
 	close(fd);
-	ASSERT_EQ(0, vmig_dev_open(&self->a, getenv("VMIG_IVSHMEM_A")));
-	self->mem_a = vmig_region_mmap(&self->a, BAR2, &self->size);
+	ASSERT_EQ(0, libvmig_dev_open(&self->a, getenv("VMIG_IVSHMEM_A")));
+	self->mem_a = libvmig_region_mmap(&self->a, BAR2, &self->size);
 	ASSERT_NE(NULL, self->mem_a);
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->a));
 
 	/* And a migration works as if nothing happened. */
 	s.len = 0;
 	memset(self->mem_b, 0, self->size);
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	resume_and_compare(_metadata, &self->b, &s, self->mem_a, self->mem_b,
 			   self->size);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -751,7 +751,7 @@ TEST_F_TIMEOUT(pair, reset_mid_save, 300)
  */
 TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
 {
-	struct vmig_dev *devs[] = { &self->a, &self->b };
+	struct libvmig_dev *devs[] = { &self->a, &self->b };
 	unsigned char *mems[] = { self->mem_a, self->mem_b };
 	unsigned char *want;
 	int i;
@@ -761,7 +761,7 @@ TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
 	for (i = 0; i < 2; i++) {
 		__u32 mask = 0x11 + i, status = 0x2200 + i, got = ~0u;
 		long long resets0, resets;
-		struct vmig_dev *d = devs[i];
+		struct libvmig_dev *d = devs[i];
 		char kind[64] = "";
 		bool emulated;
 
@@ -778,8 +778,8 @@ TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
 		/* From STOP. */
 		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &mask, true));
 		ASSERT_EQ(0, reg(d, IVSHMEM_INTRSTATUS, &status, true));
-		ASSERT_EQ(0, vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL));
-		ASSERT_EQ(0, vmig_reset(d));
+		ASSERT_EQ(0, libvmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL));
+		ASSERT_EQ(0, libvmig_reset(d));
 		EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(d));
 		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &got, false));
 		EXPECT_EQ(0, got);
@@ -789,11 +789,11 @@ TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
 		/* From ERROR, with decoding off. */
 		ASSERT_EQ(0, reg(d, IVSHMEM_INTRMASK, &mask, true));
 		ASSERT_EQ(0, reg(d, IVSHMEM_INTRSTATUS, &status, true));
-		ASSERT_EQ(0, vmig_fail_arc(d, "RUNNING RUNNING_P2P 5 broken"));
-		EXPECT_EQ(-EIO, vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL));
+		ASSERT_EQ(0, libvmig_fail_arc(d, "RUNNING RUNNING_P2P 5 broken"));
+		EXPECT_EQ(-EIO, libvmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL));
 		EXPECT_EQ(VFIO_DEVICE_STATE_ERROR, state_of(d));
 		ASSERT_EQ(0, decoding(d, false));
-		ASSERT_EQ(0, vmig_reset(d));
+		ASSERT_EQ(0, libvmig_reset(d));
 		EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(d));
 		EXPECT_FALSE(decoding_on(d));
 		ASSERT_EQ(0, decoding(d, true));
@@ -817,15 +817,15 @@ TEST_F_TIMEOUT(pair, reset_with_or_without_method, 300)
  * Feed @s to B: RESUMING, write, RESUMING -> STOP.  Returns the first
  * error, after checking that a failure left B in RESUMING.
  */
-static int try_resume(struct __test_metadata *_metadata, struct vmig_dev *d,
-		      const struct vmig_buf *s)
+static int try_resume(struct __test_metadata *_metadata, struct libvmig_dev *d,
+		      const struct libvmig_buf *s)
 {
 	int fd, ret, ret2;
 
-	EXPECT_EQ(0, vmig_reset(d));
-	ASSERT_EQ(0, vmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd));
-	ret = vmig_write_stream(fd, s->data, s->len, 4096);
-	ret2 = vmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
+	EXPECT_EQ(0, libvmig_reset(d));
+	ASSERT_EQ(0, libvmig_set_state(d, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ret = libvmig_write_stream(fd, s->data, s->len, 4096);
+	ret2 = libvmig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
 	close(fd);
 	if (!ret2)
 		return ret;
@@ -841,15 +841,15 @@ static int try_resume(struct __test_metadata *_metadata, struct vmig_dev *d,
  * identity and the records point into @whole.
  */
 static void small_stream(struct __test_metadata *_metadata,
-			 struct vmig_dev *a, unsigned char *mem_a, size_t size,
-			 struct vmig_stream *p, struct vmig_buf *whole)
+			 struct libvmig_dev *a, unsigned char *mem_a, size_t size,
+			 struct libvmig_stream *p, struct libvmig_buf *whole)
 {
 	int i, nr = 1;
 
 	fill(mem_a, size, 8);
-	ASSERT_EQ(0, vmig_reset(a));
-	ASSERT_EQ(0, vmig_save_all(a, whole));
-	ASSERT_EQ(0, vmig_stream_split(whole, p));
+	ASSERT_EQ(0, libvmig_reset(a));
+	ASSERT_EQ(0, libvmig_save_all(a, whole));
+	ASSERT_EQ(0, libvmig_stream_split(whole, p));
 	ASSERT_EQ(ID_LEN, p->id_len);
 	ASSERT_LT(0, p->nr);
 	ASSERT_EQ(REC_MEM, p->recs[0].type);
@@ -863,8 +863,8 @@ static void small_stream(struct __test_metadata *_metadata,
 /* A stream for a BAR2 of another size, or another format: refused. */
 TEST_F_TIMEOUT(pair, bad_identity, 300)
 {
-	struct vmig_buf whole = {}, s = {};
-	struct vmig_stream p = {};
+	struct libvmig_buf whole = {}, s = {};
+	struct libvmig_stream p = {};
 	unsigned char id[ID_LEN];
 
 	small_stream(_metadata, &self->a, self->mem_a, self->size, &p, &whole);
@@ -872,38 +872,38 @@ TEST_F_TIMEOUT(pair, bad_identity, 300)
 	p.id = id;
 
 	/* The untouched small stream loads: the envelope is right. */
-	ASSERT_EQ(0, vmig_stream_join(&p, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&p, &s));
 	EXPECT_EQ(0, try_resume(_metadata, &self->b, &s));
 
 	put_le(id + ID_BAR2_SIZE, self->size * 2, 8);
-	ASSERT_EQ(0, vmig_stream_join(&p, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&p, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 	put_le(id + ID_BAR2_SIZE, self->size / 2, 8);
-	ASSERT_EQ(0, vmig_stream_join(&p, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&p, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 	put_le(id + ID_BAR2_SIZE, self->size, 8);
 
 	put_le(id + ID_VERSION, 2, 4);
-	ASSERT_EQ(0, vmig_stream_join(&p, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&p, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 
 	/* After all that, the real stream migrates. */
 	memset(self->mem_b, 0, self->size);
-	ASSERT_EQ(0, vmig_reset(&self->b));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &whole, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_reset(&self->b));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &whole, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
-	vmig_stream_free(&p);
-	vmig_buf_free(&s);
-	vmig_buf_free(&whole);
+	libvmig_stream_free(&p);
+	libvmig_buf_free(&s);
+	libvmig_buf_free(&whole);
 }
 
 /* Records that pass the envelope but not the driver: refused. */
 TEST_F_TIMEOUT(pair, bad_records, 300)
 {
-	struct vmig_buf whole = {}, s = {};
+	struct libvmig_buf whole = {}, s = {};
 	unsigned char mem[8 + 2 * BLOCK], regs[12] = {};
-	struct vmig_stream p = {}, q = {};
-	struct vmig_rec other = { 40, REC_MANDATORY, sizeof(regs), regs };
+	struct libvmig_stream p = {}, q = {};
+	struct libvmig_rec other = { 40, REC_MANDATORY, sizeof(regs), regs };
 	struct {
 		const char *what;
 		__u64 offset;
@@ -925,46 +925,46 @@ TEST_F_TIMEOUT(pair, bad_records, 300)
 	memset(mem, 0xa5, sizeof(mem));
 
 	for (i = 0; i < ARRAY_SIZE(mems); i++) {
-		ASSERT_EQ(0, vmig_stream_copy(&q, &p));
+		ASSERT_EQ(0, libvmig_stream_copy(&q, &p));
 		put_le(mem, mems[i].offset, 8);
 		q.recs[0].data = mem;
 		q.recs[0].len = mems[i].len;
-		ASSERT_EQ(0, vmig_stream_join(&q, &s));
+		ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 		EXPECT_EQ(mems[i].err, try_resume(_metadata, &self->b, &s))
 			TH_LOG("%s", mems[i].what);
 	}
 
 	/* Registers: short, long, twice, missing. */
-	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
+	ASSERT_EQ(0, libvmig_stream_copy(&q, &p));
 	q.recs[1].len = 4;
-	ASSERT_EQ(0, vmig_stream_join(&q, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 	q.recs[1].data = regs;
 	q.recs[1].len = sizeof(regs);
-	ASSERT_EQ(0, vmig_stream_join(&q, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
-	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
-	ASSERT_EQ(0, vmig_stream_add(&q, &p.recs[1]));
-	ASSERT_EQ(0, vmig_stream_join(&q, &s));
+	ASSERT_EQ(0, libvmig_stream_copy(&q, &p));
+	ASSERT_EQ(0, libvmig_stream_add(&q, &p.recs[1]));
+	ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
-	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
+	ASSERT_EQ(0, libvmig_stream_copy(&q, &p));
 	q.nr = 1;
-	ASSERT_EQ(0, vmig_stream_join(&q, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &s));
 
 	/* A mandatory record of a type the format lacks; an optional one. */
-	ASSERT_EQ(0, vmig_stream_copy(&q, &p));
-	ASSERT_EQ(0, vmig_stream_add(&q, &other));
-	ASSERT_EQ(0, vmig_stream_join(&q, &s));
+	ASSERT_EQ(0, libvmig_stream_copy(&q, &p));
+	ASSERT_EQ(0, libvmig_stream_add(&q, &other));
+	ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 	EXPECT_EQ(-EOPNOTSUPP, try_resume(_metadata, &self->b, &s));
 	q.recs[q.nr - 1].flags = 0;
-	ASSERT_EQ(0, vmig_stream_join(&q, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&q, &s));
 	EXPECT_EQ(0, try_resume(_metadata, &self->b, &s));
 
-	vmig_stream_free(&q);
-	vmig_stream_free(&p);
-	vmig_buf_free(&s);
-	vmig_buf_free(&whole);
+	libvmig_stream_free(&q);
+	libvmig_stream_free(&p);
+	libvmig_buf_free(&s);
+	libvmig_buf_free(&whole);
 }
 
 /*
@@ -975,15 +975,15 @@ TEST_F_TIMEOUT(pair, bad_records, 300)
 TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 {
 	__u32 mask = 0x1234, got = 0;
-	struct vmig_buf whole = {}, s = {};
+	struct libvmig_buf whole = {}, s = {};
 	unsigned char bad[8 + BLOCK];
-	struct vmig_stream all = {};
+	struct libvmig_stream all = {};
 	size_t first;
 	int fd;
 
 	fill(self->mem_a, self->size, 9);
-	ASSERT_EQ(0, vmig_save_all(&self->a, &whole));
-	ASSERT_EQ(0, vmig_stream_split(&whole, &all));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &whole));
+	ASSERT_EQ(0, libvmig_stream_split(&whole, &all));
 	ASSERT_EQ(ID_LEN, all.id_len);
 	ASSERT_LE(3, all.nr);
 	first = all.recs[0].len - 8;
@@ -995,13 +995,13 @@ TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 	put_le(bad, self->size, 8);
 	all.recs[1].data = bad;
 	all.recs[1].len = sizeof(bad);
-	ASSERT_EQ(0, vmig_stream_join(&all, &s));
+	ASSERT_EQ(0, libvmig_stream_join(&all, &s));
 
 	memset(self->mem_b, 0, self->size);
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &mask, true));
-	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
-	EXPECT_EQ(-EINVAL, vmig_write_stream(fd, s.data, s.len, 4096));
-	EXPECT_EQ(-EINVAL, vmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
+	EXPECT_EQ(-EINVAL, libvmig_write_stream(fd, s.data, s.len, 4096));
+	EXPECT_EQ(-EINVAL, libvmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL));
 	close(fd);
 	EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, state_of(&self->b));
 	EXPECT_EQ(0, memcmp(self->mem_a, self->mem_b, first));
@@ -1009,17 +1009,17 @@ TEST_F_TIMEOUT(pair, refused_stream_state, 300)
 	ASSERT_EQ(0, reg(&self->b, IVSHMEM_INTRMASK, &got, false));
 	EXPECT_EQ(mask, got);
 
-	ASSERT_EQ(0, vmig_reset(&self->b));
+	ASSERT_EQ(0, libvmig_reset(&self->b));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RUNNING, state_of(&self->b));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &whole, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &whole, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(self->size, first_diff(self->mem_a, self->mem_b, self->size));
 
 	/* Truncated by one byte: written, but RESUMING -> STOP refuses. */
 	whole.len--;
 	EXPECT_EQ(-EINVAL, try_resume(_metadata, &self->b, &whole));
-	vmig_stream_free(&all);
-	vmig_buf_free(&s);
-	vmig_buf_free(&whole);
+	libvmig_stream_free(&all);
+	libvmig_buf_free(&s);
+	libvmig_buf_free(&whole);
 }
 
 TEST_HARNESS_MAIN

@@ -27,7 +27,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
-#include "vmig.h"
+#include "libvmig.h"
 #include "../kselftest_harness.h"
 
 /* 16550 registers, 8 per port in the I/O BAR. */
@@ -54,18 +54,18 @@
 #define INTX		VFIO_PCI_INTX_IRQ_INDEX
 #define MSI		VFIO_PCI_MSI_IRQ_INDEX
 
-static int uart_out(struct vmig_dev *d, int port, int reg, __u8 v)
+static int uart_out(struct libvmig_dev *d, int port, int reg, __u8 v)
 {
-	return vmig_region_rw(d, BAR0, port * 8 + reg, &v, 1, true);
+	return libvmig_region_rw(d, BAR0, port * 8 + reg, &v, 1, true);
 }
 
-static int uart_in(struct vmig_dev *d, int port, int reg, __u8 *v)
+static int uart_in(struct libvmig_dev *d, int port, int reg, __u8 *v)
 {
-	return vmig_region_rw(d, BAR0, port * 8 + reg, v, 1, false);
+	return libvmig_region_rw(d, BAR0, port * 8 + reg, v, 1, false);
 }
 
 /* Program a port as a guest driver would, then loop @msg back into it. */
-static void uart_setup(struct __test_metadata *_metadata, struct vmig_dev *d,
+static void uart_setup(struct __test_metadata *_metadata, struct libvmig_dev *d,
 		       int port, __u16 divisor, __u8 scratch, const char *msg)
 {
 	ASSERT_EQ(0, uart_out(d, port, UART_LCR, LCR_DLAB));
@@ -80,7 +80,7 @@ static void uart_setup(struct __test_metadata *_metadata, struct vmig_dev *d,
 }
 
 /* Read back everything uart_setup() left, and the looped bytes. */
-static void uart_check(struct __test_metadata *_metadata, struct vmig_dev *d,
+static void uart_check(struct __test_metadata *_metadata, struct libvmig_dev *d,
 		       int port, __u16 divisor, __u8 scratch, const char *msg)
 {
 	__u8 v, lo, hi;
@@ -107,18 +107,18 @@ static void uart_check(struct __test_metadata *_metadata, struct vmig_dev *d,
 	EXPECT_EQ(0, v & LSR_DR);
 }
 
-static int cfg_read(struct vmig_dev *d, int off, void *v, size_t len)
+static int cfg_read(struct libvmig_dev *d, int off, void *v, size_t len)
 {
-	return vmig_region_rw(d, CONFIG, off, v, len, false);
+	return libvmig_region_rw(d, CONFIG, off, v, len, false);
 }
 
-static int cfg_write(struct vmig_dev *d, int off, const void *v, size_t len)
+static int cfg_write(struct libvmig_dev *d, int off, const void *v, size_t len)
 {
-	return vmig_region_rw(d, CONFIG, off, (void *)v, len, true);
+	return libvmig_region_rw(d, CONFIG, off, (void *)v, len, true);
 }
 
 /* VFIO_DEVICE_SET_IRQS for one vector, with @len bytes of data. */
-static int set_irqs(struct vmig_dev *d, __u32 index, __u32 flags,
+static int set_irqs(struct libvmig_dev *d, __u32 index, __u32 flags,
 		    __u32 count, const void *data, size_t len)
 {
 	char buf[sizeof(struct vfio_irq_set) + sizeof(__s32)];
@@ -133,7 +133,7 @@ static int set_irqs(struct vmig_dev *d, __u32 index, __u32 flags,
 	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, set) ? -errno : 0;
 }
 
-static int irq_trigger(struct vmig_dev *d, __u32 index, int efd)
+static int irq_trigger(struct libvmig_dev *d, __u32 index, int efd)
 {
 	__s32 fd = efd;
 
@@ -141,13 +141,13 @@ static int irq_trigger(struct vmig_dev *d, __u32 index, int efd)
 			VFIO_IRQ_SET_ACTION_TRIGGER, 1, &fd, sizeof(fd));
 }
 
-static int irq_disable(struct vmig_dev *d, __u32 index)
+static int irq_disable(struct libvmig_dev *d, __u32 index)
 {
 	return set_irqs(d, index, VFIO_IRQ_SET_DATA_NONE |
 			VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL, 0);
 }
 
-static int intx_unmask(struct vmig_dev *d)
+static int intx_unmask(struct libvmig_dev *d)
 {
 	return set_irqs(d, INTX, VFIO_IRQ_SET_DATA_NONE |
 			VFIO_IRQ_SET_ACTION_UNMASK, 1, NULL, 0);
@@ -168,7 +168,7 @@ static int fired(int efd)
  * header with the identity, records of type, flags, length, sequence and
  * CRC32C, and a trailer of type 1 with the counts.  The tests take a real
  * stream apart, change a record, and frame it again with fresh sequence
- * numbers, CRCs and trailer (vmig_stream_split() and vmig_stream_join()),
+ * numbers, CRCs and trailer (libvmig_stream_split() and libvmig_stream_join()),
  * so that the envelope is sound and only the driver can object.
  */
 #define REC_CONFIG	16
@@ -179,8 +179,8 @@ static int fired(int efd)
 #define REC_MANDATORY	1
 
 /* The last record of @type for @port (ignored for CONFIG and IRQ). */
-static struct vmig_rec *records_find(struct vmig_stream *r, __u16 type,
-				     int port)
+static struct libvmig_rec *records_find(struct libvmig_stream *r, __u16 type,
+					int port)
 {
 	int i;
 
@@ -192,7 +192,7 @@ static struct vmig_rec *records_find(struct vmig_stream *r, __u16 type,
 	return NULL;
 }
 
-static void records_drop(struct vmig_stream *r, struct vmig_rec *x)
+static void records_drop(struct libvmig_stream *r, struct libvmig_rec *x)
 {
 	int i = x - r->recs;
 
@@ -201,7 +201,7 @@ static void records_drop(struct vmig_stream *r, struct vmig_rec *x)
 }
 
 FIXTURE(pair) {
-	struct vmig_dev a, b;
+	struct libvmig_dev a, b;
 	int ports;
 };
 
@@ -226,34 +226,34 @@ FIXTURE_SETUP(pair)
 	self->b.fd = -1;
 	if (!a || !b)
 		SKIP(return, "%s or %s not set", variant->a, variant->b);
-	ASSERT_EQ(0, vmig_dev_open(&self->a, a));
-	ASSERT_EQ(0, vmig_dev_open(&self->b, b));
-	ASSERT_EQ(0, vmig_reset(&self->a));
-	ASSERT_EQ(0, vmig_reset(&self->b));
+	ASSERT_EQ(0, libvmig_dev_open(&self->a, a));
+	ASSERT_EQ(0, libvmig_dev_open(&self->b, b));
+	ASSERT_EQ(0, libvmig_reset(&self->a));
+	ASSERT_EQ(0, libvmig_reset(&self->b));
 	self->ports = variant->ports;
 }
 
 FIXTURE_TEARDOWN(pair)
 {
-	vmig_dev_close(&self->a);
-	vmig_dev_close(&self->b);
+	libvmig_dev_close(&self->a);
+	libvmig_dev_close(&self->b);
 }
 
 /* Save on A, resume on B: B's guest finds A's UART, bytes and all. */
 TEST_F(pair, loopback_bytes_survive)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	int p;
 
 	for (p = 0; p < self->ports; p++)
 		uart_setup(_metadata, &self->a, p, 0x0c + p, 0xa5 + p,
 			   p ? "port1" : "vmig!");
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	for (p = 0; p < self->ports; p++)
 		uart_check(_metadata, &self->b, p, 0x0c + p, 0xa5 + p,
 			   p ? "port1" : "vmig!");
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /* A reset clears what the guest programmed. */
@@ -262,7 +262,7 @@ TEST_F(pair, reset_clears)
 	__u8 v;
 
 	uart_setup(_metadata, &self->a, 0, 1, 0x5a, "x");
-	ASSERT_EQ(0, vmig_reset(&self->a));
+	ASSERT_EQ(0, libvmig_reset(&self->a));
 	ASSERT_EQ(0, uart_in(&self->a, 0, UART_SCR, &v));
 	EXPECT_EQ(0, v);
 	ASSERT_EQ(0, uart_in(&self->a, 0, UART_LSR, &v));
@@ -277,84 +277,84 @@ TEST_F(pair, reset_clears)
 TEST_F(pair, precopy_tracks_the_guest)
 {
 	struct vfio_precopy_info info;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	struct pollfd p;
 	int fd;
 
 	uart_setup(_metadata, &self->a, 0, 0x30, 0x11, "ab");
-	ASSERT_EQ(0, vmig_precopy_v2(&self->a));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_v2(&self->a));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_LT(0, info.initial_bytes);
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);
 
 	/* The running guest sends two more bytes: dirty, and poll wakes. */
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'c'));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'd'));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_LT(0, info.dirty_bytes);
 	p.fd = fd;
 	p.events = POLLIN;
 	EXPECT_EQ(1, poll(&p, 1, 1000));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 
 	/* It reprograms the divisor: new initial data. */
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_LCR, LCR_DLAB));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_DLL, 0x60));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_LCR, LCR_8N1));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(VFIO_PRECOPY_INFO_REINIT, info.flags);
 	EXPECT_LT(0, info.initial_bytes);
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, libvmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x60, 0x11, "abcd");
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /* A stream of the other type (port count) is refused, cleanly. */
 TEST(wrong_type_refused)
 {
 	const char *one = getenv("VMIG_MTTY1"), *two = getenv("VMIG_MTTY2");
-	struct vmig_dev a, b;
-	struct vmig_buf s = {};
+	struct libvmig_dev a, b;
+	struct libvmig_buf s = {};
 	__u32 st;
 	int fd;
 
 	if (!one || !two)
 		SKIP(return, "VMIG_MTTY1 or VMIG_MTTY2 not set");
-	ASSERT_EQ(0, vmig_dev_open(&a, two));
-	ASSERT_EQ(0, vmig_dev_open(&b, one));
-	ASSERT_EQ(0, vmig_save_all(&a, &s));
-	ASSERT_EQ(0, vmig_set_state(&b, VFIO_DEVICE_STATE_RESUMING, &fd));
-	EXPECT_EQ(-EINVAL, vmig_write_stream(fd, s.data, s.len, 32768));
-	EXPECT_EQ(-EINVAL, vmig_set_state(&b, VFIO_DEVICE_STATE_STOP, NULL));
-	ASSERT_EQ(0, vmig_get_state(&b, &st));
+	ASSERT_EQ(0, libvmig_dev_open(&a, two));
+	ASSERT_EQ(0, libvmig_dev_open(&b, one));
+	ASSERT_EQ(0, libvmig_save_all(&a, &s));
+	ASSERT_EQ(0, libvmig_set_state(&b, VFIO_DEVICE_STATE_RESUMING, &fd));
+	EXPECT_EQ(-EINVAL, libvmig_write_stream(fd, s.data, s.len, 32768));
+	EXPECT_EQ(-EINVAL, libvmig_set_state(&b, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, libvmig_get_state(&b, &st));
 	EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, st);
 	close(fd);
-	EXPECT_EQ(0, vmig_reset(&b));
-	vmig_buf_free(&s);
-	vmig_dev_close(&a);
-	vmig_dev_close(&b);
+	EXPECT_EQ(0, libvmig_reset(&b));
+	libvmig_buf_free(&s);
+	libvmig_dev_close(&a);
+	libvmig_dev_close(&b);
 }
 
 /* MIG_DATA_SIZE is exact for a STOP_COPY stream from RUNNING. */
 TEST_F(pair, data_size_is_exact)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u64 bytes;
 
 	uart_setup(_metadata, &self->a, 0, 0x0c, 0x77, "size");
-	ASSERT_EQ(0, vmig_data_size(&self->a, &bytes));
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_data_size(&self->a, &bytes));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	EXPECT_EQ(s.len, bytes);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /* Config space: identity, BAR sizing, read-only bits; the region table. */
@@ -366,13 +366,13 @@ TEST_F(pair, config_space)
 	__u16 v16;
 	__u8 v8;
 
-	ASSERT_EQ(0, vmig_region_info(&self->a, CONFIG, &ri));
+	ASSERT_EQ(0, libvmig_region_info(&self->a, CONFIG, &ri));
 	EXPECT_EQ(256, ri.size);
-	ASSERT_EQ(0, vmig_region_info(&self->a, BAR0, &ri));
+	ASSERT_EQ(0, libvmig_region_info(&self->a, BAR0, &ri));
 	EXPECT_EQ(bar0, ri.size);
-	ASSERT_EQ(0, vmig_region_info(&self->a, VFIO_PCI_BAR1_REGION_INDEX, &ri));
+	ASSERT_EQ(0, libvmig_region_info(&self->a, VFIO_PCI_BAR1_REGION_INDEX, &ri));
 	EXPECT_EQ(0, ri.size);
-	EXPECT_EQ(-EINVAL, vmig_region_info(&self->a, VFIO_PCI_NUM_REGIONS, &ri));
+	EXPECT_EQ(-EINVAL, libvmig_region_info(&self->a, VFIO_PCI_NUM_REGIONS, &ri));
 
 	ASSERT_EQ(0, cfg_read(&self->a, 0, &v32, 4));
 	EXPECT_EQ(0x1b36 | (self->ports == 1 ? 2 : 3) << 16, v32);
@@ -401,9 +401,9 @@ TEST_F(pair, config_space)
 
 	/* Accesses outside a region. */
 	EXPECT_EQ(-EINVAL, cfg_read(&self->a, 255, &v16, 2));
-	EXPECT_EQ(-EINVAL, vmig_region_rw(&self->a, BAR0, bar0, &v8, 1, false));
-	EXPECT_EQ(-EINVAL, vmig_region_rw(&self->a, VFIO_PCI_BAR2_REGION_INDEX,
-					  0, &v8, 1, false));
+	EXPECT_EQ(-EINVAL, libvmig_region_rw(&self->a, BAR0, bar0, &v8, 1, false));
+	EXPECT_EQ(-EINVAL, libvmig_region_rw(&self->a, VFIO_PCI_BAR2_REGION_INDEX,
+					     0, &v8, 1, false));
 
 	ii.index = INTX;
 	ASSERT_EQ(0, ioctl(self->a.fd, VFIO_DEVICE_GET_IRQ_INFO, &ii));
@@ -431,18 +431,18 @@ TEST_F(pair, config_space)
 TEST_F(pair, overrun_survives)
 {
 	const char *msg = "0123456789abcdefXYZ";	/* 19 bytes, 16 fit */
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u8 v;
 
 	uart_setup(_metadata, &self->a, 0, 1, 0, msg);
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LSR, &v));
 	EXPECT_EQ(LSR_OE | LSR_DR, v & (LSR_OE | LSR_DR));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LSR, &v));
 	EXPECT_EQ(0, v & LSR_OE);		/* reading LSR cleared it */
 	uart_check(_metadata, &self->b, 0, 1, 0, "0123456789abcdef");
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /* STOP freezes the ports: reads have no side effects, writes vanish. */
@@ -452,7 +452,7 @@ TEST_F(pair, stop_freezes_the_ports)
 	__u8 v;
 
 	uart_setup(_metadata, &self->a, 0, 3, 0x42, "hi");
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP, NULL));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_SCR, 0x99));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, '!'));
 	ASSERT_EQ(0, uart_in(&self->a, 0, UART_SCR, &v));
@@ -466,7 +466,7 @@ TEST_F(pair, stop_freezes_the_ports)
 	ASSERT_EQ(0, cfg_read(&self->a, 4, &v16, 2));
 	EXPECT_EQ(cmd, v16);
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	uart_check(_metadata, &self->a, 0, 3, 0x42, "hi");
 }
 
@@ -494,11 +494,11 @@ TEST_F(pair, msi_follows_the_line)
 	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
 	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
 
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING_P2P,
-				    NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING_P2P,
+				       NULL));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'z'));
 	EXPECT_EQ(0, fired(efd));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	EXPECT_EQ(1, fired(efd));
 
 	EXPECT_EQ(-EINVAL, irq_trigger(&self->a, INTX, other));
@@ -575,31 +575,31 @@ TEST_F(pair, interrupts_cross_migration)
 {
 	int ea = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int eb = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 
 	ASSERT_LE(0, ea);
 	ASSERT_LE(0, eb);
 	uart_setup(_metadata, &self->a, 0, 1, 0, "q");
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	ASSERT_EQ(0, irq_trigger(&self->b, MSI, eb));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(1, fired(eb));
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 
-	ASSERT_EQ(0, vmig_reset(&self->a));
-	ASSERT_EQ(0, vmig_reset(&self->b));
+	ASSERT_EQ(0, libvmig_reset(&self->a));
+	ASSERT_EQ(0, libvmig_reset(&self->b));
 	fired(eb);
 	ASSERT_EQ(0, irq_trigger(&self->a, MSI, ea));
 	uart_setup(_metadata, &self->a, 0, 1, 0, "");
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_IER, IER_RDI));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_RBR, 'r'));
 	EXPECT_EQ(1, fired(ea));
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	EXPECT_EQ(0, fired(eb));
 	uart_check(_metadata, &self->b, 0, 1, 0, "r");
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 	close(ea);
 	close(eb);
 }
@@ -607,22 +607,22 @@ TEST_F(pair, interrupts_cross_migration)
 /* The records change the device only when the whole stream is in. */
 TEST_F(pair, staged_until_stop)
 {
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u8 v;
 	int fd;
 
 	uart_setup(_metadata, &self->a, 0, 1, 0x3c, "st");
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 	ASSERT_EQ(0, uart_out(&self->b, 0, UART_SCR, 0x11));
-	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
-	ASSERT_EQ(0, vmig_write_stream(fd, s.data, s.len, 7));
+	ASSERT_EQ(0, libvmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING, &fd));
+	ASSERT_EQ(0, libvmig_write_stream(fd, s.data, s.len, 7));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_SCR, &v));
 	EXPECT_EQ(0x11, v);
-	ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_SCR, &v));
 	EXPECT_EQ(0x3c, v);
 	close(fd);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -667,25 +667,25 @@ static const struct forgery forgeries[] = {
 
 TEST_F(pair, forged_records)
 {
-	struct vmig_buf s = {}, framed = {};
-	struct vmig_stream r = {};
+	struct libvmig_buf s = {}, framed = {};
+	struct libvmig_stream r = {};
 	unsigned char payload[512];
 	unsigned int i;
 	__u32 st;
 
 	uart_setup(_metadata, &self->a, 0, 0x0c, 0x5e, "forge");
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
 
 	for (i = 0; i < ARRAY_SIZE(forgeries); i++) {
 		const struct forgery *f = &forgeries[i];
-		struct vmig_rec extra = { 0x7fff, f->add_flags, 3,
+		struct libvmig_rec extra = { 0x7fff, f->add_flags, 3,
 					  (const unsigned char *)"new" };
-		struct vmig_rec *x = NULL;
-		struct vmig_buf bad = {};
+		struct libvmig_rec *x = NULL;
+		struct libvmig_buf bad = {};
 		__u8 v;
 		int fd, ret;
 
-		ASSERT_EQ(0, vmig_stream_split(&s, &r));
+		ASSERT_EQ(0, libvmig_stream_split(&s, &r));
 		if (f->type) {
 			x = records_find(&r, f->type, 0);
 			ASSERT_NE(NULL, x) TH_LOG("%s: no record", f->what);
@@ -702,18 +702,18 @@ TEST_F(pair, forged_records)
 			x->data = payload;
 		}
 		if (f->add)
-			ASSERT_EQ(0, vmig_stream_add(&r, &extra));
-		ASSERT_EQ(0, vmig_stream_join(&r, &bad));
+			ASSERT_EQ(0, libvmig_stream_add(&r, &extra));
+		ASSERT_EQ(0, libvmig_stream_join(&r, &bad));
 
-		ASSERT_EQ(0, vmig_reset(&self->b));
+		ASSERT_EQ(0, libvmig_reset(&self->b));
 		ASSERT_EQ(0, uart_out(&self->b, 0, UART_SCR, 0x11));
-		ASSERT_EQ(0, vmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING,
-					    &fd));
-		ret = vmig_write_stream(fd, bad.data, bad.len, 0);
+		ASSERT_EQ(0, libvmig_set_state(&self->b, VFIO_DEVICE_STATE_RESUMING,
+					       &fd));
+		ret = libvmig_write_stream(fd, bad.data, bad.len, 0);
 		EXPECT_EQ(f->write_err, ret) TH_LOG("%s", f->what);
-		ret = vmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL);
+		ret = libvmig_set_state(&self->b, VFIO_DEVICE_STATE_STOP, NULL);
 		EXPECT_EQ(f->write_err ?: f->stop_err, ret) TH_LOG("%s", f->what);
-		ASSERT_EQ(0, vmig_get_state(&self->b, &st));
+		ASSERT_EQ(0, libvmig_get_state(&self->b, &st));
 		ASSERT_EQ(0, uart_in(&self->b, 0, UART_SCR, &v));
 		if (ret) {
 			EXPECT_EQ(VFIO_DEVICE_STATE_RESUMING, st);
@@ -723,57 +723,57 @@ TEST_F(pair, forged_records)
 			EXPECT_EQ(0x5e, v);
 		}
 		close(fd);
-		vmig_buf_free(&bad);
+		libvmig_buf_free(&bad);
 	}
 	/* And the genuine stream, framed again the same way, loads. */
-	ASSERT_EQ(0, vmig_stream_split(&s, &r));
-	ASSERT_EQ(0, vmig_stream_join(&r, &framed));
-	ASSERT_EQ(0, vmig_reset(&self->b));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &framed, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_stream_split(&s, &r));
+	ASSERT_EQ(0, libvmig_stream_join(&r, &framed));
+	ASSERT_EQ(0, libvmig_reset(&self->b));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &framed, LIBVMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x0c, 0x5e, "forge");
-	vmig_stream_free(&r);
-	vmig_buf_free(&framed);
-	vmig_buf_free(&s);
+	libvmig_stream_free(&r);
+	libvmig_buf_free(&framed);
+	libvmig_buf_free(&s);
 }
 
 /* Pre-copy notices reads too: consuming a byte dirties the FIFO. */
 TEST_F(pair, precopy_sees_reads)
 {
 	struct vfio_precopy_info info;
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	__u8 v;
 	int fd;
 
 	uart_setup(_metadata, &self->a, 0, 2, 0, "xyz");
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY, &fd));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
 	ASSERT_EQ(0, uart_in(&self->a, 0, UART_RBR, &v));
 	EXPECT_EQ('x', v);
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_LT(0, info.dirty_bytes);
 	/* Without the opt-in there is no REINIT, only new initial bytes. */
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_LCR, LCR_DLAB | LCR_8N1));
 	ASSERT_EQ(0, uart_out(&self->a, 0, UART_LCR, LCR_8N1 | 0x04));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.flags);
 	EXPECT_LT(0, info.initial_bytes);
 	/* An unchanged device in PRE_COPY_P2P: nothing new. */
-	ASSERT_EQ(-ENOMSG, vmig_read_stream(fd, &s));
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P,
-				    NULL));
-	ASSERT_EQ(0, vmig_precopy_info(fd, &info));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY_P2P,
+				       NULL));
+	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);
-	ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
-	ASSERT_EQ(0, vmig_read_stream(fd, &s));
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY, NULL));
+	ASSERT_EQ(0, libvmig_read_stream(fd, &s));
 	close(fd);
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_LCR, &v));
 	EXPECT_EQ(LCR_8N1 | 0x04, v);
 	ASSERT_EQ(0, uart_in(&self->b, 0, UART_RBR, &v));
 	EXPECT_EQ('y', v);
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -782,7 +782,7 @@ TEST_F(pair, precopy_sees_reads)
  * Every access succeeds, and the device still migrates afterwards.
  */
 struct hammer {
-	struct vmig_dev *d;
+	struct libvmig_dev *d;
 	atomic_bool stop;
 	long ops;
 	long errors;
@@ -806,36 +806,36 @@ static void *hammer_fn(void *arg)
 TEST_F(pair, guest_races_sessions)
 {
 	struct hammer h = { .d = &self->a };
-	struct vmig_buf s = {};
+	struct libvmig_buf s = {};
 	struct timespec t0, t;
 	pthread_t thread;
 	int fd, rounds = 0;
 
 	uart_setup(_metadata, &self->a, 0, 1, 0, "");
-	ASSERT_EQ(0, vmig_precopy_v2(&self->a));
+	ASSERT_EQ(0, libvmig_precopy_v2(&self->a));
 	ASSERT_EQ(0, pthread_create(&thread, NULL, hammer_fn, &h));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
-					    &fd));
-		vmig_read_stream(fd, &s);
-		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING,
-					    NULL));
+		ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
+					       &fd));
+		libvmig_read_stream(fd, &s);
+		ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING,
+					       NULL));
 		close(fd);
-		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
-					    &fd));
-		ASSERT_EQ(0, vmig_reset(&self->a));
+		ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
+					       &fd));
+		ASSERT_EQ(0, libvmig_reset(&self->a));
 		close(fd);
-		ASSERT_EQ(0, vmig_set_state(&self->a,
-					    VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
-		vmig_read_stream(fd, &s);
-		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY,
-					    NULL));
-		ASSERT_EQ(0, vmig_read_stream(fd, &s));
-		ASSERT_EQ(0, vmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING,
-					    NULL));
+		ASSERT_EQ(0, libvmig_set_state(&self->a,
+					       VFIO_DEVICE_STATE_PRE_COPY_P2P, &fd));
+		libvmig_read_stream(fd, &s);
+		ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_STOP_COPY,
+					       NULL));
+		ASSERT_EQ(0, libvmig_read_stream(fd, &s));
+		ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING,
+					       NULL));
 		close(fd);
-		vmig_buf_free(&s);
+		libvmig_buf_free(&s);
 		rounds++;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while (t.tv_sec - t0.tv_sec < 2);
@@ -846,10 +846,10 @@ TEST_F(pair, guest_races_sessions)
 	EXPECT_LT(0, h.ops);
 
 	uart_setup(_metadata, &self->a, 0, 0x0d, 0x0e, "end");
-	ASSERT_EQ(0, vmig_save_all(&self->a, &s));
-	ASSERT_EQ(0, vmig_resume_all(&self->b, &s, VMIG_QEMU_PIECE));
+	ASSERT_EQ(0, libvmig_save_all(&self->a, &s));
+	ASSERT_EQ(0, libvmig_resume_all(&self->b, &s, LIBVMIG_QEMU_PIECE));
 	uart_check(_metadata, &self->b, 0, 0x0d, 0x0e, "end");
-	vmig_buf_free(&s);
+	libvmig_buf_free(&s);
 }
 
 /*
@@ -930,7 +930,7 @@ TEST(data_fd_outlives_device)
 	const char *uuid = "5eed0000-0000-4000-8000-0000000000ff";
 	char dev[PATH_MAX], byte = 0;
 	struct vfio_precopy_info info = { .argsz = sizeof(info) };
-	struct vmig_dev d;
+	struct libvmig_dev d;
 	int avail, sfd, rfd;
 
 	avail = sysfs_read_int(type, "available_instances");
@@ -938,13 +938,13 @@ TEST(data_fd_outlives_device)
 		SKIP(return, "no vmig_mtty parent or no room for a device");
 	snprintf(dev, sizeof(dev), "/sys/bus/mdev/devices/%s", uuid);
 	ASSERT_EQ(0, sysfs_write(type, "create", uuid));
-	ASSERT_EQ(0, vmig_dev_open(&d, dev));
+	ASSERT_EQ(0, libvmig_dev_open(&d, dev));
 
 	/* An ended saving session, and a live resuming one. */
-	ASSERT_EQ(0, vmig_set_state(&d, VFIO_DEVICE_STATE_PRE_COPY, &sfd));
-	ASSERT_EQ(0, vmig_set_state(&d, VFIO_DEVICE_STATE_STOP, NULL));
-	ASSERT_EQ(0, vmig_set_state(&d, VFIO_DEVICE_STATE_RESUMING, &rfd));
-	vmig_dev_close(&d);
+	ASSERT_EQ(0, libvmig_set_state(&d, VFIO_DEVICE_STATE_PRE_COPY, &sfd));
+	ASSERT_EQ(0, libvmig_set_state(&d, VFIO_DEVICE_STATE_STOP, NULL));
+	ASSERT_EQ(0, libvmig_set_state(&d, VFIO_DEVICE_STATE_RESUMING, &rfd));
+	libvmig_dev_close(&d);
 	ASSERT_EQ(0, sysfs_write(dev, "remove", "1"));
 	EXPECT_NE(0, access(dev, F_OK));
 
@@ -952,7 +952,7 @@ TEST(data_fd_outlives_device)
 	EXPECT_EQ(ENODEV, errno);
 	EXPECT_EQ(-1, read(sfd, &byte, 1));
 	EXPECT_EQ(ENODEV, errno);
-	EXPECT_EQ(-ENODEV, vmig_precopy_info(sfd, &info));
+	EXPECT_EQ(-ENODEV, libvmig_precopy_info(sfd, &info));
 	/* Nothing pins the device: it was released with the remove. */
 	EXPECT_EQ(avail, sysfs_read_int(type, "available_instances"));
 	close(sfd);

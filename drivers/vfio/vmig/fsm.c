@@ -456,8 +456,8 @@ static void vmig_record_failure(struct vmig_device *mig, u32 start, u32 target,
 }
 
 /* vmig_set_state() with the state lock held. */
-static struct file *vmig_set_state_locked(struct vmig_device *mig,
-					  u32 target)
+VISIBLE_IF_KUNIT struct file *vmig_set_state_locked(struct vmig_device *mig,
+						    u32 target)
 {
 	u32 start = mig->state, arcs = 0;
 	struct file *filp = NULL;
@@ -498,6 +498,7 @@ out_unwind:
 	trace_vmig_walk(mig, start, target, mig->state, ret, arcs);
 	return ERR_PTR(ret);
 }
+EXPORT_SYMBOL_IF_KUNIT(vmig_set_state_locked);
 
 /**
  * vmig_set_state() - move the FSM to @target, arc by arc

@@ -190,6 +190,14 @@ static void vmig_free_chunks(struct list_head *head)
 		kvfree(c);
 }
 
+static void vmig_session_unlock_device(struct vmig_device *mig)
+{
+	mutex_unlock(&mig->state_lock);
+	/* wake_up_var() does not touch @mig, which may be gone by then. */
+	if (atomic_dec_and_test(&mig->file_users))
+		wake_up_var(&mig->file_users);
+}
+
 /*
  * A data file may outlive its device: userspace keeps data_fd, closes the
  * device and unbinds the driver or removes the mdev, and the driver frees
@@ -212,15 +220,18 @@ static bool vmig_session_lock_device(struct vmig_session *sess)
 	atomic_inc(&mig->file_users);
 	spin_unlock(&sess->lock);
 	mutex_lock(&mig->state_lock);
+	/*
+	 * Sessions end under the state lock, so look again now that we hold
+	 * it: while we waited, the session may have ended, its release op
+	 * may have freed the driver's data, and the device may have started
+	 * a new session in the same state.  Nothing of this one may be
+	 * handed to the driver any more.
+	 */
+	if (sess->ended) {
+		vmig_session_unlock_device(mig);
+		return false;
+	}
 	return true;
-}
-
-static void vmig_session_unlock_device(struct vmig_device *mig)
-{
-	mutex_unlock(&mig->state_lock);
-	/* wake_up_var() does not touch @mig, which may be gone by then. */
-	if (atomic_dec_and_test(&mig->file_users))
-		wake_up_var(&mig->file_users);
 }
 
 static void vmig_session_free(struct kref *kref)

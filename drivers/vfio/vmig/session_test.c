@@ -70,6 +70,7 @@ struct sd_dev {
 	int released_at_reset;		/* @released when reset() last ran */
 	int resets;			/* calls of the reset op */
 	int produce_calls;
+	int stale_calls;		/* produce()/pending() of an ended session */
 	bool notify_in_pending;		/* report new data from pending() */
 
 	/* resuming */
@@ -169,6 +170,8 @@ static int sd_produce(struct vmig_session *sess)
 	struct sd_dev *sd = vmig_session_priv(sess);
 	int ret;
 
+	if (sess != sd->sess)
+		sd->stale_calls++;
 	sd->produce_calls++;
 	ret = sd_add_records(sd, sess, false);
 	if (!ret && sd_finished(sd))
@@ -181,6 +184,9 @@ static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
 	struct sd_dev *sd = vmig_session_priv(sess);
 	u32 rec = vmig_stream_record_size(sd->rec_len);
 
+	/* The driver's data of an ended session may be gone already. */
+	if (sess != sd->sess)
+		sd->stale_calls++;
 	/* A record being framed counts until the core has it. */
 	spin_lock(&sd->lock);
 	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
@@ -929,6 +935,98 @@ static void vmig_session_precopy_ioctl(struct kunit *test)
 	fput(f);
 }
 
+/* A file operation that waits for the state lock in a thread of its own. */
+enum { SD_OP_PRECOPY_INFO, SD_OP_READ };
+
+struct sd_waiter {
+	struct file *file;
+	int op;
+	unsigned long uaddr;	/* user memory of the test's mm */
+	struct mm_struct *mm;
+	long ret;
+	struct completion done;
+};
+
+static int sd_waiter_fn(void *arg)
+{
+	struct sd_waiter *w = arg;
+	loff_t pos = 0;
+	u8 byte;
+
+	kthread_use_mm(w->mm);
+	if (w->op == SD_OP_PRECOPY_INFO)
+		w->ret = w->file->f_op->unlocked_ioctl(w->file,
+						       VFIO_MIG_GET_PRECOPY_INFO,
+						       w->uaddr);
+	else
+		w->ret = kernel_read(w->file, &byte, 1, &pos);
+	kthread_unuse_mm(w->mm);
+	complete(&w->done);
+	return 0;
+}
+
+static const char * const sd_op_names[] = {
+	"VFIO_MIG_GET_PRECOPY_INFO", "read",
+};
+
+static const int sd_ops_list[] = { SD_OP_PRECOPY_INFO, SD_OP_READ };
+
+static void sd_op_desc(const int *op, char *desc)
+{
+	strscpy(desc, sd_op_names[*op], KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sd_ops_list, sd_ops_list, sd_op_desc);
+
+/*
+ * A file operation on a PRE_COPY data file found its session alive and
+ * waits for the state lock.  Meanwhile the session ends (-> RUNNING) and a
+ * new one starts in the same state (-> PRE_COPY).  The waiter must see that
+ * its session ended, and must not hand it to the driver, whose data for it
+ * the release op freed.
+ */
+static void vmig_session_stale_file_vs_new_session(struct kunit *test)
+{
+	int op = *(const int *)test->param_value;
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
+	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	struct sd_waiter w = { .op = op };
+	unsigned long deadline;
+	struct file *f, *nf;
+	struct sd_buf b;
+
+	sd_buf_init(test, &b, 1 << 16);
+	w.uaddr = sd_user_page(test);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)w.uaddr, &info,
+					   sizeof(info)), 0);
+	w.mm = current->mm;
+	init_completion(&w.done);
+	f = sd_goto(test, sd, PC);
+	/* Drained, so that a read has to ask the driver. */
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	w.file = f;
+
+	mutex_lock(&sd->mig.state_lock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kthread_run(sd_waiter_fn, &w,
+						    "vmig-waiter")));
+	deadline = jiffies + 5 * HZ;
+	while (!atomic_read(&sd->mig.file_users) && time_before(jiffies, deadline))
+		usleep_range(500, 1000);
+	KUNIT_EXPECT_EQ(test, atomic_read(&sd->mig.file_users), 1);
+	KUNIT_EXPECT_NULL(test, vmig_set_state_locked(&sd->mig, RU));
+	nf = vmig_set_state_locked(&sd->mig, PC);
+	mutex_unlock(&sd->mig.state_lock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(nf));
+
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&w.done, 5 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, w.ret, -ENODEV);
+	KUNIT_EXPECT_EQ(test, sd->stale_calls, 0);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	sd_goto(test, sd, RU);
+	fput(nf);
+	fput(f);
+}
+
 /* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
 static void vmig_session_resume_errors(struct kunit *test)
 {
@@ -1147,6 +1245,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),
+	KUNIT_CASE_PARAM(vmig_session_stale_file_vs_new_session,
+			 sd_ops_list_gen_params),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),

@@ -42,4 +42,9 @@ void vmig_debugfs_remove(struct vmig_device *mig);
 void vmig_debugfs_init(void);
 void vmig_debugfs_exit(void);
 
+/* Visible to the KUnit suites only; static otherwise. */
+#if IS_ENABLED(CONFIG_KUNIT)
+struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target);
+#endif
+
 #endif /* _VMIG_PRIV_H */

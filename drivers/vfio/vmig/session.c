@@ -16,6 +16,7 @@
 #include <linux/uio.h>
 #include <linux/vmig.h>
 #include <linux/wait_bit.h>
+#include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 #include <uapi/linux/vmig.h>
 
@@ -282,6 +283,7 @@ EXPORT_SYMBOL_GPL(vmig_file_session);
  */
 void vmig_session_end_locked(struct vmig_session *sess)
 {
+	struct vmig_chunk *c;
 	LIST_HEAD(dead);
 
 	lockdep_assert_held(&sess->mig->state_lock);
@@ -308,8 +310,11 @@ void vmig_session_end_locked(struct vmig_session *sess)
 					     struct_size_t(struct vmig_chunk, data,
 							   sess->chunk_size);
 		/* The producer is gone: its chunk can go too. */
-		kvfree(sess->fill);
+		spin_lock(&sess->lock);
+		c = sess->fill;
 		sess->fill = NULL;
+		spin_unlock(&sess->lock);
+		kvfree(c);
 		sess->rec = NULL;
 	}
 	trace_vmig_session(sess->mig, sess->kind == VMIG_SESSION_SAVE,
@@ -499,14 +504,31 @@ static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
 	return c;
 }
 
+/*
+ * KUnit seam: a chunk is about to pass from the producer to the read queue.
+ * A test replaces this to run vmig_save_reinit() at exactly that point.
+ */
+VISIBLE_IF_KUNIT void vmig_queue_fill_hook(struct vmig_session *sess)
+{
+	KUNIT_STATIC_STUB_REDIRECT(vmig_queue_fill_hook, sess);
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_queue_fill_hook);
+
+/*
+ * Queue the producer's chunk for read().  The chunk moves from @fill to
+ * @ready in one step under the spinlock: vmig_save_reinit() reclassifies
+ * every unread chunk and must find this one in one place or the other, or
+ * its dirty bytes would be counted twice as initial and once as dirty.
+ */
 static void vmig_queue_fill(struct vmig_session *sess)
 {
 	struct vmig_chunk *c = sess->fill;
 
 	if (!c || !c->len)
 		return;
-	sess->fill = NULL;
+	vmig_queue_fill_hook(sess);
 	spin_lock(&sess->lock);
+	sess->fill = NULL;
 	if (sess->ended) {
 		spin_unlock(&sess->lock);
 		kvfree(c);
@@ -525,6 +547,7 @@ static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
 	u32 need = vmig_stream_record_size(len);
 	bool initial = flags & VMIG_REC_INITIAL;
 	struct vmig_chunk *c;
+	bool full;
 
 	if (WARN_ON_ONCE(sess->kind != VMIG_SESSION_SAVE || sess->rec))
 		return ERR_PTR(-EINVAL);
@@ -533,10 +556,20 @@ static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
 	if (READ_ONCE(sess->ended))
 		return ERR_PTR(-ENODEV);
 
-	/* A chunk holds one class of data, and whole records. */
+	/*
+	 * A chunk holds one class of data, and whole records.  Only the
+	 * producer changes @fill; vmig_save_reinit() may reclassify it at any
+	 * time, so its class is read, and a new chunk published, under the
+	 * spinlock.
+	 */
 	c = sess->fill;
-	if (c && (c->len + need > sess->chunk_size || c->initial != initial))
-		vmig_queue_fill(sess);
+	if (c) {
+		spin_lock(&sess->lock);
+		full = c->len + need > sess->chunk_size || c->initial != initial;
+		spin_unlock(&sess->lock);
+		if (full)
+			vmig_queue_fill(sess);
+	}
 	if (!sess->fill) {
 		c = vmig_get_chunk(sess, wait);
 		if (IS_ERR(c))
@@ -544,7 +577,9 @@ static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
 		c->len = 0;
 		c->pos = 0;
 		c->initial = initial;
+		spin_lock(&sess->lock);
 		sess->fill = c;
+		spin_unlock(&sess->lock);
 	}
 	c = sess->fill;
 	sess->rec = c->data + c->len;

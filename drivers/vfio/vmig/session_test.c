@@ -7,6 +7,7 @@
  * a second fake device, so every test checks the data end to end.
  */
 
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/debug_locks.h>
 #include <linux/delay.h>
@@ -1027,6 +1028,54 @@ static void vmig_session_stale_file_vs_new_session(struct kunit *test)
 	fput(f);
 }
 
+static int sd_reinits;
+
+static void sd_reinit_at_queue(struct vmig_session *sess)
+{
+	sd_reinits++;
+	vmig_save_reinit(sess);
+}
+
+/*
+ * vmig_save_reinit() lands just as the producer queues a chunk of dirty
+ * records.  Everything unread counts as initial from then on, that chunk
+ * included: once it is read, PRECOPY_INFO reports 0 and 0, not a dirty
+ * count that wrapped below zero.
+ */
+static void vmig_session_reinit_vs_queue(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
+	unsigned long uaddr = sd_user_page(test);
+	struct vfio_precopy_info info;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	KUNIT_ASSERT_EQ(test, vmig_device_feature(&sd->mig,
+						  VFIO_DEVICE_FEATURE_SET |
+						  VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2,
+						  NULL, 0), 0);
+	f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+
+	sd_add_dirty(sd, 2);
+	sd_reinits = 0;
+	kunit_activate_static_stub(test, vmig_queue_fill_hook,
+				   sd_reinit_at_queue);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	kunit_deactivate_static_stub(test, vmig_queue_fill_hook);
+	KUNIT_EXPECT_GE(test, sd_reinits, 1);
+
+	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.flags, VFIO_PRECOPY_INFO_REINIT);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
 /* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
 static void vmig_session_resume_errors(struct kunit *test)
 {
@@ -1247,6 +1296,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_precopy_ioctl),
 	KUNIT_CASE_PARAM(vmig_session_stale_file_vs_new_session,
 			 sd_ops_list_gen_params),
+	KUNIT_CASE(vmig_session_reinit_vs_queue),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),

@@ -45,6 +45,7 @@ void vmig_debugfs_exit(void);
 /* Visible to the KUnit suites only; static otherwise. */
 #if IS_ENABLED(CONFIG_KUNIT)
 struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target);
+void vmig_queue_fill_hook(struct vmig_session *sess);
 #endif
 
 #endif /* _VMIG_PRIV_H */

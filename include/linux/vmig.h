@@ -225,10 +225,15 @@ struct vmig_stream_id {
  * @produce: optional; called with the state lock held when a reader finds
  *	nothing queued and more data is due.  Add records with vmig_save_*()
  *	without waiting for chunks; stop at -ENOBUFS, you are called again.
+ *	Any other error fails the session: read() returns it from then on.
  *	Drivers without it produce from their own worker.
  * @pending: optional; bytes of record payload not yet added to the stream,
  *	split as VFIO_MIG_GET_PRECOPY_INFO reports them.  Called with the
- *	state lock held, in PRE_COPY states only.
+ *	state lock held, in PRE_COPY states only.  Without it, PRECOPY_INFO
+ *	counts only what is framed and unread, a reader in PRE_COPY calls
+ *	@produce and meets the temporary end of stream when it adds
+ *	nothing, and a session fed by a worker has no temporary end at
+ *	all: read() waits for the worker.
  * @release: the session ended (the FSM left the saving group, the device
  *	was reset or closed): stop producing, wait for any worker, free what
  *	the session used.  Called once, with the state lock held.

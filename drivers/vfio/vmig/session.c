@@ -922,21 +922,22 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 	/*
 	 * PRE_COPY or PRE_COPY_P2P.  The driver may report new data from
 	 * another context while pending() runs: drop the hint only if no
-	 * such report came in meanwhile, or poll() would miss it.
+	 * such report came in meanwhile, or poll() would miss it.  A driver
+	 * without pending() is asked to produce; if it adds nothing, that
+	 * is the temporary end of stream too.
 	 */
 	spin_lock(&sess->lock);
 	hints = sess->nr_hints;
 	spin_unlock(&sess->lock);
-	if (sess->save->pending)
+	if (sess->save->pending) {
 		sess->save->pending(sess, &initial, &dirty);
-	spin_lock(&sess->lock);
-	initial += sess->unread_initial;
-	dirty += sess->unread_dirty;
-	if (!initial && !dirty && sess->nr_hints == hints)
-		sess->hint = false;
-	spin_unlock(&sess->lock);
-	if (!initial && !dirty)
-		return -ENOMSG;
+		spin_lock(&sess->lock);
+		initial += sess->unread_initial;
+		dirty += sess->unread_dirty;
+		spin_unlock(&sess->lock);
+		if (!initial && !dirty)
+			goto out_nothing;
+	}
 	if (!sess->save->produce)
 		return -EAGAIN;
 
@@ -946,7 +947,17 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 		return ret;
 	}
 	vmig_save_flush(sess);
-	return vmig_save_queued(sess) ? 1 : -ENOMSG;
+	if (vmig_save_queued(sess))
+		return 1;
+	if (sess->save->pending)
+		return -ENOMSG;
+
+out_nothing:
+	spin_lock(&sess->lock);
+	if (sess->nr_hints == hints)
+		sess->hint = false;
+	spin_unlock(&sess->lock);
+	return -ENOMSG;
 }
 
 static int vmig_save_refill(struct vmig_session *sess)

@@ -73,6 +73,7 @@ struct sd_dev {
 	int produce_calls;
 	int stale_calls;		/* produce()/pending() of an ended session */
 	bool notify_in_pending;		/* report new data from pending() */
+	bool no_pending;		/* save ops without pending() */
 
 	/* resuming */
 	u32 loaded;
@@ -245,6 +246,11 @@ static const struct vmig_save_ops sd_pull_ops = {
 	.release = sd_release,
 };
 
+static const struct vmig_save_ops sd_pull_nopending_ops = {
+	.produce = sd_produce,
+	.release = sd_release,
+};
+
 static const struct vmig_save_ops sd_push_ops = {
 	.pending = sd_pending,
 	.release = sd_release,
@@ -309,7 +315,9 @@ static struct file *sd_step(struct vmig_device *mig, u32 from, u32 to)
 		return vmig_resume_open(mig, &sd_resume_ops, &cfg);
 
 	sd->stop = false;
-	f = vmig_save_open(mig, sd->push ? &sd_push_ops : &sd_pull_ops, &cfg);
+	f = vmig_save_open(mig, sd->push ? &sd_push_ops :
+			   sd->no_pending ? &sd_pull_nopending_ops : &sd_pull_ops,
+			   &cfg);
 	if (IS_ERR(f))
 		return f;
 	sd->sess = vmig_file_session(f);
@@ -1076,6 +1084,42 @@ static void vmig_session_reinit_vs_queue(struct kunit *test)
 	fput(f);
 }
 
+/*
+ * A producer without pending(): PRE_COPY still streams its initial data,
+ * produce() decides what is due, and adding nothing is the temporary end.
+ */
+static void vmig_session_precopy_without_pending(struct kunit *test)
+{
+	struct sd_dev *sd;
+	struct sd_buf b;
+	struct file *f;
+
+	sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sd);
+	sd->no_pending = true;
+	sd_setup(test, sd, false, 3, 1, 100, 0);
+	kunit_alloc_resource(test, NULL, sd_exit, GFP_KERNEL, sd);
+	sd_buf_init(test, &b, 1 << 16);
+
+	f = sd_goto(test, sd, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_GT(test, sd->produce_calls, 0);
+	KUNIT_EXPECT_EQ(test, b.len, sizeof(struct vmig_stream_hdr) +
+			strlen(SD_ID) + 3 * vmig_stream_record_size(100));
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	/* New data, told by notify: poll wakes, read gets it. */
+	sd_add_dirty(sd, 2);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, b.len, sizeof(struct vmig_stream_hdr) +
+			strlen(SD_ID) + 5 * vmig_stream_record_size(100));
+	KUNIT_EXPECT_NULL(test, sd_goto(test, sd, SC));
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
 /* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
 static void vmig_session_resume_errors(struct kunit *test)
 {
@@ -1297,6 +1341,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_stale_file_vs_new_session,
 			 sd_ops_list_gen_params),
 	KUNIT_CASE(vmig_session_reinit_vs_queue),
+	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),

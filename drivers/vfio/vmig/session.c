@@ -458,6 +458,17 @@ static struct file *vmig_session_file(struct vmig_session *sess,
 /* ---------------------------------------------------------------------- */
 /* Saving: chunks and records.                                            */
 
+/* A new chunk; a KUnit static stub can make it fail. */
+VISIBLE_IF_KUNIT struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess)
+{
+	struct vmig_chunk *c;
+
+	KUNIT_STATIC_STUB_REDIRECT(vmig_chunk_alloc, sess);
+	return kvmalloc(struct_size(c, data, sess->chunk_size),
+			GFP_KERNEL_ACCOUNT);
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_chunk_alloc);
+
 /* A chunk for the producer: free, newly allocated, or after a wait. */
 static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
 {
@@ -476,14 +487,16 @@ static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
 			break;
 		}
 		if (sess->nr_chunks < VMIG_SAVE_CHUNKS) {
+			/* Counted before the allocation, so that none exceeds the bound. */
 			sess->nr_chunks++;
-			sess->peak_chunks = max(sess->peak_chunks, sess->nr_chunks);
 			spin_unlock(&sess->lock);
-			c = kvmalloc(struct_size(c, data, sess->chunk_size),
-				     GFP_KERNEL_ACCOUNT);
-			if (c)
-				return c;
+			c = vmig_chunk_alloc(sess);
 			spin_lock(&sess->lock);
+			if (c) {
+				sess->peak_chunks = max(sess->peak_chunks,
+							sess->nr_chunks);
+				break;
+			}
 			sess->nr_chunks--;
 			c = ERR_PTR(-ENOMEM);
 			break;

@@ -1120,6 +1120,59 @@ static void vmig_session_precopy_without_pending(struct kunit *test)
 	fput(f);
 }
 
+static struct vmig_chunk *sd_no_chunk(struct vmig_session *sess)
+{
+	return NULL;
+}
+
+/*
+ * No memory for a chunk.  At open, the arc fails and the FSM stays where
+ * it was.  While producing, the session fails with -ENOMEM for good, the
+ * failed allocation is not counted in the peak, and the next session
+ * works.
+ */
+static void vmig_session_chunk_alloc_fails(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 20, 0, 1000, 4096);
+	size_t hdr = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
+	struct vmig_session *sess;
+	struct sd_buf b;
+	struct file *f;
+	loff_t pos = 0;
+
+	sd_buf_init(test, &b, 1 << 16);
+	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&sd->mig, SC)), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), RU);
+	KUNIT_EXPECT_EQ(test, sd->released, 0);
+	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
+
+	f = sd_goto(test, sd, PC);
+	sess = vmig_file_session(f);
+	/* The header's chunk, read whole, is the one chunk of the session. */
+	KUNIT_ASSERT_EQ(test, kernel_read(f, b.data, hdr, &pos), hdr);
+	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, b.size, &pos), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, b.size, &pos), -ENOMEM);
+	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 1);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), PC);
+	sd_goto(test, sd, RU);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	fput(f);
+
+	spin_lock(&sd->lock);
+	sd->initial_left = 2;
+	spin_unlock(&sd->lock);
+	f = sd_goto(test, sd, SC);
+	b.len = 0;
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, b.len, hdr + 2 * vmig_stream_record_size(1000) +
+			vmig_stream_record_size(sizeof(struct vmig_stream_end)));
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
 /* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
 static void vmig_session_resume_errors(struct kunit *test)
 {
@@ -1342,6 +1395,7 @@ static struct kunit_case vmig_session_cases[] = {
 			 sd_ops_list_gen_params),
 	KUNIT_CASE(vmig_session_reinit_vs_queue),
 	KUNIT_CASE(vmig_session_precopy_without_pending),
+	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),

@@ -12,6 +12,7 @@
 struct file;
 struct vfio_migration_ops;
 struct seq_file;
+struct vmig_chunk;
 struct vmig_device;
 struct vmig_session;
 
@@ -46,6 +47,7 @@ void vmig_debugfs_exit(void);
 #if IS_ENABLED(CONFIG_KUNIT)
 struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target);
 void vmig_queue_fill_hook(struct vmig_session *sess);
+struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess);
 #endif
 
 #endif /* _VMIG_PRIV_H */

@@ -10,6 +10,7 @@
 #   make docs                  regenerate the FSM diagram from the table
 #   make demo                  set up, build, boot a VM, run the demo
 #   make bench                 the ivshmem save benchmark, in a VM
+#   make debug-kernel          the debug guest kernel (KASAN, lockdep, ...)
 #   make check                 set up and run the whole test suite
 
 # KDIR is looked up when a recipe needs it, never when make starts: `make
@@ -24,7 +25,8 @@ export VMIG_CACHE
 VMIG_KCONFIG := CONFIG_VFIO_VMIG=m CONFIG_VMIG_IVSHMEM_VFIO_PCI=m \
 		CONFIG_SAMPLE_VMIG_MTTY=m
 
-.PHONY: all modules clean checkpatch kunit docs demo check setup selftests bench
+.PHONY: all modules clean checkpatch kunit docs demo check setup selftests bench \
+	debug-kernel
 
 all: modules
 
@@ -56,6 +58,10 @@ demo:
 
 bench:
 	scripts/bench.sh
+
+debug-kernel:
+	scripts/setup.sh
+	scripts/debug-kernel.sh
 
 check:
 	scripts/check.sh

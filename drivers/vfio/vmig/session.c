@@ -962,9 +962,11 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 	vmig_save_flush(sess);
 	if (vmig_save_queued(sess))
 		return 1;
-	if (sess->save->pending)
-		return -ENOMSG;
-
+	/*
+	 * Nothing came, whatever pending() said: the round is over as if
+	 * it had said nothing.  A hint kept here would have poll() report
+	 * EPOLLIN for a read() that only returns -ENOMSG, forever.
+	 */
 out_nothing:
 	spin_lock(&sess->lock);
 	if (sess->nr_hints == hints)

@@ -74,6 +74,7 @@ struct sd_dev {
 	int stale_calls;		/* produce()/pending() of an ended session */
 	bool notify_in_pending;		/* report new data from pending() */
 	bool no_pending;		/* save ops without pending() */
+	bool phantom_pending;		/* pending() reports a byte never produced */
 
 	/* resuming */
 	u32 loaded;
@@ -192,7 +193,7 @@ static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
 	/* A record being framed counts until the core has it. */
 	spin_lock(&sd->lock);
 	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
-	*dirty = (u64)sd->dirty_left * rec;
+	*dirty = (u64)sd->dirty_left * rec + sd->phantom_pending;
 	spin_unlock(&sd->lock);
 	/* As if another context reported data right after the counts. */
 	if (sd->notify_in_pending)
@@ -684,6 +685,41 @@ static void vmig_session_notify_vs_pending(struct kunit *test)
 	sd->notify_in_pending = true;
 	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
+/*
+ * pending() reports bytes that produce() never adds.  The read that finds
+ * nothing returns -ENOMSG, and poll() must stay quiet after it until the
+ * driver reports something new, or an event loop spins on read().
+ */
+static void vmig_session_pending_without_data(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 64, 0);
+	size_t hdr = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	sd->phantom_pending = true;
+	vmig_save_notify(sd->sess);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	/* Real data, reported: readable again, and read gets it. */
+	sd_add_dirty(sd, 1);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, b.len, hdr + 2 * vmig_stream_record_size(64));
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
 	sd_goto(test, sd, RU);
 	fput(f);
 }
@@ -1387,6 +1423,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_memory_bound, sd_modes_gen_params),
 	KUNIT_CASE_PARAM(vmig_session_precopy, sd_modes_gen_params),
 	KUNIT_CASE(vmig_session_notify_vs_pending),
+	KUNIT_CASE(vmig_session_pending_without_data),
 	KUNIT_CASE(vmig_session_nonblock),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE(vmig_session_read_vs_leave),

@@ -1011,8 +1011,13 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 	if (!iov_iter_count(to))
 		return 0;
-	if (mutex_lock_interruptible(&sess->io_lock))
+	/* A blocking reader holds io_lock while it waits for data. */
+	if (nonblock) {
+		if (!mutex_trylock(&sess->io_lock))
+			return -EAGAIN;
+	} else if (mutex_lock_interruptible(&sess->io_lock)) {
 		return -ERESTARTSYS;
+	}
 
 	for (;;) {
 		ret = vmig_save_copy_out(sess, to);
@@ -1188,12 +1193,19 @@ static int vmig_resume_record(void *ctx, u32 type, u32 flags,
 static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct vmig_session *sess = iocb->ki_filp->private_data;
+	bool nonblock = (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+			(iocb->ki_flags & IOCB_NOWAIT);
 	struct vmig_device *mig = sess->mig;
 	ssize_t done = 0;
 	int ret = 0;
 
-	if (mutex_lock_interruptible(&sess->io_lock))
+	/* Another writer holds io_lock while the driver loads a record. */
+	if (nonblock) {
+		if (!mutex_trylock(&sess->io_lock))
+			return -EAGAIN;
+	} else if (mutex_lock_interruptible(&sess->io_lock)) {
 		return -ERESTARTSYS;
+	}
 
 	while (iov_iter_count(from)) {
 		size_t n = min_t(size_t, iov_iter_count(from), VMIG_BOUNCE_SIZE);

@@ -75,11 +75,16 @@ struct sd_dev {
 	bool notify_in_pending;		/* report new data from pending() */
 	bool no_pending;		/* save ops without pending() */
 	bool phantom_pending;		/* pending() reports a byte never produced */
+	bool signal_pending;		/* complete @pending_seen from pending() */
+	struct completion pending_seen;
 
 	/* resuming */
 	u32 loaded;
 	u32 bad_payloads;
 	int fail_load;			/* -errno for the next load, once */
+	bool hold_load;			/* load() waits for @load_release */
+	struct completion load_entered;
+	struct completion load_release;
 };
 
 static void sd_fill(u8 *buf, u32 len, u32 seq)
@@ -195,6 +200,9 @@ static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
 	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
 	*dirty = (u64)sd->dirty_left * rec + sd->phantom_pending;
 	spin_unlock(&sd->lock);
+	/* The caller holds the file's io_lock when it reads. */
+	if (sd->signal_pending)
+		complete(&sd->pending_seen);
 	/* As if another context reported data right after the counts. */
 	if (sd->notify_in_pending)
 		vmig_save_notify(sess);
@@ -264,6 +272,11 @@ static int sd_load(struct vmig_session *sess, u32 type, const void *data,
 	u8 *want;
 	int ret;
 
+	if (sd->hold_load) {
+		sd->hold_load = false;
+		complete(&sd->load_entered);
+		wait_for_completion(&sd->load_release);
+	}
 	if (sd->fail_load) {
 		ret = sd->fail_load;
 		sd->fail_load = 0;
@@ -369,6 +382,9 @@ static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 	sd->chunk = chunk;
 	spin_lock_init(&sd->lock);
 	init_waitqueue_head(&sd->wq);
+	init_completion(&sd->pending_seen);
+	init_completion(&sd->load_entered);
+	init_completion(&sd->load_release);
 	INIT_WORK(&sd->work, sd_worker);
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
 }
@@ -800,6 +816,154 @@ static void vmig_session_nonblock(struct kunit *test)
 	sd_goto(test, src, RU);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, r->ret, -ENODEV);
+	fput(f);
+}
+
+struct sd_nowait_io {
+	struct file *file;
+	bool write;
+	ssize_t ret;
+	struct completion done;
+};
+
+/* One 1-byte read() or write() with IOCB_NOWAIT, as io_uring issues it. */
+static int sd_nowait_io_fn(void *arg)
+{
+	struct sd_nowait_io *n = arg;
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	struct kvec kv;
+	u8 byte = 0;
+
+	kv.iov_base = &byte;
+	kv.iov_len = sizeof(byte);
+	iov_iter_kvec(&iter, n->write ? ITER_SOURCE : ITER_DEST, &kv, 1,
+		      sizeof(byte));
+	init_sync_kiocb(&kiocb, n->file);
+	kiocb.ki_flags |= IOCB_NOWAIT;
+	if (n->write)
+		n->ret = n->file->f_op->write_iter(&kiocb, &iter);
+	else
+		n->ret = n->file->f_op->read_iter(&kiocb, &iter);
+	complete_all(&n->done);		/* waited for more than once */
+	return 0;
+}
+
+static struct sd_nowait_io *sd_start_nowait_io(struct kunit *test,
+					       struct file *f, bool write)
+{
+	struct sd_nowait_io *n = kunit_kzalloc(test, sizeof(*n), GFP_KERNEL);
+	struct task_struct *t;
+
+	KUNIT_ASSERT_NOT_NULL(test, n);
+	n->file = f;
+	n->write = write;
+	init_completion(&n->done);
+	t = kthread_run(sd_nowait_io_fn, n, "vmig-nowait");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	return n;
+}
+
+/*
+ * A blocking read waits for data with the file's io_lock held; a read that
+ * may not block returns -EAGAIN at once instead of waiting behind it.
+ */
+static void vmig_session_nowait_behind_blocking(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, true, 1, 0, 100, 0);
+	struct sd_nowait_io *n;
+	struct sd_reader *r;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+
+	/* Data due but held back: the reader asks pending(), then waits. */
+	sd_add_dirty(src, 2);
+	src->signal_pending = true;
+	r = sd_start_reader(test, f, false);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&src->pending_seen,
+							  10 * HZ), 0);
+	src->signal_pending = false;
+
+	n = sd_start_nowait_io(test, f, false);
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->done, HZ), 0,
+			    "IOCB_NOWAIT read waited for the blocking one");
+	KUNIT_EXPECT_FALSE(test, completion_done(&r->done));
+
+	sd_open_gate(src);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
+	KUNIT_EXPECT_GT(test, r->ret, 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
+struct sd_writer {
+	struct file *file;
+	const struct sd_buf *b;
+	int ret;
+	struct completion done;
+};
+
+static int sd_writer_fn(void *arg)
+{
+	struct sd_writer *w = arg;
+
+	w->ret = sd_feed(w->file, w->b->data, w->b->len, 7);
+	complete(&w->done);
+	return 0;
+}
+
+/*
+ * The same for write(): one writer holds io_lock while the driver loads a
+ * record; a write that may not block returns -EAGAIN, takes nothing, and
+ * the stream goes on intact.
+ */
+static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	struct sd_nowait_io *n;
+	struct task_struct *t;
+	struct sd_writer *w;
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	fput(f);
+
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	dst->hold_load = true;
+	f = sd_goto(test, dst, RE);
+	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	w->file = f;
+	w->b = &b;
+	init_completion(&w->done);
+	t = kthread_run(sd_writer_fn, w, "vmig-writer");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&dst->load_entered,
+							  10 * HZ), 0);
+
+	n = sd_start_nowait_io(test, f, true);
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->done, HZ), 0,
+			    "IOCB_NOWAIT write waited for the blocking one");
+	KUNIT_EXPECT_FALSE(test, completion_done(&w->done));
+
+	complete(&dst->load_release);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&w->done, 10 * HZ), 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
+	KUNIT_EXPECT_EQ(test, w->ret, 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
 	fput(f);
 }
 
@@ -1425,6 +1589,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_notify_vs_pending),
 	KUNIT_CASE(vmig_session_pending_without_data),
 	KUNIT_CASE(vmig_session_nonblock),
+	KUNIT_CASE(vmig_session_nowait_behind_blocking),
+	KUNIT_CASE(vmig_session_nowait_write_behind_blocking),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),

@@ -1223,8 +1223,25 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		spin_lock(&sess->lock);
 		ret = sess->ended ? -ENODEV : sess->error;
 		spin_unlock(&sess->lock);
-		if (!ret)
+		if (!ret) {
+			u64 start = sess->parser.offset;
+			size_t taken;
+
 			ret = vmig_stream_parse(&sess->parser, sess->bounce, n);
+			if (vmig_stream_retryable(&sess->parser, ret)) {
+				/*
+				 * No memory for the next item: no stream
+				 * error.  Give back what the parser did not
+				 * take, for the caller to write again.
+				 */
+				taken = sess->parser.offset - start;
+				iov_iter_revert(from, n - taken);
+				done += taken;
+				sess->bytes_written += taken;
+				vmig_session_unlock_device(mig);
+				break;
+			}
+		}
 		if (ret && ret != -ENODEV) {
 			spin_lock(&sess->lock);
 			if (!sess->error)

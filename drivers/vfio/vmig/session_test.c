@@ -1452,6 +1452,71 @@ static void vmig_session_resume_errors(struct kunit *test)
 	}
 }
 
+static int sd_allocs;		/* parser buffers asked for */
+static int sd_alloc_fail_at;	/* the one to fail, counted from 1 */
+
+static void *sd_stream_alloc(size_t size)
+{
+	if (++sd_allocs == sd_alloc_fail_at)
+		return NULL;
+	return kvmalloc(size, GFP_KERNEL_ACCOUNT);
+}
+
+/*
+ * The resuming parser cannot get a buffer for a payload, once.  The write
+ * that needs it takes none of the bytes it could not buffer: it returns
+ * -ENOMEM, or the bytes before that point.  Written again, the stream
+ * goes on where it stopped and every record arrives intact.
+ */
+static void vmig_session_resume_alloc_fails(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
+		      sizeof(struct vmig_rec_hdr);
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+	loff_t pos = 0;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	fput(f);
+	KUNIT_ASSERT_GT(test, b.len, head);
+
+	/* Up to the first payload in one write, the rest in the next. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	sd_allocs = 0;
+	sd_alloc_fail_at = 2;		/* the identity's, then the payload's */
+	kunit_activate_static_stub(test, vmig_stream_alloc, sd_stream_alloc);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data, head, &pos), head);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head, &pos),
+			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head, &pos),
+			b.len - head);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_EQ(test, sd_allocs, 3);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	fput(f);
+
+	/* The whole stream in one write: it takes the bytes before the payload. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	sd_allocs = 0;
+	kunit_activate_static_stub(test, vmig_stream_alloc, sd_stream_alloc);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data, b.len, &pos), head);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head, &pos),
+			b.len - head);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	fput(f);
+}
+
 /*
  * A data file that outlives its device: userspace keeps data_fd, closes
  * the device, and the driver frees the structure the per-device object is
@@ -1600,6 +1665,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_resume_errors),
+	KUNIT_CASE(vmig_session_resume_alloc_fails),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),
 	KUNIT_CASE(vmig_session_reset_op),

@@ -903,8 +903,10 @@ static void vmig_session_nowait_behind_blocking(struct kunit *test)
 }
 
 struct sd_writer {
+	struct sd_dev *sd;
 	struct file *file;
-	const struct sd_buf *b;
+	const u8 *data;
+	size_t len;
 	int ret;
 	struct completion done;
 };
@@ -913,9 +915,18 @@ static int sd_writer_fn(void *arg)
 {
 	struct sd_writer *w = arg;
 
-	w->ret = sd_feed(w->file, w->b->data, w->b->len, 7);
-	complete(&w->done);
+	w->ret = sd_feed(w->file, w->data, w->len, 7);
+	complete_all(&w->done);
 	return 0;
+}
+
+/* Also when the test stops early: let the writer go, before @w is freed. */
+static void sd_writer_stop(void *arg)
+{
+	struct sd_writer *w = arg;
+
+	complete_all(&w->sd->load_release);
+	wait_for_completion_timeout(&w->done, 10 * HZ);
 }
 
 /*
@@ -943,11 +954,15 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 	f = sd_goto(test, dst, RE);
 	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, w);
+	w->sd = dst;
 	w->file = f;
-	w->b = &b;
+	w->data = b.data;
+	w->len = b.len;
 	init_completion(&w->done);
 	t = kthread_run(sd_writer_fn, w, "vmig-writer");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_writer_stop, w),
+			0);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&dst->load_entered,
 							  10 * HZ), 0);
 
@@ -956,7 +971,7 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 			    "IOCB_NOWAIT write waited for the blocking one");
 	KUNIT_EXPECT_FALSE(test, completion_done(&w->done));
 
-	complete(&dst->load_release);
+	complete_all(&dst->load_release);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&w->done, 10 * HZ), 0);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);

@@ -64,6 +64,9 @@
  *   region read/write    -
  *   BAR2 store (mmap)    -                    no SIGBUS either
  *
+ * ivshmem resets and reopens come at most four times a second: see
+ * decoding_may_toggle() for why.
+ *
  * Values are checked too: GET and the arc query report a valid state, the
  * arc query the same arcs and flags each time, MIG_DATA_SIZE is never 0,
  * PRECOPY_INFO never reports more than 2^40 bytes (an underflow would),
@@ -130,7 +133,7 @@
 #define STUCK_SECONDS	60	/* a call this long is a hang */
 #define MAX_VIOLATIONS	16
 #define MAX_ERRNO	134
-#define SANE_BYTES	(1ull << 40)
+#define SANE_BYTES	0x10000000000ull	/* 1 TiB */
 
 enum stress_op {
 	OP_SET, OP_GET, OP_READ, OP_WRITE, OP_POLL, OP_INFO, OP_RESET,
@@ -227,8 +230,10 @@ struct stress {
 	atomic_bool stopping;		/* EINTR is expected now */
 	atomic_bool quiet;
 	atomic_int inflight;		/* disruptive calls under way */
+	atomic_llong next_toggle;	/* see decoding_may_toggle() */
 	atomic_llong ops[NR_OPS];
 	atomic_llong errs[NR_OPS][MAX_ERRNO];
+	atomic_llong reinits;		/* PRECOPY_INFO said REINIT */
 
 	long migrations, checked, quiet_checked, abandoned;
 	double seconds;
@@ -420,6 +425,8 @@ static void do_info(struct stress *st, int fd, bool strict)
 
 	if (!outcome(st, OP_INFO, -ret, strict, NULL))
 		return;
+	if (info.flags & VFIO_PRECOPY_INFO_REINIT)
+		atomic_fetch_add(&st->reinits, 1);
 	if (info.initial_bytes >= SANE_BYTES || info.dirty_bytes >= SANE_BYTES ||
 	    (info.flags & ~(__u64)VFIO_PRECOPY_INFO_REINIT))
 		violation(st, "PRECOPY_INFO: initial %llu dirty %llu flags %#llx",
@@ -524,11 +531,11 @@ static void ivsh_guest(struct worker *w, struct libvmig_dev *d)
 }
 
 static __thread sigjmp_buf bus_env;
-static __thread volatile sig_atomic_t bus_armed;
+static __thread atomic_int bus_armed;
 
 static void on_sigbus(int sig)
 {
-	if (!bus_armed)
+	if (!atomic_load(&bus_armed))
 		abort();
 	siglongjmp(bus_env, 1);
 }
@@ -537,7 +544,7 @@ static void on_sigbus(int sig)
 static void ivsh_store(struct worker *w, struct libvmig_dev *d)
 {
 	struct stress *st = w->st;
-	volatile __u64 *p;
+	__u64 *p;
 	size_t len, i;
 	void *map;
 
@@ -548,15 +555,17 @@ static void ivsh_store(struct worker *w, struct libvmig_dev *d)
 	}
 	p = map;
 	if (sigsetjmp(bus_env, 1)) {
-		bus_armed = 0;
+		atomic_store(&bus_armed, 0);
 		violation(st, "BAR2 store: SIGBUS");
 		munmap(map, len);
 		return;
 	}
-	bus_armed = 1;
+	atomic_store(&bus_armed, 1);
+	/* Atomic, so that the compiler keeps every store. */
 	for (i = 0; i < 8; i++)
-		p[rnd(w) % (len / 8)] = rnd(w);
-	bus_armed = 0;
+		__atomic_store_n(&p[rnd(w) % (len / 8)], rnd(w),
+				 __ATOMIC_RELAXED);
+	atomic_store(&bus_armed, 0);
 	munmap(map, len);
 	outcome(st, OP_STORE, 0, true, NULL);
 }
@@ -699,6 +708,29 @@ static enum stress_op pick_op(struct worker *w)
 	return i;
 }
 
+/*
+ * A reset or a close and open of a PCI function turns its memory decoding
+ * off and on, which changes the guest's memory map.  QEMU 10.0's TCG with
+ * two vCPUs can abort when that happens while the other vCPU is in the
+ * middle of an MMIO access ("iotlb_to_section: Assertion `section_index <
+ * d->map.sections_nb' failed"), which takes the whole VM down.  So for
+ * ivshmem these come at most every IVSH_TOGGLE_MS, all threads together.
+ */
+#define IVSH_TOGGLE_MS	250
+
+static bool decoding_may_toggle(struct stress *st, enum stress_op op)
+{
+	long long next, t;
+
+	if (st->driver != DRV_IVSHMEM || (op != OP_RESET && op != OP_REOPEN))
+		return true;
+	t = now_ms();
+	next = atomic_load(&st->next_toggle);
+	return t >= next &&
+	       atomic_compare_exchange_strong(&st->next_toggle, &next,
+					      t + IVSH_TOGGLE_MS);
+}
+
 static void *hammer_fn(void *arg)
 {
 	struct worker *w = arg;
@@ -707,6 +739,8 @@ static void *hammer_fn(void *arg)
 
 	while (!atomic_load(&st->stop)) {
 		op = pick_op(w);
+		if (!decoding_may_toggle(st, op))
+			continue;
 		if (!op_disrupts[op]) {
 			hammer_one(w, op);
 			continue;
@@ -973,6 +1007,8 @@ static int source_save(struct stress *st, struct worker *w,
 		op_end(w);
 		if (!outcome(st, OP_INFO, -ret, quiet, "migration"))
 			goto out_fd;
+		if (info.flags & VFIO_PRECOPY_INFO_REINIT)
+			atomic_fetch_add(&st->reinits, 1);
 		/* Nothing changes a quiet source: all of it was sent. */
 		if (quiet && (info.initial_bytes || info.dirty_bytes))
 			violation(st, "quiet pre-copy: %llu initial, %llu dirty bytes after ENOMSG",
@@ -1349,7 +1385,9 @@ static void print_stats(struct stress *st)
 	}
 	ksft_print_msg("%-14s %9lld calls %9.1f/s in %.1f s\n", "total", total,
 		       total / st->seconds, st->seconds);
-	ksft_print_msg("migrations: %ld tried, %ld checked byte-identical (%ld quiet), %ld given up\n",
+	ksft_print_msg("PRECOPY_INFO reported REINIT %lld times\n",
+		       (long long)atomic_load(&st->reinits));
+	ksft_print_msg("migrations: %ld tried, %ld checked identical (%ld quiet), %ld given up\n",
 		       st->migrations, st->checked, st->quiet_checked,
 		       st->abandoned);
 }

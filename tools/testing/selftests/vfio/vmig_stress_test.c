@@ -80,6 +80,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -181,7 +182,7 @@ static const struct {
 
 /* Weights of the hammers' calls. */
 static const int op_weight[NR_OPS] = {
-	[OP_SET] = 10, [OP_GET] = 5, [OP_READ] = 8, [OP_WRITE] = 5,
+	[OP_SET] = 6, [OP_GET] = 5, [OP_READ] = 12, [OP_WRITE] = 5,
 	[OP_POLL] = 6, [OP_INFO] = 8, [OP_RESET] = 2, [OP_REOPEN] = 1,
 	[OP_SIZE] = 4, [OP_ARCS] = 4, [OP_GUEST] = 8, [OP_STORE] = 6,
 };
@@ -224,6 +225,7 @@ struct stress {
 	pthread_mutex_t pool_lock;
 	int slot_fd[NR_SLOTS];
 	bool slot_mine[NR_SLOTS];	/* the migrator reads it: hammers don't */
+	atomic_int newest;		/* the slot a SET filled last */
 	struct libvmig_buf sample;	/* a sound stream, for writes */
 
 	atomic_bool stop;
@@ -231,6 +233,7 @@ struct stress {
 	atomic_bool quiet;
 	atomic_int inflight;		/* disruptive calls under way */
 	atomic_llong next_toggle;	/* see decoding_may_toggle() */
+	atomic_bool dumped;		/* stacks printed for a hang */
 	atomic_llong ops[NR_OPS];
 	atomic_llong errs[NR_OPS][MAX_ERRNO];
 	atomic_llong reinits;		/* PRECOPY_INFO said REINIT */
@@ -584,7 +587,7 @@ static void hammer_one(struct worker *w, enum stress_op op)
 	struct stress *st = w->st;
 	struct libvmig_dev d;
 	int slot = 1 + rnd(w) % (NR_SLOTS - 1);
-	int any = rnd(w) % NR_SLOTS;
+	int any = rnd(w) % 4 ? atomic_load(&st->newest) : rnd(w) % NR_SLOTS;
 	char buf[4096];
 	__u32 s;
 	int fd, ret;
@@ -595,11 +598,19 @@ static void hammer_one(struct worker *w, enum stress_op op)
 	op_begin(w, op);
 	switch (op) {
 	case OP_SET:
-		/* Now and then a value no device has. */
+		/*
+		 * Pre-copy, where reads, guest writes and REINIT meet, half
+		 * of the time; now and then a value no device has.
+		 */
 		s = rnd(w) % 9 == 8 ? 8 + rnd(w) % 4 : rnd(w) % 8;
+		if (rnd(w) & 1)
+			s = rnd(w) & 1 ? VFIO_DEVICE_STATE_PRE_COPY :
+			    VFIO_DEVICE_STATE_PRE_COPY_P2P;
 		fd = -1;
-		if (!do_set(st, &d, s, &fd, false) && fd >= 0)
+		if (!do_set(st, &d, s, &fd, false) && fd >= 0) {
 			slot_put(st, slot, fd, false);
+			atomic_store(&st->newest, slot);
+		}
 		break;
 	case OP_GET:
 		do_get(st, &d, &s);
@@ -1197,6 +1208,36 @@ static void worker_start(struct stress *st, struct worker *w, int id,
 }
 
 /* Calls that take too long are hangs. */
+/* Where every thread of ours is in the kernel, once, for a hang. */
+static void dump_stacks(struct stress *st)
+{
+	char path[300], line[256];
+	struct dirent *e;
+	DIR *dir;
+	FILE *f;
+
+	if (atomic_exchange(&st->dumped, true))
+		return;
+	dir = opendir("/proc/self/task");
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stack",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		ksft_print_msg("kernel stack of thread %s:\n", e->d_name);
+		while (fgets(line, sizeof(line), f))
+			ksft_print_msg("  %s", line);
+		fclose(f);
+	}
+	closedir(dir);
+}
+
+/* Calls that take too long are hangs. */
 static void watch(struct stress *st, struct worker *w, long long t)
 {
 	int op = atomic_load(&w->op);
@@ -1205,6 +1246,7 @@ static void watch(struct stress *st, struct worker *w, long long t)
 		violation(st, "thread %d: %s blocked for more than %d s", w->id,
 			  op_names[op], STUCK_SECONDS);
 		atomic_store(&w->since, t);
+		dump_stacks(st);
 	}
 }
 
@@ -1237,6 +1279,7 @@ static bool workers_stop(struct stress *st, int grace)
 			}
 			watch(st, w, now_ms());
 			if (now_ms() > end) {
+				dump_stacks(st);
 				violation(st, "thread %d did not exit (in %s)",
 					  w->id, atomic_load(&w->op) >= 0 ?
 					  op_names[atomic_load(&w->op)] : "-");

@@ -1208,6 +1208,8 @@ static void worker_start(struct stress *st, struct worker *w, int id,
 }
 
 /* Calls that take too long are hangs. */
+static int sysfs_write(const char *path, const char *val);
+
 /* Where every thread of ours is in the kernel, once, for a hang. */
 static void dump_stacks(struct stress *st)
 {
@@ -1235,6 +1237,14 @@ static void dump_stacks(struct stress *st)
 		fclose(f);
 	}
 	closedir(dir);
+	/* And the kernel's view: blocked tasks and every CPU. */
+	if (!sysfs_write("/proc/sysrq-trigger", "w") &&
+	    !sysfs_write("/proc/sysrq-trigger", "l")) {
+		sleep(2);
+		fflush(stdout);
+		if (system("dmesg | tail -n 400 | sed 's/^/# dmesg: /'"))
+			ksft_print_msg("dmesg failed\n");
+	}
 }
 
 /* Calls that take too long are hangs. */

@@ -37,6 +37,9 @@ if [ $# -gt 0 ]; then
 	exit $status
 fi
 
+# The whole suite gives the concurrency stress 20 s per driver, unless
+# told otherwise (scripts/vm.sh passes VMIG_STRESS_SECONDS on).
+export VMIG_STRESS_SECONDS=${VMIG_STRESS_SECONDS:-20}
 for t in "$top"/build/selftests/*_test \
 	 "$top"/tools/testing/selftests/vfio/*_test.py; do
 	echo "# ---- $(basename "$t")"

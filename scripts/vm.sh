@@ -21,6 +21,7 @@
 # scripts/vm-devices.sh makes it VMIG_IVSHMEM_A.
 #
 # The guest sees the host file system read-only, with a writable /tmp.
+# VMIG_STRESS_SECONDS, if set, reaches the command's environment.
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -75,6 +76,10 @@ args=(-r "$kernel" -m "$memory" --cpus 2 --append "$append"
 [ "$accel" = kvm ] || args+=(--disable-kvm)
 
 cmd=$(printf '%q ' "$@")
+# The guest does not inherit the environment: pass on what tests read.
+if [ -n "${VMIG_STRESS_SECONDS:-}" ]; then
+	cmd="env VMIG_STRESS_SECONDS=$(printf '%q' "$VMIG_STRESS_SECONDS") $cmd"
+fi
 where=
 [ $root_bus = 1 ] && where=", the first on the root bus"
 vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"

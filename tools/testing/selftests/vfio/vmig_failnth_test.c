@@ -59,7 +59,14 @@
  * Devices come from VMIG_MTTY1 and VMIG_MTTY1_B (one-port vmig_mtty mdevs)
  * and VMIG_IVSHMEM_A and VMIG_IVSHMEM_B (ivshmem-plain functions bound to
  * vmig-ivshmem-vfio-pci); missing ones skip.
+ *
+ * With VMIG_FNTH_DRY=1 in the environment, a memory file stands in for
+ * fail-nth and nothing is ever injected: every sweep then stops after its
+ * first call, which checks the test's own paths on any kernel.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -85,6 +92,12 @@
 
 /* Injection points over all tests, which run in children of their own. */
 static long *fnth_total;
+static bool fnth_dry;		/* VMIG_FNTH_DRY: no injection at all */
+
+static bool fnth_available(void)
+{
+	return fnth_dry || !access(FNTH_PATH, F_OK);
+}
 
 static void __attribute__((constructor)) fnth_total_init(void)
 {
@@ -398,18 +411,23 @@ FIXTURE_SETUP(fnth)
 	self->b.fd = -1;
 	self->fnth = -1;
 	self->kind = variant->kind;
-	if (access(FNTH_PATH, F_OK))
+	if (!fnth_available())
 		SKIP(return, "no %s: the kernel lacks CONFIG_FAULT_INJECTION",
 		     FNTH_PATH);
-	if (access(DBG "/failslab", F_OK) || access(DBG "/fail_page_alloc", F_OK))
+	if (!fnth_dry && (access(DBG "/failslab", F_OK) ||
+			  access(DBG "/fail_page_alloc", F_OK)))
 		SKIP(return, "no failslab or fail_page_alloc in debugfs");
 	if (!a || !b)
 		SKIP(return, "%s or %s not set", variant->a, variant->b);
 	self->usercopy = !access(DBG "/fail_usercopy", F_OK);
-	ASSERT_EQ(0, knobs_set());
+	if (!fnth_dry)
+		ASSERT_EQ(0, knobs_set());
 	/* No user page may fault in under an armed call. */
 	ASSERT_EQ(0, mlockall(MCL_CURRENT | MCL_FUTURE));
-	self->fnth = open(FNTH_PATH, O_RDWR | O_CLOEXEC);
+	if (fnth_dry)
+		self->fnth = memfd_create("fail-nth", MFD_CLOEXEC);
+	else
+		self->fnth = open(FNTH_PATH, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fnth);
 
 	ASSERT_EQ(0, libvmig_dev_open(&self->a, a));
@@ -594,12 +612,34 @@ static bool error_allowed(__u32 from, __u32 to)
 	return from == VFIO_DEVICE_STATE_RESUMING;
 }
 
+/*
+ * Does the device take a request from @from to @to at all?  Asked without
+ * injection: a forbidden one (STOP_COPY -> PRE_COPY) fails with EINVAL
+ * before any arc runs and leaves the FSM where it was.
+ */
+static bool set_allowed(struct __test_metadata *_metadata,
+			struct _test_data_fnth *self, __u32 from, __u32 to)
+{
+	int fd, ret;
+
+	reach(_metadata, self, from, &fd);
+	ret = libvmig_set_state(&self->a, to, NULL);
+	close_fd(&fd);
+	if (ret) {
+		ASSERT_EQ(-EINVAL, ret)
+			TH_LOG("%s -> %s", libvmig_state_str(from),
+			       libvmig_state_str(to));
+		ASSERT_EQ(from, state_of(&self->a));
+	}
+	return !ret;
+}
+
 TEST_F_TIMEOUT(fnth, set_state, 3600)
 {
 	long points = 0, absorbed = 0, total = 0, total_abs = 0, errors = 0;
+	int ret, err, n, fd, pairs = 0, refused = 0;
 	__u32 from, to, st;
 	struct feat f;
-	int ret, err, n, fd;
 	bool fired;
 
 	for (from = 1; from < LIBVMIG_NR_STATES; from++) {
@@ -609,6 +649,11 @@ TEST_F_TIMEOUT(fnth, set_state, 3600)
 			if (to == from ||
 			    !libvmig_state_supported(self->flags, to))
 				continue;
+			if (!set_allowed(_metadata, self, from, to)) {
+				refused++;
+				continue;
+			}
+			pairs++;
 			points = 0;
 			absorbed = 0;
 			for (n = 1; n < FNTH_LIMIT; n++) {
@@ -665,7 +710,9 @@ TEST_F_TIMEOUT(fnth, set_state, 3600)
 			total_abs += absorbed;
 		}
 	}
-	ksft_print_msg("fail-nth: SET: %ld walks ended in ERROR\n", errors);
+	ksft_print_msg("fail-nth: SET: %d requests swept, %d refused anyway\n",
+		       pairs, refused);
+	ksft_print_msg("fail-nth: SET: %ld failures ended in ERROR\n", errors);
 	report(self, "SET of MIG_DEVICE_STATE", total, total_abs);
 	migrates(_metadata, self);
 }
@@ -789,7 +836,15 @@ static void read_sweep(struct __test_metadata *_metadata,
 			self->seed++;
 			fired = save_armed(_metadata, self, precopy, k, n, &abs,
 					   &reached, &last);
-			ASSERT_TRUE(reached) TH_LOG("no read %d", k);
+			/*
+			 * How many calls a save takes depends on a worker's
+			 * pace: the one before may have been the last.
+			 */
+			if (!reached) {
+				ASSERT_LT(0, k);
+				last = true;
+				break;
+			}
 			if (!fired)
 				break;
 			points++;
@@ -1213,7 +1268,7 @@ TEST_F_TIMEOUT(after, no_leak, 900)
 
 	if (access(path, F_OK))
 		SKIP(return, "no kmemleak");
-	if (access(FNTH_PATH, F_OK))
+	if (!fnth_available() || fnth_dry)
 		SKIP(return, "no fail-nth: nothing was injected");
 	sleep(6);
 	ASSERT_EQ(0, file_write(path, "scan"));
@@ -1243,14 +1298,14 @@ TEST_F_TIMEOUT(after, no_leak, 900)
 
 TEST_F(after, total)
 {
-	if (access(FNTH_PATH, F_OK))
+	if (!fnth_available())
 		SKIP(return, "no fail-nth");
 	ASSERT_NE(NULL, fnth_total);
 	if (!getenv("VMIG_MTTY1") && !getenv("VMIG_IVSHMEM_A"))
 		SKIP(return, "no device");
 	ksft_print_msg("fail-nth: %ld injection points\n", *fnth_total);
-	/* Every SET walk that starts a session allocates. */
-	EXPECT_LT(0, *fnth_total);
+	/* Nothing can fire in a dry run; otherwise every session start allocates. */
+	EXPECT_EQ(fnth_dry, *fnth_total == 0);
 }
 
 /*
@@ -1259,7 +1314,10 @@ TEST_F(after, total)
  */
 int main(int argc, char **argv)
 {
-	if (access(FNTH_PATH, F_OK)) {
+	const char *dry = getenv("VMIG_FNTH_DRY");
+
+	fnth_dry = dry && !strcmp(dry, "1");
+	if (!fnth_available()) {
 		ksft_print_header();
 		ksft_set_plan(1);
 		ksft_test_result_skip("no %s: the kernel lacks %s\n", FNTH_PATH,

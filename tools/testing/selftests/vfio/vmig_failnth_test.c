@@ -12,7 +12,9 @@
  *
  *   - device open (VFIO_GROUP_GET_DEVICE_FD, the first open of the device);
  *   - VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE SET from every state the device
- *     has (reached without injection) to every other one;
+ *     has (reached without injection) to every other one that the FSM
+ *     takes: a request it refuses anyway (STOP_COPY -> PRE_COPY) is not
+ *     swept;
  *   - read() of a saving data_fd, call by call, in PRE_COPY and STOP_COPY;
  *     write() of a whole stream to a resuming data_fd; poll() of both;
  *     VFIO_MIG_GET_PRECOPY_INFO;
@@ -41,15 +43,18 @@
  * objects leaked by the vmig modules.
  *
  * Each test prints "# fail-nth: <entry point>: N injection points" and the
- * last one the total over all of them; with no kernel support
+ * last one the total over all of them.  Without kernel support
  * (CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC and
- * FAULT_INJECTION_DEBUG_FS) every test skips.
+ * FAULT_INJECTION_DEBUG_FS) the program reports one skipped test and exits
+ * with KSFT_SKIP.
  *
  * Only fail-nth may inject: failslab and fail_page_alloc are set to
- * probability 0 with the task filter on, so no other task sees a failure,
- * and told not to ignore sleeping allocations (ignore-gfp-wait), highmem
- * ones and small orders (min-order 0) which they skip by default.  Their
- * verbosity is turned down.  The previous settings come back afterwards.
+ * probability 0 with the task filter on, so no other task sees a failure
+ * (fail-nth itself goes before both checks).  By default both skip
+ * sleeping allocations, and fail_page_alloc highmem ones and orders below
+ * min-order: ignore-gfp-wait=N, ignore-gfp-highmem=N and min-order=0 let
+ * fail-nth reach every allocation.  Their verbosity is turned down.  The
+ * previous settings come back afterwards.
  * fail-nth counts every allocation of the task in the call, user page
  * faults included, so all user memory is locked in beforehand, and
  * nothing but the call under test runs between arming and reading back.

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The whole test suite: install what is missing, build with W=1 and sparse,
-# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), the
-# selftests in a VM.  Logs go to build/check/.  The last line is the summary
+# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), every
+# selftest and the QEMU test in a VM on the debug kernel (KASAN, lockdep,
+# kmemleak, UBSAN, fault injection; 2 vCPUs) and on the distro kernel
+# users run.  Logs go to build/check/.  The last line is the summary
 # "N passed, M failed", counting every KUnit case, every selftest case and
 # every static check.
 
@@ -80,7 +82,17 @@ step kunit scripts/kunit.sh
 count_kunit "$logs/kunit.log"
 step selftests-build scripts/selftests-build.sh
 if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
-	# Every selftest, with two 64 MiB ivshmem-plain devices.
+	# Every selftest on the debug kernel, fail-nth among them: any
+	# KASAN, lockdep, UBSAN or kmemleak report, WARN, BUG or hung task
+	# fails it.  QEMU under TCG inside a KASAN guest under TCG is too
+	# slow for the suite: the QEMU test runs on the distro kernel.
+	if step debug-kernel scripts/debug-kernel.sh; then
+		step vm-debug scripts/vm.sh --debug --ivshmem 2 \
+			--ivshmem-size 64M --memory 3G --timeout 2700 -- \
+			scripts/vm-tests.sh --require --skip vmig_qemu_test.py
+		count_tap "$logs/vm-debug.log"
+	fi
+	# The same on the distro kernel, with two 64 MiB ivshmem-plain devices.
 	step vm scripts/vm.sh --ivshmem 2 --ivshmem-size 64M --memory 3G -- \
 		scripts/vm-tests.sh --require
 	count_tap "$logs/vm.log"

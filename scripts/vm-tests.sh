@@ -6,14 +6,17 @@
 # table is the one documented; or, with arguments, one selftest program
 # with its arguments.  Each program prints TAP with a "# Totals:" line.
 #
-# usage: vm-tests.sh [--require] [PROGRAM [ARGS...]]
+# usage: vm-tests.sh [--require] [--skip NAME,...] [PROGRAM [ARGS...]]
 #   --require   fail unless every device the tests know was created
+#   --skip      leave these programs (basenames) out of the whole suite
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 require=0
+skip=,
 [ "${1:-}" = --require ] && { require=1; shift; }
+[ "${1:-}" = --skip ] && { skip=",$2,"; shift 2; }
 
 # A program's exit status: 0 passed, 4 (KSFT_SKIP) had nothing to run on
 # this kernel; anything else failed.
@@ -48,6 +51,10 @@ fi
 export VMIG_STRESS_SECONDS=${VMIG_STRESS_SECONDS:-20}
 for t in "$top"/build/selftests/*_test \
 	 "$top"/tools/testing/selftests/vfio/*_test.py; do
+	case $skip in *",$(basename "$t"),"*)
+		echo "# ---- $(basename "$t"): not run here"
+		continue ;;
+	esac
 	echo "# ---- $(basename "$t")"
 	args=()
 	# The ivshmem half of the stress resets and reopens the function

@@ -11,6 +11,7 @@
 #   make demo                  set up, build, boot a VM, run the demo
 #   make bench                 the ivshmem save benchmark, in a VM
 #   make check                 set up and run the whole test suite
+#   make check-fresh           both README commands in a fresh Debian 12 chroot
 
 # KDIR is looked up when a recipe needs it, never when make starts: `make
 # check` and `make demo` install the headers first, and a value computed
@@ -24,7 +25,8 @@ export VMIG_CACHE
 VMIG_KCONFIG := CONFIG_VFIO_VMIG=m CONFIG_VMIG_IVSHMEM_VFIO_PCI=m \
 		CONFIG_SAMPLE_VMIG_MTTY=m
 
-.PHONY: all modules clean checkpatch kunit docs demo check setup selftests bench
+.PHONY: all modules clean checkpatch kunit docs demo check check-fresh setup \
+	selftests bench
 
 all: modules
 
@@ -59,3 +61,6 @@ bench:
 
 check:
 	scripts/check.sh
+
+check-fresh:
+	scripts/check-fresh.sh

@@ -10,8 +10,9 @@
 #   make docs                  regenerate the FSM diagram from the table
 #   make demo                  set up, build, boot a VM, run the demo
 #   make bench                 the ivshmem save benchmark, in a VM
-#   make install               modules_install into /lib/modules/<kver>/updates
-#                              (INSTALL_MOD_PATH honoured), then depmod
+#   make install               install what make built into
+#                              /lib/modules/<kver>/updates (INSTALL_MOD_PATH
+#                              honoured), then depmod
 #   make uninstall             remove what install put there, then depmod
 #   make check                 set up and run the whole test suite
 #   make check-fresh           both README commands in a fresh Debian 12 chroot
@@ -50,7 +51,11 @@ DEPMOD = krel=$$(cat $(KDIR)/include/config/kernel.release) && \
 	echo "  DEPMOD  $$krel" && \
 	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $$krel
 
-install: modules
+# Like modules_install, it installs what `make` built and builds nothing:
+# `sudo make install` must not rebuild as root, or with other flags.
+install:
+	@test -n "$(KDIR)" || { echo "no 6.12 kernel headers: run scripts/setup.sh"; exit 1; }
+	@test -f modules.order || { echo "nothing built: run make first"; exit 1; }
 	$(MAKE) $(KBUILD_INSTALL) modules_install
 	@$(DEPMOD)
 

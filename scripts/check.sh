@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The whole test suite: install what is missing, build with W=1 and sparse,
-# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), the
-# selftests in a VM.  Logs go to build/check/.  The last line is the summary
+# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), a DKMS
+# install into a scratch tree, the selftests in a VM.  Logs go to
+# build/check/.  The last line is the summary
 # "N passed, M failed", counting every KUnit case, every selftest case and
 # every static check.
 
@@ -79,6 +80,9 @@ step docs scripts/docs.sh --check
 step kunit scripts/kunit.sh
 count_kunit "$logs/kunit.log"
 step selftests-build scripts/selftests-build.sh
+# DKMS and make install into scratch trees; the VM step below loads the
+# drivers from the DKMS tree by name.
+step dkms scripts/dkms-check.sh
 if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
 	# Every selftest, with two 64 MiB ivshmem-plain devices.
 	step vm scripts/vm.sh --ivshmem 2 --ivshmem-size 64M --memory 3G -- \

@@ -15,7 +15,8 @@ set -euo pipefail
 # Packages from the default suites.
 BASE_PKGS="bc flex bison libelf-dev libssl-dev dwarves make gcc perl python3
 	cpio kmod xz-utils rsync sparse busybox-static graphviz python3-sphinx
-	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12"
+	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
+	dkms"
 # From bookworm-backports: QEMU that can migrate VFIO v2 devices.
 BPO_PKGS="qemu-system-x86"
 # From trixie, the one package and nothing else.

@@ -6,6 +6,10 @@
 # table is the one documented; or, with arguments, one selftest program
 # with its arguments.  Each program prints TAP with a "# Totals:" line.
 #
+# Without arguments, and when scripts/dkms-check.sh has left a DKMS tree
+# in build/dkms/root, it first runs scripts/vm-modprobe.sh, before the
+# devices are created from the build tree.
+#
 # usage: vm-tests.sh [--require] [PROGRAM [ARGS...]]
 #   --require   fail unless every device the tests know was created
 
@@ -14,6 +18,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 require=0
 [ "${1:-}" = --require ] && { require=1; shift; }
+
+if [ $# = 0 ] && [ -d "$top/build/dkms/root" ]; then
+	"$top/scripts/vm-modprobe.sh" || status=1
+fi
 
 . "$top/scripts/vm-devices.sh"
 env | grep '^VMIG_' | sort | sed 's/^/# device: /'

@@ -130,25 +130,30 @@ in_root() {
 		bash -c "cd /root/vmig && $1"
 }
 
-status=0
-results=()
-for cmd in "make demo" "make check"; do
-	echo "check-fresh: ---- $cmd"
-	t0=$(date +%s)
-	# Through a pipe: written straight into a log file, the VM run
-	# truncated the file and the lines before it were lost.
-	in_root "$cmd" 2>&1 | cat
-	rc=${PIPESTATUS[0]}
-	secs=$(($(date +%s) - t0))
-	if [ $rc = 0 ]; then
-		results+=("$(printf '%-10s ok      %5d s' "$cmd" $secs)")
-	else
-		results+=("$(printf '%-10s FAILED  %5d s (exit %d)' "$cmd" $secs $rc)")
-		status=1
-	fi
-	echo "check-fresh: $cmd: exit $rc, $secs s"
-done
+# One compound command, read whole before it runs: the commands take an
+# hour, and bash would otherwise read the rest of this file as it goes,
+# from whatever the checkout holds by then.
+{
+	status=0
+	results=()
+	for cmd in "make demo" "make check"; do
+		echo "check-fresh: ---- $cmd"
+		t0=$(date +%s)
+		# Through a pipe: written straight into a log file, the VM run
+		# truncated the file and the lines before it were lost.
+		in_root "$cmd" 2>&1 | cat
+		rc=${PIPESTATUS[0]}
+		secs=$(($(date +%s) - t0))
+		if [ $rc = 0 ]; then
+			results+=("$(printf '%-10s ok      %5d s' "$cmd" $secs)")
+		else
+			results+=("$(printf '%-10s FAILED  %5d s (exit %d)' "$cmd" $secs $rc)")
+			status=1
+		fi
+		echo "check-fresh: $cmd: exit $rc, $secs s"
+	done
 
-echo "check-fresh: results on a fresh root (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf 'check-fresh:   %s\n' "${results[@]}"
-exit $status
+	echo "check-fresh: results on a fresh root (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+	printf 'check-fresh:   %s\n' "${results[@]}"
+	exit $status
+}

@@ -46,7 +46,7 @@ tap "vmig_mtty loaded, parameter precopy is N" \
 tap "modprobe vmig-ivshmem-vfio-pci" \
 	modprobe -d "$root" vmig-ivshmem-vfio-pci
 tap "its PCI driver is registered" \
-	test -d /sys/bus/pci/drivers/vmig-ivshmem-vfio-pci
+	test -d /sys/bus/pci/drivers/vmig_ivshmem_vfio_pci
 dev=$(pci_ivshmem)
 alias=$(sed 's/^pci:/vfio_pci:/' "$dev/modalias" 2>/dev/null)
 echo "# ${dev##*/}: $alias"

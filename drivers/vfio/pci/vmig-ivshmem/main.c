@@ -1039,7 +1039,12 @@ static const struct pci_device_id ivsh_pci_table[] = {
 MODULE_DEVICE_TABLE(pci, ivsh_pci_table);
 
 static struct pci_driver ivsh_pci_driver = {
-	.name = "vmig-ivshmem-vfio-pci",
+	/*
+	 * The module's name, as every vfio-pci variant driver has it: tools
+	 * that find a variant driver through its vfio_pci: alias in
+	 * modules.alias write the module name into driver_override.
+	 */
+	.name = KBUILD_MODNAME,
 	.id_table = ivsh_pci_table,
 	.probe = ivsh_probe,
 	.remove = ivsh_remove,

@@ -7,6 +7,8 @@
 # `modprobe -d`, find the ivshmem variant through the vfio_pci: alias of a
 # real ivshmem-plain device (the way libvirt and driverctl pick a variant
 # driver), and unload them again so that the tests load the build tree's.
+# vmig-mtty is loaded with precopy=0, and a device created then must not
+# offer PRE_COPY.
 # Prints TAP.
 
 set -uo pipefail
@@ -38,11 +40,21 @@ pci_ivshmem() {
 
 echo "# ---- modprobe -d build/dkms/root"
 echo "TAP version 13"
-echo "1..6"
+echo "1..7"
 tap "modprobe vmig-mtty precopy=0" \
 	modprobe -d "$root" vmig-mtty precopy=0
 tap "vmig_mtty loaded, parameter precopy is N" \
 	grep -qx N /sys/module/vmig_mtty/parameters/precopy
+# A device created now has no PRE_COPY: the parameter is honoured.
+uuid=0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b6f
+types=/sys/class/mdev_bus/vmig_mtty/mdev_supported_types
+echo $uuid > $types/vmig_mtty-1/create
+flags=$("$top/build/tools/vmig-ctl" --json $uuid info |
+	sed -n 's/.*"flags": \[\([^]]*\)\].*/\1/p')
+echo "# flags with precopy=0: $flags"
+tap "a device created with precopy=0 offers STOP_COPY and P2P only" \
+	test "$flags" = '"STOP_COPY", "P2P"'
+echo 1 > /sys/bus/mdev/devices/$uuid/remove
 tap "modprobe vmig-ivshmem-vfio-pci" \
 	modprobe -d "$root" vmig-ivshmem-vfio-pci
 tap "its PCI driver is registered" \

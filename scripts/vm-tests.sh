@@ -7,7 +7,8 @@
 # with its arguments.  Each program prints TAP with a "# Totals:" line.
 #
 # Without arguments, and when scripts/dkms-check.sh has left a DKMS tree
-# in build/dkms/root, it first runs scripts/vm-modprobe.sh, before the
+# for the running kernel in build/dkms/root, it first runs
+# scripts/vm-modprobe.sh, before the
 # devices are created from the build tree.
 #
 # usage: vm-tests.sh [--require] [PROGRAM [ARGS...]]
@@ -19,7 +20,7 @@ status=0
 require=0
 [ "${1:-}" = --require ] && { require=1; shift; }
 
-if [ $# = 0 ] && [ -d "$top/build/dkms/root" ]; then
+if [ $# = 0 ] && [ -d "$top/build/dkms/root/lib/modules/$(uname -r)" ]; then
 	"$top/scripts/vm-modprobe.sh" || status=1
 fi
 

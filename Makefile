@@ -10,6 +10,7 @@
 #   make docs                  regenerate the FSM diagram from the table
 #   make demo                  set up, build, boot a VM, run the demo
 #   make bench                 the ivshmem save benchmark, in a VM
+#   make debug-kernel          the debug guest kernel (KASAN, lockdep, ...)
 #   make install               install what make built into
 #                              /lib/modules/<kver>/updates (INSTALL_MOD_PATH
 #                              honoured), then depmod
@@ -29,8 +30,8 @@ export VMIG_CACHE
 VMIG_KCONFIG := CONFIG_VFIO_VMIG=m CONFIG_VMIG_IVSHMEM_VFIO_PCI=m \
 		CONFIG_SAMPLE_VMIG_MTTY=m
 
-.PHONY: all modules install uninstall clean checkpatch kunit docs demo check check-fresh setup \
-	selftests bench
+.PHONY: all modules install uninstall clean checkpatch kunit docs demo check \
+	check-fresh setup selftests bench debug-kernel
 
 all: modules
 
@@ -99,6 +100,10 @@ demo:
 
 bench:
 	scripts/bench.sh
+
+debug-kernel:
+	scripts/setup.sh
+	scripts/debug-kernel.sh
 
 check:
 	scripts/check.sh

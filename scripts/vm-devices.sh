@@ -11,8 +11,10 @@
 # simply not exported; the tests that need it skip.
 
 vmig_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-mtty_ko=$vmig_top/samples/vfio-vmig/vmig-mtty.ko
-ivshmem_ko=$vmig_top/drivers/vfio/pci/vmig-ivshmem/vmig-ivshmem-vfio-pci.ko
+vmig_ko=${VMIG_KO_DIR:-$vmig_top}
+type vmig_modprobe >/dev/null 2>&1 || vmig_modprobe() { modprobe "$@"; }
+mtty_ko=$vmig_ko/samples/vfio-vmig/vmig-mtty.ko
+ivshmem_ko=$vmig_ko/drivers/vfio/pci/vmig-ivshmem/vmig-ivshmem-vfio-pci.ko
 
 vmig_mdev() {	# vmig_mdev TYPE UUID: create and print the sysfs path
 	local types=/sys/class/mdev_bus/vmig_mtty/mdev_supported_types
@@ -22,7 +24,7 @@ vmig_mdev() {	# vmig_mdev TYPE UUID: create and print the sysfs path
 }
 
 if [ -f "$mtty_ko" ]; then
-	modprobe mdev
+	vmig_modprobe mdev
 	insmod "$mtty_ko"
 	VMIG_MTTY1=$(vmig_mdev vmig_mtty-1 0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b61)
 	VMIG_MTTY1_B=$(vmig_mdev vmig_mtty-1 0f8c41a2-6b7c-4f44-9b3a-1d2e3f4a5b62)
@@ -32,7 +34,7 @@ if [ -f "$mtty_ko" ]; then
 fi
 
 if [ -f "$ivshmem_ko" ]; then
-	modprobe vfio-pci-core
+	vmig_modprobe vfio-pci-core
 	insmod "$ivshmem_ko"
 	n=0
 	for dev in /sys/bus/pci/devices/*; do

@@ -3,18 +3,54 @@
 #
 # Runs inside the test VM (see scripts/vm.sh): load vfio and our modules, run
 # the command, then fail if the kernel reported anything that must not
-# happen.  Exit status: the command's, or 125 for a bad kernel log.
+# happen, or, on a kernel with kmemleak, if memory leaked while it ran.
+# Exit status: the command's, or 125 for a bad kernel log or a leak.
+#
+# VMIG_KO_DIR: where our modules are (default: this tree); the debug kernel
+# has its own build of them.
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
-modprobe vfio
-modprobe vfio_iommu_type1
-modprobe vfio-pci
-insmod "$top/drivers/vfio/vmig/vmig.ko" || exit 126
+export VMIG_KO_DIR=${VMIG_KO_DIR:-$top}
+
+# A kernel without a module tree (the debug kernel) has vfio, its type1
+# backend, vfio-pci(-core) and mdev built in.
+vmig_modprobe() {
+	[ -d "/lib/modules/$(uname -r)" ] || return 0
+	modprobe "$@"
+}
+export -f vmig_modprobe
+
+vmig_modprobe vfio
+vmig_modprobe vfio_iommu_type1
+vmig_modprobe vfio-pci
+insmod "$VMIG_KO_DIR/drivers/vfio/vmig/vmig.ko" || exit 126
+
+# Leaks are counted from here: what the boot left unreferenced is not ours.
+kmemleak=/sys/kernel/debug/kmemleak
+if [ -e $kmemleak ]; then
+	echo scan > $kmemleak
+	echo clear > $kmemleak
+fi
 
 "$@"
 status=$?
+
+if [ -e $kmemleak ]; then
+	# An object is reported only once it is older than 5 s and was found
+	# unreferenced by a scan: wait, then scan twice.
+	sleep 6
+	echo scan > $kmemleak
+	echo scan > $kmemleak
+	if [ -s $kmemleak ]; then
+		echo "vm-guest: kmemleak reports leaks:"
+		head -n 120 $kmemleak
+		[ $status = 0 ] && status=125
+	else
+		echo "# vm-guest: kmemleak: no leaks"
+	fi
+fi
 
 # Anything the kernel says only when something is wrong.
 bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|possible circular locking|'

@@ -8,8 +8,8 @@
 #
 # Without arguments, and when scripts/dkms-check.sh has left a DKMS tree
 # for the running kernel in build/dkms/root, it first runs
-# scripts/vm-modprobe.sh, before the
-# devices are created from the build tree.
+# scripts/vm-modprobe.sh, before the devices are created from the build
+# tree.
 #
 # usage: vm-tests.sh [--require] [PROGRAM [ARGS...]]
 #   --require   fail unless every device the tests know was created

@@ -962,9 +962,11 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 	vmig_save_flush(sess);
 	if (vmig_save_queued(sess))
 		return 1;
-	if (sess->save->pending)
-		return -ENOMSG;
-
+	/*
+	 * Nothing came, whatever pending() said: the round is over as if
+	 * it had said nothing.  A hint kept here would have poll() report
+	 * EPOLLIN for a read() that only returns -ENOMSG, forever.
+	 */
 out_nothing:
 	spin_lock(&sess->lock);
 	if (sess->nr_hints == hints)
@@ -1009,8 +1011,13 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 	if (!iov_iter_count(to))
 		return 0;
-	if (mutex_lock_interruptible(&sess->io_lock))
+	/* A blocking reader holds io_lock while it waits for data. */
+	if (nonblock) {
+		if (!mutex_trylock(&sess->io_lock))
+			return -EAGAIN;
+	} else if (mutex_lock_interruptible(&sess->io_lock)) {
 		return -ERESTARTSYS;
+	}
 
 	for (;;) {
 		ret = vmig_save_copy_out(sess, to);
@@ -1186,12 +1193,19 @@ static int vmig_resume_record(void *ctx, u32 type, u32 flags,
 static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct vmig_session *sess = iocb->ki_filp->private_data;
+	bool nonblock = (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+			(iocb->ki_flags & IOCB_NOWAIT);
 	struct vmig_device *mig = sess->mig;
 	ssize_t done = 0;
 	int ret = 0;
 
-	if (mutex_lock_interruptible(&sess->io_lock))
+	/* Another writer holds io_lock while the driver loads a record. */
+	if (nonblock) {
+		if (!mutex_trylock(&sess->io_lock))
+			return -EAGAIN;
+	} else if (mutex_lock_interruptible(&sess->io_lock)) {
 		return -ERESTARTSYS;
+	}
 
 	while (iov_iter_count(from)) {
 		size_t n = min_t(size_t, iov_iter_count(from), VMIG_BOUNCE_SIZE);
@@ -1209,8 +1223,25 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		spin_lock(&sess->lock);
 		ret = sess->ended ? -ENODEV : sess->error;
 		spin_unlock(&sess->lock);
-		if (!ret)
+		if (!ret) {
+			u64 start = sess->parser.offset;
+			size_t taken;
+
 			ret = vmig_stream_parse(&sess->parser, sess->bounce, n);
+			if (vmig_stream_retryable(&sess->parser, ret)) {
+				/*
+				 * No memory for the next item: no stream
+				 * error.  Give back what the parser did not
+				 * take, for the caller to write again.
+				 */
+				taken = sess->parser.offset - start;
+				iov_iter_revert(from, n - taken);
+				done += taken;
+				sess->bytes_written += taken;
+				vmig_session_unlock_device(mig);
+				break;
+			}
+		}
 		if (ret && ret != -ENODEV) {
 			spin_lock(&sess->lock);
 			if (!sess->error)

@@ -74,11 +74,17 @@ struct sd_dev {
 	int stale_calls;		/* produce()/pending() of an ended session */
 	bool notify_in_pending;		/* report new data from pending() */
 	bool no_pending;		/* save ops without pending() */
+	bool phantom_pending;		/* pending() reports a byte never produced */
+	bool signal_pending;		/* complete @pending_seen from pending() */
+	struct completion pending_seen;
 
 	/* resuming */
 	u32 loaded;
 	u32 bad_payloads;
 	int fail_load;			/* -errno for the next load, once */
+	bool hold_load;			/* load() waits for @load_release */
+	struct completion load_entered;
+	struct completion load_release;
 };
 
 static void sd_fill(u8 *buf, u32 len, u32 seq)
@@ -192,8 +198,11 @@ static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
 	/* A record being framed counts until the core has it. */
 	spin_lock(&sd->lock);
 	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
-	*dirty = (u64)sd->dirty_left * rec;
+	*dirty = (u64)sd->dirty_left * rec + sd->phantom_pending;
 	spin_unlock(&sd->lock);
+	/* The caller holds the file's io_lock when it reads. */
+	if (sd->signal_pending)
+		complete(&sd->pending_seen);
 	/* As if another context reported data right after the counts. */
 	if (sd->notify_in_pending)
 		vmig_save_notify(sess);
@@ -263,6 +272,11 @@ static int sd_load(struct vmig_session *sess, u32 type, const void *data,
 	u8 *want;
 	int ret;
 
+	if (sd->hold_load) {
+		sd->hold_load = false;
+		complete(&sd->load_entered);
+		wait_for_completion(&sd->load_release);
+	}
 	if (sd->fail_load) {
 		ret = sd->fail_load;
 		sd->fail_load = 0;
@@ -368,6 +382,9 @@ static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 	sd->chunk = chunk;
 	spin_lock_init(&sd->lock);
 	init_waitqueue_head(&sd->wq);
+	init_completion(&sd->pending_seen);
+	init_completion(&sd->load_entered);
+	init_completion(&sd->load_release);
 	INIT_WORK(&sd->work, sd_worker);
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
 }
@@ -688,6 +705,41 @@ static void vmig_session_notify_vs_pending(struct kunit *test)
 	fput(f);
 }
 
+/*
+ * pending() reports bytes that produce() never adds.  The read that finds
+ * nothing returns -ENOMSG, and poll() must stay quiet after it until the
+ * driver reports something new, or an event loop spins on read().
+ */
+static void vmig_session_pending_without_data(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 64, 0);
+	size_t hdr = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	sd->phantom_pending = true;
+	vmig_save_notify(sd->sess);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+
+	/* Real data, reported: readable again, and read gets it. */
+	sd_add_dirty(sd, 1);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, b.len, hdr + 2 * vmig_stream_record_size(64));
+	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
 struct sd_reader {
 	struct file *file;
 	u8 buf[4096];
@@ -764,6 +816,169 @@ static void vmig_session_nonblock(struct kunit *test)
 	sd_goto(test, src, RU);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, r->ret, -ENODEV);
+	fput(f);
+}
+
+struct sd_nowait_io {
+	struct file *file;
+	bool write;
+	ssize_t ret;
+	struct completion done;
+};
+
+/* One 1-byte read() or write() with IOCB_NOWAIT, as io_uring issues it. */
+static int sd_nowait_io_fn(void *arg)
+{
+	struct sd_nowait_io *n = arg;
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	struct kvec kv;
+	u8 byte = 0;
+
+	kv.iov_base = &byte;
+	kv.iov_len = sizeof(byte);
+	iov_iter_kvec(&iter, n->write ? ITER_SOURCE : ITER_DEST, &kv, 1,
+		      sizeof(byte));
+	init_sync_kiocb(&kiocb, n->file);
+	kiocb.ki_flags |= IOCB_NOWAIT;
+	if (n->write)
+		n->ret = n->file->f_op->write_iter(&kiocb, &iter);
+	else
+		n->ret = n->file->f_op->read_iter(&kiocb, &iter);
+	complete_all(&n->done);		/* waited for more than once */
+	return 0;
+}
+
+static struct sd_nowait_io *sd_start_nowait_io(struct kunit *test,
+					       struct file *f, bool write)
+{
+	struct sd_nowait_io *n = kunit_kzalloc(test, sizeof(*n), GFP_KERNEL);
+	struct task_struct *t;
+
+	KUNIT_ASSERT_NOT_NULL(test, n);
+	n->file = f;
+	n->write = write;
+	init_completion(&n->done);
+	t = kthread_run(sd_nowait_io_fn, n, "vmig-nowait");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	return n;
+}
+
+/*
+ * A blocking read waits for data with the file's io_lock held; a read that
+ * may not block returns -EAGAIN at once instead of waiting behind it.
+ */
+static void vmig_session_nowait_behind_blocking(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, true, 1, 0, 100, 0);
+	struct sd_nowait_io *n;
+	struct sd_reader *r;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, PC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+
+	/* Data due but held back: the reader asks pending(), then waits. */
+	sd_add_dirty(src, 2);
+	src->signal_pending = true;
+	r = sd_start_reader(test, f, false);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&src->pending_seen,
+							  10 * HZ), 0);
+	src->signal_pending = false;
+
+	n = sd_start_nowait_io(test, f, false);
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->done, HZ), 0,
+			    "IOCB_NOWAIT read waited for the blocking one");
+	KUNIT_EXPECT_FALSE(test, completion_done(&r->done));
+
+	sd_open_gate(src);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
+	KUNIT_EXPECT_GT(test, r->ret, 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
+struct sd_writer {
+	struct sd_dev *sd;
+	struct file *file;
+	const u8 *data;
+	size_t len;
+	int ret;
+	struct completion done;
+};
+
+static int sd_writer_fn(void *arg)
+{
+	struct sd_writer *w = arg;
+
+	w->ret = sd_feed(w->file, w->data, w->len, 7);
+	complete_all(&w->done);
+	return 0;
+}
+
+/* Also when the test stops early: let the writer go, before @w is freed. */
+static void sd_writer_stop(void *arg)
+{
+	struct sd_writer *w = arg;
+
+	complete_all(&w->sd->load_release);
+	wait_for_completion_timeout(&w->done, 10 * HZ);
+}
+
+/*
+ * The same for write(): one writer holds io_lock while the driver loads a
+ * record; a write that may not block returns -EAGAIN, takes nothing, and
+ * the stream goes on intact.
+ */
+static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	struct sd_nowait_io *n;
+	struct task_struct *t;
+	struct sd_writer *w;
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	fput(f);
+
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	dst->hold_load = true;
+	f = sd_goto(test, dst, RE);
+	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	w->sd = dst;
+	w->file = f;
+	w->data = b.data;
+	w->len = b.len;
+	init_completion(&w->done);
+	t = kthread_run(sd_writer_fn, w, "vmig-writer");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_writer_stop, w),
+			0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&dst->load_entered,
+							  10 * HZ), 0);
+
+	n = sd_start_nowait_io(test, f, true);
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->done, HZ), 0,
+			    "IOCB_NOWAIT write waited for the blocking one");
+	KUNIT_EXPECT_FALSE(test, completion_done(&w->done));
+
+	complete_all(&dst->load_release);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&w->done, 10 * HZ), 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
+	KUNIT_EXPECT_EQ(test, w->ret, 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
 	fput(f);
 }
 
@@ -1252,6 +1467,71 @@ static void vmig_session_resume_errors(struct kunit *test)
 	}
 }
 
+static int sd_allocs;		/* parser buffers asked for */
+static int sd_alloc_fail_at;	/* the one to fail, counted from 1 */
+
+static void *sd_stream_alloc(size_t size)
+{
+	if (++sd_allocs == sd_alloc_fail_at)
+		return NULL;
+	return kvmalloc(size, GFP_KERNEL_ACCOUNT);
+}
+
+/*
+ * The resuming parser cannot get a buffer for a payload, once.  The write
+ * that needs it takes none of the bytes it could not buffer: it returns
+ * -ENOMEM, or the bytes before that point.  Written again, the stream
+ * goes on where it stopped and every record arrives intact.
+ */
+static void vmig_session_resume_alloc_fails(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
+		      sizeof(struct vmig_rec_hdr);
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+	loff_t pos = 0;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	fput(f);
+	KUNIT_ASSERT_GT(test, b.len, head);
+
+	/* Up to the first payload in one write, the rest in the next. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	sd_allocs = 0;
+	sd_alloc_fail_at = 2;		/* the identity's, then the payload's */
+	kunit_activate_static_stub(test, vmig_stream_alloc, sd_stream_alloc);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data, head, &pos), head);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head, &pos),
+			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head, &pos),
+			b.len - head);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_EQ(test, sd_allocs, 3);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	fput(f);
+
+	/* The whole stream in one write: it takes the bytes before the payload. */
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	sd_allocs = 0;
+	kunit_activate_static_stub(test, vmig_stream_alloc, sd_stream_alloc);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data, b.len, &pos), head);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head, &pos),
+			b.len - head);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	fput(f);
+}
+
 /*
  * A data file that outlives its device: userspace keeps data_fd, closes
  * the device, and the driver frees the structure the per-device object is
@@ -1387,7 +1667,10 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_memory_bound, sd_modes_gen_params),
 	KUNIT_CASE_PARAM(vmig_session_precopy, sd_modes_gen_params),
 	KUNIT_CASE(vmig_session_notify_vs_pending),
+	KUNIT_CASE(vmig_session_pending_without_data),
 	KUNIT_CASE(vmig_session_nonblock),
+	KUNIT_CASE(vmig_session_nowait_behind_blocking),
+	KUNIT_CASE(vmig_session_nowait_write_behind_blocking),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),
@@ -1397,6 +1680,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_resume_errors),
+	KUNIT_CASE(vmig_session_resume_alloc_fails),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),
 	KUNIT_CASE(vmig_session_reset_op),

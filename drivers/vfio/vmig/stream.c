@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmig.h>
+#include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 
 #include "stream.h"
@@ -49,7 +50,9 @@
  * The first error is sticky: every later write and the RESUMING -> STOP arc
  * fail with it.  A payload is buffered whole and its CRC checked before the
  * driver's &struct vmig_resume_ops.load sees it, so that buffer is bounded
- * by the largest record the driver accepts.
+ * by the largest record the driver accepts.  No memory for that buffer is
+ * not a stream error: the write returns -ENOMEM, or the bytes it took before
+ * the payload, and the stream goes on when the rest is written again.
  */
 
 /* CRC32C, Castagnoli: seed with ~0, finish with ~. */
@@ -157,22 +160,44 @@ void vmig_stream_parser_destroy(struct vmig_stream_parser *p)
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_stream_parser_destroy);
 
-/* Collect the next @need bytes into @buf, growing it as needed. */
-static int vmig_parse_expect(struct vmig_stream_parser *p,
-			     enum vmig_parse_state state, u32 need)
+/* The parser's buffer; a KUnit static stub can make it fail. */
+VISIBLE_IF_KUNIT void *vmig_stream_alloc(size_t size)
+{
+	KUNIT_STATIC_STUB_REDIRECT(vmig_stream_alloc, size);
+	return kvmalloc(size, GFP_KERNEL_ACCOUNT);
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_alloc);
+
+/*
+ * Collect the next @need bytes.  @buf grows only once the first of them
+ * arrives (vmig_parse_grow()), so that an allocation failure can be
+ * retried with those bytes.
+ */
+static void vmig_parse_expect(struct vmig_stream_parser *p,
+			      enum vmig_parse_state state, u32 need)
 {
 	p->state = state;
 	p->need = need;
 	p->have = 0;
-	if (state == VMIG_PARSE_REC || need <= p->buf_size)
+}
+
+/*
+ * Make @buf hold the item about to be collected, before any byte of it is
+ * taken.  Not a stream error: the parser stays where it is, and the caller
+ * may offer the same bytes again.
+ */
+static int vmig_parse_grow(struct vmig_stream_parser *p)
+{
+	if (p->state == VMIG_PARSE_HDR || p->state == VMIG_PARSE_REC ||
+	    p->need <= p->buf_size)
 		return 0;
 
 	kvfree(p->buf);
 	p->buf_size = 0;
-	p->buf = kvmalloc(need, GFP_KERNEL_ACCOUNT);
+	p->buf = vmig_stream_alloc(p->need);
 	if (!p->buf)
 		return -ENOMEM;
-	p->buf_size = need;
+	p->buf_size = p->need;
 	return 0;
 }
 
@@ -188,7 +213,8 @@ static int vmig_parse_hdr(struct vmig_stream_parser *p)
 	id_len = le32_to_cpu(h->id_len);
 	if (id_len > VMIG_STREAM_MAX_ID)
 		return -EINVAL;
-	return vmig_parse_expect(p, VMIG_PARSE_ID, id_len);
+	vmig_parse_expect(p, VMIG_PARSE_ID, id_len);
+	return 0;
 }
 
 static int vmig_parse_id(struct vmig_stream_parser *p)
@@ -209,7 +235,8 @@ static int vmig_parse_id(struct vmig_stream_parser *p)
 		return -EOPNOTSUPP;
 	if (p->need != p->id_len || memcmp(p->buf, p->id, p->id_len))
 		return -EINVAL;
-	return vmig_parse_expect(p, VMIG_PARSE_REC, sizeof(struct vmig_rec_hdr));
+	vmig_parse_expect(p, VMIG_PARSE_REC, sizeof(struct vmig_rec_hdr));
+	return 0;
 }
 
 static int vmig_parse_rec(struct vmig_stream_parser *p)
@@ -221,7 +248,8 @@ static int vmig_parse_rec(struct vmig_stream_parser *p)
 	/* The only field used before the CRC check: bound it first. */
 	if (len > max_t(u32, p->max_payload, sizeof(struct vmig_stream_end)))
 		return -EINVAL;
-	return vmig_parse_expect(p, VMIG_PARSE_PAYLOAD, len);
+	vmig_parse_expect(p, VMIG_PARSE_PAYLOAD, len);
+	return 0;
 }
 
 static int vmig_parse_end(struct vmig_stream_parser *p)
@@ -271,7 +299,8 @@ static int vmig_parse_payload(struct vmig_stream_parser *p)
 
 	p->nr_records++;
 	p->payload_bytes += len;
-	return vmig_parse_expect(p, VMIG_PARSE_REC, sizeof(struct vmig_rec_hdr));
+	vmig_parse_expect(p, VMIG_PARSE_REC, sizeof(struct vmig_rec_hdr));
+	return 0;
 }
 
 /* The item being collected is complete: check it and move on. */
@@ -302,7 +331,9 @@ static int vmig_parse_fail(struct vmig_stream_parser *p, int err)
  * vmig_stream_parse() - feed bytes of a stream to the parser
  *
  * Any split of the stream into calls gives the same result.  Returns 0 while
- * the stream is well formed so far, else the sticky error.
+ * the stream is well formed so far, else the sticky error.  Or -ENOMEM, not
+ * sticky, when no buffer could be had for the next item: @offset then
+ * counts the bytes taken, and the caller offers the rest again later.
  */
 int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
 		      size_t len)
@@ -321,6 +352,9 @@ int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
 			return vmig_parse_fail(p, -EINVAL);	/* after the trailer */
 
 		if (p->have < p->need) {
+			ret = vmig_parse_grow(p);
+			if (ret)
+				return ret;
 			dst = (p->state == VMIG_PARSE_HDR ||
 			       p->state == VMIG_PARSE_REC) ? p->small : p->buf;
 			n = min_t(size_t, len, p->need - p->have);
@@ -339,6 +373,13 @@ int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_stream_parse);
+
+/* @ret of vmig_stream_parse() is no stream error: the bytes may come again. */
+bool vmig_stream_retryable(const struct vmig_stream_parser *p, int ret)
+{
+	return ret == -ENOMEM && p->state != VMIG_PARSE_FAILED;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_retryable);
 
 /* The stream must be complete: 0, the sticky error, or -EINVAL if cut short. */
 int vmig_stream_finish(struct vmig_stream_parser *p)

@@ -116,6 +116,12 @@ void vmig_stream_parser_init(struct vmig_stream_parser *p, const void *id,
 void vmig_stream_parser_destroy(struct vmig_stream_parser *p);
 int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
 		      size_t len);
+bool vmig_stream_retryable(const struct vmig_stream_parser *p, int ret);
 int vmig_stream_finish(struct vmig_stream_parser *p);
+
+/* Visible to the KUnit suites only; static otherwise. */
+#if IS_ENABLED(CONFIG_KUNIT)
+void *vmig_stream_alloc(size_t size);
+#endif
 
 #endif /* _VMIG_STREAM_H */

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The whole test suite: install what is missing, build with W=1 and sparse,
-# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), every
-# selftest and the QEMU test in a VM on the debug kernel (KASAN, lockdep,
-# kmemleak, UBSAN, fault injection; 2 vCPUs) and on the distro kernel
-# users run.  Logs go to build/check/.  The last line is the summary
+# checkpatch, documentation, KUnit on UML (KASAN, UBSAN, lockdep), a DKMS
+# install into a scratch tree, every selftest in a VM on the debug kernel
+# (KASAN, lockdep, kmemleak, UBSAN, fault injection; 2 vCPUs), then every
+# selftest and the QEMU test on the distro kernel users run.  Logs go to
+# build/check/.  The last line is the summary
 # "N passed, M failed", counting every KUnit case, every selftest case and
 # every static check.
 
@@ -81,6 +82,9 @@ step docs scripts/docs.sh --check
 step kunit scripts/kunit.sh
 count_kunit "$logs/kunit.log"
 step selftests-build scripts/selftests-build.sh
+# DKMS and make install into scratch trees; the VM step below loads the
+# drivers from the DKMS tree by name.
+step dkms scripts/dkms-check.sh
 if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
 	# Every selftest on the debug kernel, fail-nth among them: any
 	# KASAN, lockdep, UBSAN or kmemleak report, WARN, BUG or hung task

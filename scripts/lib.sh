@@ -80,3 +80,23 @@ vmig_accel() {
 	rm -f "$log"
 	cat "$cache"
 }
+
+# The URI of the machine's own Debian archive that serves SUITE (bookworm,
+# bookworm-security, ...): the first deb822 stanza whose Suites line names
+# it, or a one-line "deb" entry as a fallback.  Extra suites and fresh roots
+# are built from it, so that no archive host is ever written down here.
+vmig_apt_uri() {
+	local suite=$1 f uri
+
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri=$(awk -v want="$suite" '
+			/^[[:space:]]*$/ { if (s && u) { print u; exit } s = 0; u = ""; next }
+			/^URIs:/ { u = $2 }
+			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == want) s = 1 }
+			END { if (s && u) print u }' "$f" | head -n1)
+		[ -n "$uri" ] && { echo "$uri"; return 0; }
+	done
+	awk -v want="$suite" '$1 == "deb" && $3 == want { print $2; exit }' \
+		/etc/apt/sources.list 2>/dev/null
+}

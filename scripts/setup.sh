@@ -10,11 +10,13 @@
 # for explicitly comes from it.
 
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 # Packages from the default suites.
 BASE_PKGS="bc flex bison libelf-dev libssl-dev dwarves make gcc perl python3
 	cpio kmod xz-utils rsync sparse busybox-static graphviz python3-sphinx
-	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12"
+	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
+	dkms"
 # From bookworm-backports: QEMU that can migrate VFIO v2 devices.
 BPO_PKGS="qemu-system-x86"
 # From trixie, the one package and nothing else.
@@ -43,30 +45,11 @@ qemu_new_enough() {
 	[ -n "$v" ] && [ "$v" -ge 8 ]
 }
 
-# The main Debian archive URI, taken from the first deb822 stanza whose
-# Suites line names plain "bookworm" (not -security).
-debian_uri() {
-	local f uri
-
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		uri=$(awk '
-			/^[[:space:]]*$/ { if (s && u) { print u; exit } s = 0; u = ""; next }
-			/^URIs:/ { u = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") s = 1 }
-			END { if (s && u) print u }' "$f" | head -n1)
-		[ -n "$uri" ] && { echo "$uri"; return 0; }
-	done
-	# One-line format as a fallback.
-	awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' \
-		/etc/apt/sources.list 2>/dev/null
-}
-
 add_suites() {
 	local uri keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 	[ -f "$SRC_LIST" ] && [ -f "$PIN_FILE" ] && return 0
-	uri=$(debian_uri)
+	uri=$(vmig_apt_uri bookworm)
 	[ -n "$uri" ] || { log "cannot find the Debian archive URI"; exit 1; }
 	log "adding bookworm-backports and trixie from $uri"
 	cat > "$SRC_LIST" <<EOS

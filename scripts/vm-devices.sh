@@ -42,7 +42,7 @@ if [ -f "$ivshmem_ko" ]; then
 			[ "$(cat "$dev/device")" = 0x1110 ] || continue
 		bdf=$(basename "$dev")
 		[ -e "$dev/driver" ] && echo "$bdf" > "$dev/driver/unbind"
-		echo vmig-ivshmem-vfio-pci > "$dev/driver_override"
+		echo vmig_ivshmem_vfio_pci > "$dev/driver_override"
 		echo "$bdf" > /sys/bus/pci/drivers_probe
 		case $n in
 		0) export VMIG_IVSHMEM_A=$dev ;;

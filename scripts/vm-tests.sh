@@ -6,6 +6,11 @@
 # table is the one documented; or, with arguments, one selftest program
 # with its arguments.  Each program prints TAP with a "# Totals:" line.
 #
+# Without arguments, and when scripts/dkms-check.sh has left a DKMS tree
+# for the running kernel in build/dkms/root, it first runs
+# scripts/vm-modprobe.sh, before the devices are created from the build
+# tree.
+#
 # usage: vm-tests.sh [--require] [--skip NAME,...] [PROGRAM [ARGS...]]
 #   --require   fail unless every device the tests know was created
 #   --skip      leave these programs (basenames) out of the whole suite
@@ -23,6 +28,10 @@ skip=,
 ksft_ok() {
 	[ "$1" = 0 ] || [ "$1" = 4 ]
 }
+
+if [ $# = 0 ] && [ -d "$top/build/dkms/root/lib/modules/$(uname -r)" ]; then
+	"$top/scripts/vm-modprobe.sh" || status=1
+fi
 
 . "$top/scripts/vm-devices.sh"
 env | grep '^VMIG_' | sort | sed 's/^/# device: /'

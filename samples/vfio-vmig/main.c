@@ -21,6 +21,12 @@
 
 #include "mtty.h"
 
+/* Read when a device is created: a change applies to devices created later. */
+static bool vmtty_precopy = true;
+module_param_named(precopy, vmtty_precopy, bool, 0644);
+MODULE_PARM_DESC(precopy,
+		 "Offer PRE_COPY to devices created from now on (default: Y); with N, they migrate in STOP_COPY alone");
+
 /**
  * DOC: Locking
  *
@@ -527,7 +533,7 @@ static int vmtty_init_dev(struct vfio_device *vdev)
 
 	ret = vmig_init(&m->mig, vdev, &vmtty_mig_ops,
 			VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
-			VFIO_MIGRATION_PRE_COPY);
+			(READ_ONCE(vmtty_precopy) ? VFIO_MIGRATION_PRE_COPY : 0));
 	if (ret)
 		goto err_return_ports;
 	ret = vmig_set_stream_id(&m->mig, &m->id, sizeof(m->id));

@@ -110,6 +110,12 @@ static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
 
 static struct workqueue_struct *ivsh_wq;
 
+/* Read when a device is bound: a change applies to devices bound later. */
+static bool ivsh_precopy = true;
+module_param_named(precopy, ivsh_precopy, bool, 0644);
+MODULE_PARM_DESC(precopy,
+		 "Offer PRE_COPY to devices bound from now on (default: Y); with N, QEMU migrates them in STOP_COPY alone");
+
 /**
  * struct ivsh_save - a saving session's state
  * @ivsh: the device
@@ -804,7 +810,7 @@ static int ivsh_init_dev(struct vfio_device *vdev)
 	ivsh->stats.reset = "unknown until the first open";
 	ret = vmig_init(&ivsh->mig, vdev, &ivsh_mig_ops,
 			VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
-			VFIO_MIGRATION_PRE_COPY);
+			(READ_ONCE(ivsh_precopy) ? VFIO_MIGRATION_PRE_COPY : 0));
 	if (ret)
 		goto err_release_core;
 	ivsh_cmd_stream_id(ivsh, &id);
@@ -1033,7 +1039,12 @@ static const struct pci_device_id ivsh_pci_table[] = {
 MODULE_DEVICE_TABLE(pci, ivsh_pci_table);
 
 static struct pci_driver ivsh_pci_driver = {
-	.name = "vmig-ivshmem-vfio-pci",
+	/*
+	 * The module's name, as every vfio-pci variant driver has it: tools
+	 * that find a variant driver through its vfio_pci: alias in
+	 * modules.alias write the module name into driver_override.
+	 */
+	.name = KBUILD_MODNAME,
 	.id_table = ivsh_pci_table,
 	.probe = ivsh_probe,
 	.remove = ivsh_remove,

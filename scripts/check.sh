@@ -86,14 +86,17 @@ step selftests-build scripts/selftests-build.sh
 # drivers from the DKMS tree by name.
 step dkms scripts/dkms-check.sh
 if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
-	# Every selftest on the debug kernel, fail-nth among them: any
-	# KASAN, lockdep, UBSAN or kmemleak report, WARN, BUG or hung task
-	# fails it.  QEMU under TCG inside a KASAN guest under TCG is too
-	# slow for the suite: the QEMU test runs on the distro kernel.
+	# The selftests of the core and of vmig_mtty on the debug kernel,
+	# fail-nth among them: any KASAN, lockdep, UBSAN report, WARN, BUG,
+	# hung task or kmemleak leak fails it.  The ivshmem tests, the stress
+	# and the QEMU test run on the distro kernel only: under TCG, in a
+	# guest with KASAN and lockdep, they take longer than the suite has.
 	if step debug-kernel scripts/debug-kernel.sh; then
 		step vm-debug scripts/vm.sh --debug --ivshmem 2 \
-			--ivshmem-size 64M --memory 3G --timeout 2700 -- \
-			scripts/vm-tests.sh --require --skip vmig_qemu_test.py
+			--ivshmem-size 16M --memory 3G --timeout 2700 -- \
+			scripts/vm-tests.sh --require --skip \
+			vmig_ivshmem_test,vmig_stress_test,vmig_ctl_test.py,vmig_qemu_test.py \
+			--fnth-variant mtty
 		count_tap "$logs/vm-debug.log"
 	fi
 	# The same on the distro kernel, with two 64 MiB ivshmem-plain devices.

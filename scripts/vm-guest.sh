@@ -43,12 +43,18 @@ if [ -e $kmemleak ]; then
 	sleep 6
 	echo scan > $kmemleak
 	echo scan > $kmemleak
-	if [ -s $kmemleak ]; then
+	# Ours are the objects allocated on a path through vfio, mdev or
+	# our modules; the rest of the kernel is not under test here.
+	leaks=$(awk -v RS='unreferenced object' 'NR > 1 && /vmig|vfio|mdev/ {
+		n++; printf "unreferenced object%s", $0 } END { exit n == 0 }' \
+		$kmemleak)
+	if [ -n "$leaks" ]; then
 		echo "vm-guest: kmemleak reports leaks:"
-		head -n 120 $kmemleak
+		printf '%s\n' "$leaks" | head -n 120
 		[ $status = 0 ] && status=125
 	else
-		echo "# vm-guest: kmemleak: no leaks"
+		echo "# vm-guest: kmemleak: no leaks of vfio, mdev or vmig" \
+			"($(grep -c '^unreferenced object' $kmemleak) elsewhere)"
 	fi
 fi
 

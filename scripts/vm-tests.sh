@@ -11,9 +11,11 @@
 # scripts/vm-modprobe.sh, before the devices are created from the build
 # tree.
 #
-# usage: vm-tests.sh [--require] [--skip NAME,...] [PROGRAM [ARGS...]]
-#   --require   fail unless every device the tests know was created
-#   --skip      leave these programs (basenames) out of the whole suite
+# usage: vm-tests.sh [--require] [--skip NAME,...] [--fnth-variant V]
+#                    [PROGRAM [ARGS...]]
+#   --require       fail unless every device the tests know was created
+#   --skip          leave these programs (basenames) out of the whole suite
+#   --fnth-variant  run only this variant of vmig_failnth_test
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,9 @@ status=0
 require=0
 skip=,
 [ "${1:-}" = --require ] && { require=1; shift; }
+fnth=
 [ "${1:-}" = --skip ] && { skip=",$2,"; shift 2; }
+[ "${1:-}" = --fnth-variant ] && { fnth=$2; shift 2; }
 
 # A program's exit status: 0 passed, 4 (KSFT_SKIP) had nothing to run on
 # this kernel; anything else failed.
@@ -72,6 +76,8 @@ for t in "$top"/build/selftests/*_test \
 	# VM down.  The suite runs the mtty half; run the other by hand with
 	# "vm-tests.sh build/selftests/vmig_stress_test -v ivshmem".
 	[ "$(basename "$t")" = vmig_stress_test ] && args=(-v mtty)
+	[ "$(basename "$t")" = vmig_failnth_test ] && [ -n "$fnth" ] &&
+		args=(-v "$fnth")
 	# One pipe for both streams: written straight to the guest console,
 	# the harness's stdout and its children's stderr lost each other's
 	# lines.

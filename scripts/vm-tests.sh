@@ -12,10 +12,11 @@
 # tree.
 #
 # usage: vm-tests.sh [--require] [--skip NAME,...] [--fnth-variant V]
-#                    [PROGRAM [ARGS...]]
+#                    [--exclude PROGRAM:CASE]... [PROGRAM [ARGS...]]
 #   --require       fail unless every device the tests know was created
 #   --skip          leave these programs (basenames) out of the whole suite
 #   --fnth-variant  run only this variant of vmig_failnth_test
+#   --exclude P:T   leave test case T of program P out (repeatable)
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,11 @@ skip=,
 fnth=
 [ "${1:-}" = --skip ] && { skip=",$2,"; shift 2; }
 [ "${1:-}" = --fnth-variant ] && { fnth=$2; shift 2; }
+exclude=()
+while [ "${1:-}" = --exclude ]; do
+	exclude+=("$2")
+	shift 2
+done
 
 # A program's exit status: 0 passed, 4 (KSFT_SKIP) had nothing to run on
 # this kernel; anything else failed.
@@ -78,6 +84,9 @@ for t in "$top"/build/selftests/*_test \
 	[ "$(basename "$t")" = vmig_stress_test ] && args=(-v mtty)
 	[ "$(basename "$t")" = vmig_failnth_test ] && [ -n "$fnth" ] &&
 		args=(-v "$fnth")
+	for x in "${exclude[@]}"; do
+		[ "${x%%:*}" = "$(basename "$t")" ] && args+=(-T "${x#*:}")
+	done
 	# One pipe for both streams: written straight to the guest console,
 	# the harness's stdout and its children's stderr lost each other's
 	# lines.

@@ -114,6 +114,19 @@ static int read_link_base(const char *path, char *out, size_t size)
  * Open the device at @sysfs_path: its IOMMU group, a container of its own
  * with the type1 IOMMU, then the device.  The name is the last component.
  */
+int libvmig_write_file(const char *path, const char *val)
+{
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 int libvmig_dev_open(struct libvmig_dev *d, const char *sysfs_path)
 {
 	char link[PATH_MAX + 16], group[32], dev[PATH_MAX + 8];

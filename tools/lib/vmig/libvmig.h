@@ -64,6 +64,9 @@ struct libvmig_stream {
 	int cap;			/* room in @recs */
 };
 
+/* Write @val to the sysfs or debugfs file @path: 0 or -errno. */
+int libvmig_write_file(const char *path, const char *val);
+
 int libvmig_dev_open(struct libvmig_dev *d, const char *sysfs_path);
 void libvmig_dev_close(struct libvmig_dev *d);
 

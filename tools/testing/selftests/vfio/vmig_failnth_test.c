@@ -153,19 +153,6 @@ static int file_read(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-static int file_write(const char *path, const char *val)
-{
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static int knobs_set(void)
 {
 	unsigned int i;
@@ -175,7 +162,7 @@ static int knobs_set(void)
 		ret = file_read(knobs[i].path, knobs[i].old, sizeof(knobs[i].old));
 		if (ret)
 			return ret;
-		ret = file_write(knobs[i].path, knobs[i].val);
+		ret = libvmig_write_file(knobs[i].path, knobs[i].val);
 		if (ret)
 			return ret;
 		knobs[i].set = true;
@@ -189,7 +176,7 @@ static void knobs_restore(void)
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		if (knobs[i].set)
-			file_write(knobs[i].path, knobs[i].old);
+			libvmig_write_file(knobs[i].path, knobs[i].old);
 		knobs[i].set = false;
 	}
 }
@@ -1164,7 +1151,7 @@ TEST_F_TIMEOUT(fnth, mdev_create_remove, 1800)
 	if (avail < 1)
 		SKIP(return, "no room for one more device of the type");
 	if (!access(dev, F_OK))
-		file_write(FNTH_DEV "/remove", "1");
+		libvmig_write_file(FNTH_DEV "/remove", "1");
 	snprintf(path, sizeof(path), "%s/create", type);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	ASSERT_LE(0, fd);
@@ -1180,7 +1167,7 @@ TEST_F_TIMEOUT(fnth, mdev_create_remove, 1800)
 		if (len >= 0) {
 			absorbed++;
 			ASSERT_EQ(0, access(dev, F_OK));
-			ASSERT_EQ(0, file_write(FNTH_DEV "/remove", "1"));
+			ASSERT_EQ(0, libvmig_write_file(FNTH_DEV "/remove", "1"));
 		} else {
 			ASSERT_TRUE(clean_errno(self, err))
 				TH_LOG("create, failure %d: errno %d", n, err);
@@ -1228,7 +1215,7 @@ TEST_F_TIMEOUT(fnth, mdev_create_remove, 1800)
 			ASSERT_NE(0, access(dev, F_OK));
 			ASSERT_EQ(avail, avail_of(type));
 			snprintf(path, sizeof(path), "%s/create", type);
-			ASSERT_EQ(0, file_write(path, FNTH_UUID));
+			ASSERT_EQ(0, libvmig_write_file(path, FNTH_UUID));
 		} else {
 			ASSERT_TRUE(clean_errno(self, err))
 				TH_LOG("remove, failure %d: errno %d", n, err);
@@ -1276,9 +1263,9 @@ TEST_F_TIMEOUT(after, no_leak, 900)
 	if (!fnth_available() || fnth_dry)
 		SKIP(return, "no fail-nth: nothing was injected");
 	sleep(6);
-	ASSERT_EQ(0, file_write(path, "scan"));
+	ASSERT_EQ(0, libvmig_write_file(path, "scan"));
 	sleep(6);
-	ASSERT_EQ(0, file_write(path, "scan"));
+	ASSERT_EQ(0, libvmig_write_file(path, "scan"));
 	buf = malloc(cap + 1);
 	ASSERT_NE(NULL, buf);
 	fd = open(path, O_RDONLY | O_CLOEXEC);

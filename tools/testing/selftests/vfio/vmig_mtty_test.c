@@ -859,16 +859,11 @@ TEST_F(pair, guest_races_sessions)
 static int sysfs_write(const char *dir, const char *file, const char *val)
 {
 	char path[PATH_MAX];
-	int fd, ret = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	return libvmig_write_file(path, val);
 }
 
 static int sysfs_read_int(const char *dir, const char *file)

@@ -1208,7 +1208,6 @@ static void worker_start(struct stress *st, struct worker *w, int id,
 }
 
 /* Calls that take too long are hangs. */
-static int sysfs_write(const char *path, const char *val);
 
 /* Where every thread of ours is in the kernel, once, for a hang. */
 static void dump_stacks(struct stress *st)
@@ -1238,8 +1237,8 @@ static void dump_stacks(struct stress *st)
 	}
 	closedir(dir);
 	/* And the kernel's view: blocked tasks and every CPU. */
-	if (!sysfs_write("/proc/sysrq-trigger", "w") &&
-	    !sysfs_write("/proc/sysrq-trigger", "l")) {
+	if (!libvmig_write_file("/proc/sysrq-trigger", "w") &&
+	    !libvmig_write_file("/proc/sysrq-trigger", "l")) {
 		sleep(2);
 		fflush(stdout);
 		if (system("dmesg | tail -n 400 | sed 's/^/# dmesg: /'"))
@@ -1248,6 +1247,7 @@ static void dump_stacks(struct stress *st)
 }
 
 /* Calls that take too long are hangs. */
+
 static void watch(struct stress *st, struct worker *w, long long t)
 {
 	int op = atomic_load(&w->op);
@@ -1309,19 +1309,6 @@ static bool workers_stop(struct stress *st, int grace)
 /* ---------------------------------------------------------------------- */
 /* sysfs */
 
-static int sysfs_write(const char *path, const char *val)
-{
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 struct remover {
 	pthread_t thread;
 	char path[PATH_MAX];
@@ -1334,7 +1321,7 @@ static void *remover_fn(void *arg)
 {
 	struct remover *r = arg;
 
-	r->ret = sysfs_write(r->path, r->val);
+	r->ret = libvmig_write_file(r->path, r->val);
 	atomic_store(&r->done, true);
 	return NULL;
 }
@@ -1545,15 +1532,15 @@ static void remove_and_restore(struct __test_metadata *_metadata,
 	/* Bring it back as vm-devices.sh made it. */
 	if (st->driver == DRV_MTTY) {
 		EXPECT_NE(0, access(st->path_a, F_OK));
-		ASSERT_EQ(0, sysfs_write(create, name));
+		ASSERT_EQ(0, libvmig_write_file(create, name));
 	} else {
 		char probe[PATH_MAX + 32];
 
 		snprintf(link, sizeof(link), "%s/driver", st->path_a);
 		EXPECT_NE(0, access(link, F_OK));
 		snprintf(probe, sizeof(probe), "%s/driver_override", st->path_a);
-		ASSERT_EQ(0, sysfs_write(probe, driver));
-		ASSERT_EQ(0, sysfs_write("/sys/bus/pci/drivers_probe", name));
+		ASSERT_EQ(0, libvmig_write_file(probe, driver));
+		ASSERT_EQ(0, libvmig_write_file("/sys/bus/pci/drivers_probe", name));
 		ASSERT_NE(NULL, realpath(link, target));
 		ASSERT_STREQ(driver, basename(target));
 	}

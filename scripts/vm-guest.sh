@@ -60,7 +60,9 @@ fi
 
 # Anything the kernel says only when something is wrong.
 bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|possible circular locking|'
-bad+='possible recursive locking|inconsistent lock state|lockdep|'
+# Lockdep's own reports; the word "lockdep" alone is also in boot banners.
+bad+='possible recursive locking|inconsistent lock state|INFO: possible|'
+bad+='suspicious RCU usage|DEBUG_LOCKS_WARN_ON|locking correctness validator|'
 bad+='INFO: task .* blocked|hung_task|soft lockup|refcount_t:|list_(add|del) corruption|'
 bad+='invoked oom-killer|Out of memory'
 if dmesg | grep -Eq "$bad"; then

@@ -39,6 +39,46 @@ ksft_ok() {
 	[ "$1" = 0 ] || [ "$1" = 4 ]
 }
 
+# Each program runs in a process group of its own, so that a hang can be
+# ended without ending this script.
+set -m
+
+# run_prog PROGRAM [ARGS...]: run one program, its stdout and stderr in one
+# pipe (written straight to the guest console, the harness's stdout and its
+# children's stderr lost each other's lines).  A program still running
+# after VMIG_PROG_TIMEOUT seconds (default 900) hangs: the log gets the
+# blocked tasks and every CPU's backtrace, the program is killed and fails.
+# One that cannot be killed is stuck in the kernel: the guest powers off,
+# and scripts/vm.sh reports a run cut short instead of waiting for its own
+# timeout.
+run_prog() {
+	local tmo=${VMIG_PROG_TIMEOUT:-900} pid dog rc
+
+	( "$@" 2>&1 | cat; exit "${PIPESTATUS[0]}" ) &
+	pid=$!
+	(
+		sleep "$tmo"
+		echo "# vm-tests: $(basename "$1") still running after $tmo s:" \
+			"blocked tasks and CPU backtraces follow"
+		echo 1 > /proc/sys/kernel/sysrq
+		echo w > /proc/sysrq-trigger
+		echo l > /proc/sysrq-trigger
+		sleep 2
+		dmesg | tail -n 400
+		kill -KILL -- "-$pid" 2> /dev/null
+		sleep 30
+		kill -0 "$pid" 2> /dev/null || exit 0
+		echo "# vm-tests: $(basename "$1") cannot be killed: power off"
+		echo o > /proc/sysrq-trigger
+	) &
+	dog=$!
+	wait "$pid"
+	rc=$?
+	kill -- "-$dog" 2> /dev/null
+	wait "$dog" 2> /dev/null
+	return $rc
+}
+
 if [ $# = 0 ] && [ -d "$top/build/dkms/root/lib/modules/$(uname -r)" ]; then
 	"$top/scripts/vm-modprobe.sh" || status=1
 fi
@@ -60,8 +100,8 @@ if [ $# -gt 0 ]; then
 	prog=$1
 	shift
 	echo "# ---- $(basename "$prog") $*"
-	"$prog" "$@" 2>&1 | cat
-	ksft_ok "${PIPESTATUS[0]}" || status=1
+	run_prog "$prog" "$@"
+	ksft_ok $? || status=1
 	exit $status
 fi
 
@@ -87,11 +127,8 @@ for t in "$top"/build/selftests/*_test \
 	for x in "${exclude[@]}"; do
 		[ "${x%%:*}" = "$(basename "$t")" ] && args+=(-T "${x#*:}")
 	done
-	# One pipe for both streams: written straight to the guest console,
-	# the harness's stdout and its children's stderr lost each other's
-	# lines.
-	"$t" "${args[@]}" 2>&1 | cat
-	ksft_ok "${PIPESTATUS[0]}" || status=1
+	run_prog "$t" "${args[@]}"
+	ksft_ok $? || status=1
 done
 
 # The matrix in debugfs is the one Documentation/ shows.

@@ -42,6 +42,9 @@ ksft_ok() {
 # Each program runs in a process group of its own, so that a hang can be
 # ended without ending this script.
 set -m
+# Python writes each line as it comes, not at exit: a program killed as
+# hung must leave what it printed so far in the log.
+export PYTHONUNBUFFERED=1
 
 # run_prog PROGRAM [ARGS...]: run one program, its stdout and stderr in one
 # pipe (written straight to the guest console, the harness's stdout and its

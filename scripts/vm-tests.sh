@@ -51,11 +51,12 @@ export PYTHONUNBUFFERED=1
 # children's stderr lost each other's lines).  A program still running
 # after VMIG_PROG_TIMEOUT seconds (default 900) hangs: the log gets the
 # blocked tasks and every CPU's backtrace, the program is killed and fails.
+# Each program's wall time goes to the log.
 # One that cannot be killed is stuck in the kernel: the guest powers off,
 # and scripts/vm.sh reports a run cut short instead of waiting for its own
 # timeout.
 run_prog() {
-	local tmo=${VMIG_PROG_TIMEOUT:-900} pid dog rc
+	local tmo=${VMIG_PROG_TIMEOUT:-900} pid dog rc t0=$SECONDS
 
 	( "$@" 2>&1 | cat; exit "${PIPESTATUS[0]}" ) &
 	pid=$!
@@ -79,6 +80,7 @@ run_prog() {
 	rc=$?
 	kill -- "-$dog" 2> /dev/null
 	wait "$dog" 2> /dev/null
+	echo "# vm-tests: $(basename "$1") took $((SECONDS - t0)) s"
 	return $rc
 }
 

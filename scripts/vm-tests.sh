@@ -49,14 +49,15 @@ export PYTHONUNBUFFERED=1
 # run_prog PROGRAM [ARGS...]: run one program, its stdout and stderr in one
 # pipe (written straight to the guest console, the harness's stdout and its
 # children's stderr lost each other's lines).  A program still running
-# after VMIG_PROG_TIMEOUT seconds (default 900) hangs: the log gets the
-# blocked tasks and every CPU's backtrace, the program is killed and fails.
+# after VMIG_PROG_TIMEOUT seconds (default 600) hangs: the log gets the
+# blocked tasks, every CPU's backtrace and the kernel stack of each of the
+# program's threads; the program is killed and fails.
 # Each program's wall time goes to the log.
 # One that cannot be killed is stuck in the kernel: the guest powers off,
 # and scripts/vm.sh reports a run cut short instead of waiting for its own
 # timeout.
 run_prog() {
-	local tmo=${VMIG_PROG_TIMEOUT:-900} pid dog rc t0=$SECONDS
+	local tmo=${VMIG_PROG_TIMEOUT:-600} pid dog rc t0=$SECONDS
 
 	( "$@" 2>&1 | cat; exit "${PIPESTATUS[0]}" ) &
 	pid=$!
@@ -69,6 +70,16 @@ run_prog() {
 		echo l > /proc/sysrq-trigger
 		sleep 2
 		dmesg | tail -n 400
+		# A task asleep in an interruptible wait (a blocking read of
+		# a data fd, a QMP reply) is not in the blocked list: show
+		# where each of the program's threads is.
+		for p in $(pgrep -g "$pid"); do
+			for t in /proc/"$p"/task/*; do
+				echo "# vm-tests: $p/${t##*/}" \
+					"$(cat "$t"/comm 2> /dev/null)"
+				sed 's/^/#   /' "$t"/stack 2> /dev/null
+			done
+		done
 		kill -KILL -- "-$pid" 2> /dev/null
 		sleep 30
 		kill -0 "$pid" 2> /dev/null || exit 0

@@ -17,6 +17,13 @@
 #   --skip          leave these programs (basenames) out of the whole suite
 #   --fnth-variant  run only this variant of vmig_failnth_test
 #   --exclude P:T   leave test case T of program P out (repeatable)
+#
+# A program still running after VMIG_PROG_TIMEOUT seconds (default 600)
+# is reported as hung (see run_prog).  The guest does not inherit the
+# host's environment: for a long run by hand, such as fail-nth's ivshmem
+# sweeps on the debug kernel, pass it in the command, e.g.
+#   scripts/vm.sh --debug ... -- env VMIG_PROG_TIMEOUT=7200 \
+#       scripts/vm-tests.sh build/selftests/vmig_failnth_test -v ivshmem
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,13 +56,12 @@ export PYTHONUNBUFFERED=1
 # run_prog PROGRAM [ARGS...]: run one program, its stdout and stderr in one
 # pipe (written straight to the guest console, the harness's stdout and its
 # children's stderr lost each other's lines).  A program still running
-# after VMIG_PROG_TIMEOUT seconds (default 600) hangs: the log gets the
-# blocked tasks, every CPU's backtrace and the kernel stack of each of the
-# program's threads; the program is killed and fails.
-# Each program's wall time goes to the log.
-# One that cannot be killed is stuck in the kernel: the guest powers off,
-# and scripts/vm.sh reports a run cut short instead of waiting for its own
-# timeout.
+# after VMIG_PROG_TIMEOUT seconds hangs: the log gets the blocked tasks,
+# every CPU's backtrace and the kernel stack of each of the program's
+# threads; the program is killed and fails.  One that cannot be killed is
+# stuck in the kernel: the guest powers off, and scripts/vm.sh reports a
+# run cut short instead of waiting for its own timeout.  Each program's
+# wall time goes to the log.
 run_prog() {
 	local tmo=${VMIG_PROG_TIMEOUT:-600} pid dog rc t0=$SECONDS
 

@@ -35,6 +35,9 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 CTL = os.path.join(TOP, 'build', 'tools', 'vmig-ctl')
 
 QEMU = 'qemu-system-x86_64'
+# A QMP command with no answer after this many seconds fails the scenario
+# instead of hanging the test.
+QMP_TIMEOUT = 300
 MSG = b'live!'
 DIVISOR = 0x0c
 SCRATCH = 0x5a
@@ -100,6 +103,7 @@ class Qmp:
                                    f'{self.tail()}')
             time.sleep(0.2)
         self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(QMP_TIMEOUT)
         self.sock.connect(self.sock_path)
         self.f = self.sock.makefile('rw')
         json.loads(self.f.readline())
@@ -111,6 +115,14 @@ class Qmp:
             return ' | '.join(f.read().strip().splitlines()[-5:])
 
     def cmd(self, command, **args):
+        try:
+            return self._cmd(command, args)
+        except TimeoutError:
+            raise RuntimeError(f'{self.name}: {command}: no answer in '
+                               f'{self.sock.gettimeout():.0f} s: '
+                               f'{self.tail()}') from None
+
+    def _cmd(self, command, args):
         self.f.write(json.dumps({'execute': command, 'arguments': args}) +
                      '\n')
         self.f.flush()
@@ -149,6 +161,7 @@ class Qmp:
 
     def close(self):
         try:
+            self.sock.settimeout(10)
             self.cmd('quit')
         except (RuntimeError, OSError):
             pass

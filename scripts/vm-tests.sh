@@ -53,6 +53,35 @@ set -m
 # hung must leave what it printed so far in the log.
 export PYTHONUNBUFFERED=1
 
+# hung_report PROGRAM SECONDS PGID: what a hung program's process group
+# and the kernel are doing.
+hung_report() {
+	echo "# vm-tests: $(basename "$1") still running after $2 s:" \
+		"blocked tasks and CPU backtraces follow"
+	echo 1 > /proc/sys/kernel/sysrq
+	echo w > /proc/sysrq-trigger
+	echo l > /proc/sysrq-trigger
+	sleep 2
+	dmesg | tail -n 400
+	# A task asleep in an interruptible wait (a blocking read of a data
+	# fd, a QMP reply, a write to the console) is not in the blocked
+	# list: show where each of the program's threads is.
+	for p in $(pgrep -g "$3"); do
+		for t in /proc/"$p"/task/*; do
+			echo "# vm-tests: $p/${t##*/} $(cat "$t"/comm 2> /dev/null)"
+			sed 's/^/#   /' "$t"/stack 2> /dev/null
+		done
+	done
+	# And any task of the guest stuck writing to its console.
+	grep -l -E 'port_fops_write|wait_port_writable|n_tty_write' \
+		/proc/[0-9]*/task/*/stack 2> /dev/null | while read -r f; do
+		t=${f%/stack}
+		echo "# vm-tests: writing to the console: ${t#/proc/}" \
+			"$(cat "$t"/comm 2> /dev/null)"
+		sed 's/^/#   /' "$f" 2> /dev/null
+	done
+}
+
 # run_prog PROGRAM [ARGS...]: run one program, its stdout and stderr in one
 # pipe (written straight to the guest console, the harness's stdout and its
 # children's stderr lost each other's lines).  A program still running
@@ -69,27 +98,16 @@ run_prog() {
 	pid=$!
 	(
 		sleep "$tmo"
-		echo "# vm-tests: $(basename "$1") still running after $tmo s:" \
-			"blocked tasks and CPU backtraces follow"
-		echo 1 > /proc/sys/kernel/sysrq
-		echo w > /proc/sysrq-trigger
-		echo l > /proc/sysrq-trigger
-		sleep 2
-		dmesg | tail -n 400
-		# A task asleep in an interruptible wait (a blocking read of
-		# a data fd, a QMP reply) is not in the blocked list: show
-		# where each of the program's threads is.
-		for p in $(pgrep -g "$pid"); do
-			for t in /proc/"$p"/task/*; do
-				echo "# vm-tests: $p/${t##*/}" \
-					"$(cat "$t"/comm 2> /dev/null)"
-				sed 's/^/#   /' "$t"/stack 2> /dev/null
-			done
-		done
+		# The report goes to a file on the host first: the console
+		# may be what hangs.
+		rep=${VMIG_OUT:-/tmp}/hung-$(basename "$1").log
+		hung_report "$1" "$tmo" "$pid" > "$rep" 2>&1
 		kill -KILL -- "-$pid" 2> /dev/null
+		cat "$rep"
 		sleep 30
 		kill -0 "$pid" 2> /dev/null || exit 0
-		echo "# vm-tests: $(basename "$1") cannot be killed: power off"
+		echo "# vm-tests: $(basename "$1") cannot be killed: power off" \
+			>> "$rep"
 		echo o > /proc/sysrq-trigger
 	) &
 	dog=$!

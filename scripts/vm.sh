@@ -20,8 +20,15 @@
 # the root bus instead, where it has no reset method; it sorts first, so
 # scripts/vm-devices.sh makes it VMIG_IVSHMEM_A.
 #
-# The guest sees the host file system read-only, with a writable /tmp.
+# The guest sees the host file system read-only, with a writable /tmp,
+# and one host directory, build/vm-out/<run>, writable at $VMIG_OUT: what
+# the guest writes there survives a console that stops (the watchdog of
+# scripts/vm-tests.sh writes its reports there first).  A run cut short
+# prints what is there; a run that fails keeps it.
 # VMIG_STRESS_SECONDS, if set, reaches the command's environment.
+# VMIG_VM_QEMU_OPTS and VMIG_VM_APPEND, if set, are added to QEMU's
+# options and to the kernel's command line (a monitor socket, a gdb stub
+# and nokaslr, say, while looking into a hang).
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -50,7 +57,7 @@ krel=$(vmig_krel)
 kernel=/boot/vmlinuz-$krel
 [ -f "$kernel" ] || vmig_die "$kernel missing: run scripts/setup.sh"
 accel=$(vmig_accel)
-append="intel_iommu=on"
+append="intel_iommu=on ${VMIG_VM_APPEND:-}"
 guest_env=
 if [ $debug = 1 ]; then
 	"$VMIG_TOP/scripts/debug-kernel.sh"
@@ -60,7 +67,7 @@ if [ $debug = 1 ]; then
 	guest_env="VMIG_KO_DIR=$VMIG_CACHE/debug-kernel/mods"
 fi
 
-qopts="-machine q35 -device intel-iommu"
+qopts="-machine q35 -device intel-iommu ${VMIG_VM_QEMU_OPTS:-}"
 for i in $(seq 1 "$ivshmem"); do
 	qopts="$qopts -object memory-backend-ram,id=vmigm$i,size=$ivshmem_size"
 	if [ "$i" = 1 ] && [ $root_bus = 1 ]; then
@@ -83,5 +90,32 @@ fi
 where=
 [ $root_bus = 1 ] && where=", the first on the root bus"
 vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"
-exec timeout --foreground "$tmo" vng "${args[@]}" \
-	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd"
+mkdir -p "$VMIG_TOP/build/vm-out"
+out=$(mktemp -d "$VMIG_TOP/build/vm-out/run.XXXXXX")
+args+=("--rwdir=/tmp/vmig-out=$out")
+guest_env="$guest_env VMIG_OUT=/tmp/vmig-out"
+# QEMU opens its stdout and stderr again, by name, once per guest stream,
+# truncating a file and writing it at offsets of its own: given a file,
+# the guest's streams and ours would overwrite each other.  A pipe keeps
+# them in order.
+set +e
+timeout --foreground "$tmo" vng "${args[@]}" \
+	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" 2>&1 | cat
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" = 124 ]; then
+	vmig_log "no end after $tmo s: stopping the VM"
+	# timeout ends vng, not always the QEMU it started; the run's
+	# own directory is in that QEMU's command line.
+	pkill -KILL -f -- "-fsdev local,.*path=$out," || true
+fi
+# The guest marks its end (scripts/vm-guest.sh); before that, its console
+# may have lost what it wrote there.
+if [ ! -e "$out/.done" ] && [ -n "$(ls "$out")" ]; then
+	for f in "$out"/*; do
+		echo "# vm.sh: the guest left $(basename "$f"):"
+		sed 's/^/# | /' "$f"
+	done
+fi
+[ "$rc" = 0 ] && rm -rf "$out"
+exit "$rc"

@@ -53,9 +53,19 @@ set -m
 # hung must leave what it printed so far in the log.
 export PYTHONUNBUFFERED=1
 
+# task_stack LABEL TASKDIR: a task's name and kernel stack.
+task_stack() {
+	local id=${2#/proc/}
+
+	echo "# vm-tests: $1 ${id/\/task\//\/} $(cat "$2"/comm 2> /dev/null)"
+	sed 's/^/#   /' "$2"/stack 2> /dev/null
+}
+
 # hung_report PROGRAM SECONDS PGID: what a hung program's process group
 # and the kernel are doing.
 hung_report() {
+	local p t f
+
 	echo "# vm-tests: $(basename "$1") still running after $2 s:" \
 		"blocked tasks and CPU backtraces follow"
 	echo 1 > /proc/sys/kernel/sysrq
@@ -65,20 +75,16 @@ hung_report() {
 	dmesg | tail -n 400
 	# A task asleep in an interruptible wait (a blocking read of a data
 	# fd, a QMP reply, a write to the console) is not in the blocked
-	# list: show where each of the program's threads is.
+	# list: show where each of the program's threads is, and any task
+	# of the guest stuck writing to its console.
 	for p in $(pgrep -g "$3"); do
 		for t in /proc/"$p"/task/*; do
-			echo "# vm-tests: $p/${t##*/} $(cat "$t"/comm 2> /dev/null)"
-			sed 's/^/#   /' "$t"/stack 2> /dev/null
+			task_stack "in the program:" "$t"
 		done
 	done
-	# And any task of the guest stuck writing to its console.
 	grep -l -E 'port_fops_write|wait_port_writable|n_tty_write' \
 		/proc/[0-9]*/task/*/stack 2> /dev/null | while read -r f; do
-		t=${f%/stack}
-		echo "# vm-tests: writing to the console: ${t#/proc/}" \
-			"$(cat "$t"/comm 2> /dev/null)"
-		sed 's/^/#   /' "$f" 2> /dev/null
+		task_stack "writing to the console:" "${f%/stack}"
 	done
 }
 
@@ -92,18 +98,19 @@ hung_report() {
 # run cut short instead of waiting for its own timeout.  Each program's
 # wall time goes to the log.
 run_prog() {
-	local tmo=${VMIG_PROG_TIMEOUT:-600} pid dog rc t0=$SECONDS
+	local tmo=${VMIG_PROG_TIMEOUT:-600} pid dog rc t0=$SECONDS rep
 
+	# The report goes to a file on the host first: the console may be
+	# what hangs.  This script copies it to the log once the program
+	# is gone.
+	rep=${VMIG_OUT:-/tmp}/hung-$(basename "$1").log
+	rm -f "$rep"
 	( "$@" 2>&1 | cat; exit "${PIPESTATUS[0]}" ) &
 	pid=$!
 	(
 		sleep "$tmo"
-		# The report goes to a file on the host first: the console
-		# may be what hangs.
-		rep=${VMIG_OUT:-/tmp}/hung-$(basename "$1").log
 		hung_report "$1" "$tmo" "$pid" > "$rep" 2>&1
 		kill -KILL -- "-$pid" 2> /dev/null
-		cat "$rep"
 		sleep 30
 		kill -0 "$pid" 2> /dev/null || exit 0
 		echo "# vm-tests: $(basename "$1") cannot be killed: power off" \
@@ -115,6 +122,7 @@ run_prog() {
 	rc=$?
 	kill -- "-$dog" 2> /dev/null
 	wait "$dog" 2> /dev/null
+	[ -s "$rep" ] && cat "$rep"
 	echo "# vm-tests: $(basename "$1") took $((SECONDS - t0)) s"
 	return $rc
 }

@@ -106,7 +106,7 @@ class Qmp:
         self.sock.settimeout(QMP_TIMEOUT)
         self.sock.connect(self.sock_path)
         self.f = self.sock.makefile('rw')
-        json.loads(self.f.readline())
+        json.loads(self._timed('greeting', self.f.readline))
         self.cmd('qmp_capabilities')
 
     def tail(self):
@@ -114,13 +114,17 @@ class Qmp:
         with open(self.log_path) as f:
             return ' | '.join(f.read().strip().splitlines()[-5:])
 
-    def cmd(self, command, **args):
+    def _timed(self, what, fn, *args):
+        """fn(*args), a QMP socket timeout made the scenario's error."""
         try:
-            return self._cmd(command, args)
+            return fn(*args)
         except TimeoutError:
-            raise RuntimeError(f'{self.name}: {command}: no answer in '
+            raise RuntimeError(f'{self.name}: {what}: no answer in '
                                f'{self.sock.gettimeout():.0f} s: '
                                f'{self.tail()}') from None
+
+    def cmd(self, command, **args):
+        return self._timed(command, self._cmd, command, args)
 
     def _cmd(self, command, args):
         self.f.write(json.dumps({'execute': command, 'arguments': args}) +

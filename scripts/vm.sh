@@ -57,13 +57,16 @@ krel=$(vmig_krel)
 kernel=/boot/vmlinuz-$krel
 [ -f "$kernel" ] || vmig_die "$kernel missing: run scripts/setup.sh"
 accel=$(vmig_accel)
-append="intel_iommu=on ${VMIG_VM_APPEND:-}"
+# Under TCG the whole guest can stand still while QEMU rebuilds its memory
+# map (a BAR's decoding toggled) or the host is busy; without steal time
+# the guest's soft-lockup detector takes such a pause for its own.  A
+# lockup must last a minute to be reported, on both kernels.
+append="intel_iommu=on watchdog_thresh=30 ${VMIG_VM_APPEND:-}"
 guest_env=
 if [ $debug = 1 ]; then
 	"$VMIG_TOP/scripts/debug-kernel.sh"
 	kernel=$VMIG_CACHE/debug-kernel/build/arch/x86/boot/bzImage
 	krel=$("$VMIG_TOP/scripts/debug-kernel.sh" --print-release)
-	append="$append watchdog_thresh=30"
 	guest_env="VMIG_KO_DIR=$VMIG_CACHE/debug-kernel/mods"
 fi
 

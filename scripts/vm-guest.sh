@@ -14,6 +14,15 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 export VMIG_KO_DIR=${VMIG_KO_DIR:-$top}
 
+# Under scripts/vm.sh everything goes to a file of the host's run
+# directory, which vm.sh copies to its output.  The guest's stdout is a
+# virtio-serial port, and a task writing to it can sleep there for good:
+# in about half of the debug kernel's full runs, the log stopped after a
+# selftest's last line, with the guest idle and QEMU holding no buffer.
+if [ -n "${VMIG_OUT:-}" ]; then
+	exec >> "$VMIG_OUT/log" 2>&1
+fi
+
 # A kernel without a module tree (the debug kernel) has vfio, its type1
 # backend, vfio-pci(-core) and mdev built in.
 vmig_modprobe() {

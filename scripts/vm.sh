@@ -93,10 +93,34 @@ fi
 where=
 [ $root_bus = 1 ] && where=", the first on the root bus"
 vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"
+# stream_log FILE: copy to our output what is appended to FILE, until
+# SIGUSR1; then copy the rest and end.
+stream_log() {
+	local off=0 size last stop=0
+
+	trap 'stop=1' USR1
+	while :; do
+		last=$stop
+		size=$(stat -c %s "$1")
+		if [ "$size" -gt "$off" ]; then
+			tail -c "+$((off + 1))" "$1" | head -c "$((size - off))"
+			off=$size
+		fi
+		[ "$last" = 1 ] && break
+		sleep 0.2
+	done
+}
+
 mkdir -p "$VMIG_TOP/build/vm-out"
 out=$(mktemp -d "$VMIG_TOP/build/vm-out/run.XXXXXX")
 args+=("--rwdir=/tmp/vmig-out=$out")
 guest_env="$guest_env VMIG_OUT=/tmp/vmig-out"
+# The guest writes its log to a file of the run directory (see
+# scripts/vm-guest.sh), not to its virtio-serial console; this copies it
+# to our output as it grows.
+: > "$out/log"
+stream_log "$out/log" &
+streamer=$!
 # QEMU opens its stdout and stderr again, by name, once per guest stream,
 # truncating a file and writing it at offsets of its own: given a file,
 # the guest's streams and ours would overwrite each other.  A pipe keeps
@@ -106,6 +130,8 @@ timeout --foreground "$tmo" vng "${args[@]}" \
 	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" 2>&1 | cat
 rc=${PIPESTATUS[0]}
 set -e
+kill -USR1 "$streamer"
+wait "$streamer" || true
 if [ "$rc" = 124 ]; then
 	vmig_log "no end after $tmo s: stopping the VM"
 	# timeout ends vng, not always the QEMU it started; the run's
@@ -114,8 +140,9 @@ if [ "$rc" = 124 ]; then
 fi
 # The guest marks its end (scripts/vm-guest.sh); before that, its console
 # may have lost what it wrote there.
-if [ ! -e "$out/.done" ] && [ -n "$(ls "$out")" ]; then
+if [ ! -e "$out/.done" ]; then
 	for f in "$out"/*; do
+		[ "$f" = "$out/log" ] || [ ! -e "$f" ] && continue
 		echo "# vm.sh: the guest left $(basename "$f"):"
 		sed 's/^/# | /' "$f"
 	done

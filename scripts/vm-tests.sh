@@ -89,7 +89,7 @@ hung_report() {
 }
 
 # run_prog PROGRAM [ARGS...]: run one program, its stdout and stderr in one
-# pipe (written straight to the guest console, the harness's stdout and its
+# pipe (written straight to the log, the harness's stdout and its
 # children's stderr lost each other's lines).  A program still running
 # after VMIG_PROG_TIMEOUT seconds hangs: the log gets the blocked tasks,
 # every CPU's backtrace and the kernel stack of each of the program's

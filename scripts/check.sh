@@ -92,9 +92,9 @@ if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; the
 	# (they replay a save per injection point), and the ivshmem tests
 	# with decoding off, whose access windows toggle decoding every 64
 	# blocks and overrun the tests' timeouts there.  The distro kernel's
-	# run below has both.  A passing run takes 9 to 12 minutes; one
-	# that stalls (an open item, see Documentation/driver-api/vfio-vmig.rst)
-	# is stopped after 25.
+	# run below has both.  A passing run takes 8 to 12 minutes; one
+	# that stalls is stopped after 25 (see "When a VM run hangs" in
+	# Documentation/driver-api/vfio-vmig.rst).
 	if step debug-kernel scripts/debug-kernel.sh; then
 		step vm-debug scripts/vm.sh --debug --ivshmem 2 \
 			--ivshmem-size 64M --memory 3G --timeout 1500 -- \

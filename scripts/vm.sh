@@ -107,6 +107,8 @@ stream_log() {
 			off=$size
 		fi
 		[ "$last" = 1 ] && break
+		# Whoever started us was killed: end with it.
+		kill -0 $$ 2> /dev/null || break
 		sleep 0.2
 	done
 }
@@ -130,7 +132,7 @@ timeout --foreground "$tmo" vng "${args[@]}" \
 	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" 2>&1 | cat
 rc=${PIPESTATUS[0]}
 set -e
-kill -USR1 "$streamer"
+kill -USR1 "$streamer" 2> /dev/null || true
 wait "$streamer" || true
 if [ "$rc" = 124 ]; then
 	vmig_log "no end after $tmo s: stopping the VM"

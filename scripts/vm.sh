@@ -12,8 +12,7 @@
 #                      -- COMMAND [ARGS...]
 #
 # --debug boots the debug kernel (built first if its configuration
-# changed) and loads our modules built against it.  Its checkers are slow
-# under TCG: the soft-lockup threshold is raised to match.
+# changed) and loads our modules built against it.
 #
 # Each ivshmem-plain sits behind a pcie-root-port of its own, where a
 # secondary bus reset resets it.  --ivshmem-root-bus puts the first one on
@@ -94,14 +93,18 @@ where=
 [ $root_bus = 1 ] && where=", the first on the root bus"
 vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"
 # stream_log FILE: copy to our output what is appended to FILE, until
-# SIGUSR1; then copy the rest and end.
+# SIGUSR1; then copy the rest and end.  Run it in the background: it
+# leaves errexit and pipefail, which a tail that outgrows its head
+# (SIGPIPE, when FILE grew meanwhile) would otherwise turn into the end
+# of the copy.  Exits 1 if FILE went away.
 stream_log() {
 	local off=0 size last stop=0
 
+	set +e +o pipefail
 	trap 'stop=1' USR1
 	while :; do
 		last=$stop
-		size=$(stat -c %s "$1")
+		size=$(stat -c %s "$1") || return 1
 		if [ "$size" -gt "$off" ]; then
 			tail -c "+$((off + 1))" "$1" | head -c "$((size - off))"
 			off=$size
@@ -133,7 +136,12 @@ timeout --foreground "$tmo" vng "${args[@]}" \
 rc=${PIPESTATUS[0]}
 set -e
 kill -USR1 "$streamer" 2> /dev/null || true
-wait "$streamer" || true
+streamed=0
+wait "$streamer" || streamed=$?
+if [ "$streamed" != 0 ]; then
+	vmig_log "copying the guest's log failed ($streamed): it is in $out/log"
+	[ "$rc" = 0 ] && rc=1
+fi
 if [ "$rc" = 124 ]; then
 	vmig_log "no end after $tmo s: stopping the VM"
 	# timeout ends vng, not always the QEMU it started; the run's

@@ -130,23 +130,38 @@ streamer=$!
 # truncating a file and writing it at offsets of its own: given a file,
 # the guest's streams and ours would overwrite each other.  A pipe keeps
 # them in order.
+#
+# The timeout cannot be timeout(1)'s: QEMU is a grandchild of vng, which
+# does not pass a signal on, and QEMU holds the pipe, so ending vng ended
+# nothing.  This kills the QEMU itself (the run's own directory is in its
+# command line); vng then ends, and so does the pipe.
+(
+	trap 'kill "$nap" 2> /dev/null; exit 0' TERM
+	sleep "$tmo" > /dev/null 2>&1 &
+	nap=$!
+	wait "$nap"
+	: > "$out.timeout"
+	vmig_log "no end after $tmo s: stopping the VM"
+	pkill -KILL -f -- "-fsdev local,.*path=$out," || true
+) &
+killer=$!
 set +e
-timeout --foreground "$tmo" vng "${args[@]}" \
+vng "${args[@]}" \
 	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" 2>&1 | cat
 rc=${PIPESTATUS[0]}
+kill "$killer" 2> /dev/null
+wait "$killer" 2> /dev/null
 set -e
+if [ -e "$out.timeout" ]; then
+	rm -f "$out.timeout"
+	rc=124
+fi
 kill -USR1 "$streamer" 2> /dev/null || true
 streamed=0
 wait "$streamer" || streamed=$?
 if [ "$streamed" != 0 ]; then
 	vmig_log "copying the guest's log failed ($streamed): it is in $out/log"
 	[ "$rc" = 0 ] && rc=1
-fi
-if [ "$rc" = 124 ]; then
-	vmig_log "no end after $tmo s: stopping the VM"
-	# timeout ends vng, not always the QEMU it started; the run's
-	# own directory is in that QEMU's command line.
-	pkill -KILL -f -- "-fsdev local,.*path=$out," || true
 fi
 # The guest marks its end (scripts/vm-guest.sh); before that, its console
 # may have lost what it wrote there.

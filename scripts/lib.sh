@@ -100,3 +100,27 @@ vmig_apt_uri() {
 	awk -v want="$suite" '$1 == "deb" && $3 == want { print $2; exit }' \
 		/etc/apt/sources.list 2>/dev/null
 }
+
+# vmig_stream_log FILE: copy to our output what is appended to FILE, until
+# SIGUSR1; then copy the rest and end.  Run it in the background: it
+# leaves errexit and pipefail, which a tail that outgrows its head
+# (SIGPIPE, when FILE grew meanwhile) would otherwise turn into the end
+# of the copy.  Exits 1 if FILE went away.
+vmig_stream_log() {
+	local off=0 size last stop=0
+
+	set +e +o pipefail
+	trap 'stop=1' USR1
+	while :; do
+		last=$stop
+		size=$(stat -c %s "$1") || return 1
+		if [ "$size" -gt "$off" ]; then
+			tail -c "+$((off + 1))" "$1" | head -c "$((size - off))"
+			off=$size
+		fi
+		[ "$last" = 1 ] && break
+		# The shell that started us was killed: end with it.
+		kill -0 $$ 2> /dev/null || break
+		sleep 0.2
+	done
+}

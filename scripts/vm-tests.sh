@@ -100,9 +100,9 @@ hung_report() {
 run_prog() {
 	local tmo=${VMIG_PROG_TIMEOUT:-600} pid dog rc t0=$SECONDS rep
 
-	# The report goes to a file on the host first: the console may be
-	# what hangs.  This script copies it to the log once the program
-	# is gone.
+	# The report goes to a file of its own on the host first, and into
+	# the log only once the program is gone, so that the two never
+	# interleave and a guest that never ends still leaves it.
 	rep=${VMIG_OUT:-/tmp}/hung-$(basename "$1").log
 	rm -f "$rep"
 	( "$@" 2>&1 | cat; exit "${PIPESTATUS[0]}" ) &

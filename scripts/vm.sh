@@ -92,30 +92,6 @@ fi
 where=
 [ $root_bus = 1 ] && where=", the first on the root bus"
 vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"
-# stream_log FILE: copy to our output what is appended to FILE, until
-# SIGUSR1; then copy the rest and end.  Run it in the background: it
-# leaves errexit and pipefail, which a tail that outgrows its head
-# (SIGPIPE, when FILE grew meanwhile) would otherwise turn into the end
-# of the copy.  Exits 1 if FILE went away.
-stream_log() {
-	local off=0 size last stop=0
-
-	set +e +o pipefail
-	trap 'stop=1' USR1
-	while :; do
-		last=$stop
-		size=$(stat -c %s "$1") || return 1
-		if [ "$size" -gt "$off" ]; then
-			tail -c "+$((off + 1))" "$1" | head -c "$((size - off))"
-			off=$size
-		fi
-		[ "$last" = 1 ] && break
-		# Whoever started us was killed: end with it.
-		kill -0 $$ 2> /dev/null || break
-		sleep 0.2
-	done
-}
-
 mkdir -p "$VMIG_TOP/build/vm-out"
 out=$(mktemp -d "$VMIG_TOP/build/vm-out/run.XXXXXX")
 args+=("--rwdir=/tmp/vmig-out=$out")
@@ -124,7 +100,7 @@ guest_env="$guest_env VMIG_OUT=/tmp/vmig-out"
 # scripts/vm-guest.sh), not to its virtio-serial console; this copies it
 # to our output as it grows.
 : > "$out/log"
-stream_log "$out/log" &
+vmig_stream_log "$out/log" &
 streamer=$!
 # QEMU opens its stdout and stderr again, by name, once per guest stream,
 # truncating a file and writing it at offsets of its own: given a file,
@@ -163,8 +139,8 @@ if [ "$streamed" != 0 ]; then
 	vmig_log "copying the guest's log failed ($streamed): it is in $out/log"
 	[ "$rc" = 0 ] && rc=1
 fi
-# The guest marks its end (scripts/vm-guest.sh); before that, its console
-# may have lost what it wrote there.
+# The guest marks its end (scripts/vm-guest.sh); a guest that did not get
+# there may have left a hang report (scripts/vm-tests.sh) besides its log.
 if [ ! -e "$out/.done" ]; then
 	for f in "$out"/*; do
 		[ "$f" = "$out/log" ] || [ ! -e "$f" ] && continue

@@ -86,6 +86,9 @@ step selftests-build scripts/selftests-build.sh
 # drivers from the DKMS tree by name.
 step dkms scripts/dkms-check.sh
 if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; then
+	# The VM harness's own error paths: a log copied whole, a timeout
+	# that stops the VM, a guest's exit status kept.
+	step vm-harness scripts/vm-harness-check.sh
 	# Every selftest and the QEMU test on the debug kernel: any KASAN,
 	# lockdep, UBSAN report, WARN, BUG, hung task or kmemleak leak fails
 	# it.  Two parts are too slow there: fail-nth's ivshmem sweeps

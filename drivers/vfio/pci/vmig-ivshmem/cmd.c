@@ -92,8 +92,12 @@
  *   trylock cannot, and lockdep does not add dependencies for it.  Arcs retry for up to 200 ms
  *   and then fail with -EBUSY (a reset that holds the lock will move the
  *   FSM to RUNNING anyway); the worker retries until its session ends.
- *   Nothing inside a window sleeps, so a writer waits at most for one
- *   window: one record of at most 1 MiB copied.
+ *   Nothing inside a window waits for userspace or for a lock that a
+ *   writer of memory_lock may hold.  An arc's window is one register
+ *   access; the save worker's closes as soon as a writer waits
+ *   (ivsh_cmd_access_wanted()), so a writer waits at most for one record
+ *   or one scan of 64 blocks; a user config access, which cannot be seen
+ *   waiting, for at most 16 MiB of BAR2 or 20 ms (see "Saving").
  * - A function in a low-power state (the user's low-power entry, or a
  *   power state other than D0) is not accessed: the window fails with
  *   -EIO.
@@ -327,6 +331,7 @@ static int ivsh_cmd_decode_restore(struct pci_dev *pdev, bool forced)
 int ivsh_cmd_access_try(struct ivsh_device *ivsh)
 {
 	struct vfio_pci_core_device *core = &ivsh->core;
+	bool first = false, forced;
 	int ret = 0;
 
 	if (!down_read_trylock(&core->memory_lock))
@@ -349,13 +354,21 @@ int ivsh_cmd_access_try(struct ivsh_device *ivsh)
 						    &ivsh->access_forced);
 			if (ret)
 				pci_cfg_access_unlock(core->pdev);
+			else
+				first = true;
 		}
 	}
 	if (!ret)
 		ivsh->access_users++;
+	forced = first && ivsh->access_forced;
 	spin_unlock(&ivsh->access_lock);
-	if (!ret)
+	if (!ret) {
+		spin_lock(&ivsh->stats.lock);
+		ivsh->stats.windows += first;
+		ivsh->stats.decode_forced += forced;
+		spin_unlock(&ivsh->stats.lock);
 		return 0;
+	}
 out_unlock:
 	up_read(&core->memory_lock);
 	return ret;
@@ -384,6 +397,41 @@ int ivsh_cmd_access_end(struct ivsh_device *ivsh)
 	spin_unlock(&ivsh->access_lock);
 	up_read(&core->memory_lock);
 	return ret;
+}
+
+/**
+ * ivsh_cmd_access_check() - is what the open window read so far valid
+ * @ivsh: the device, in an access window
+ *
+ * Within a window nothing but a lost update (see "What remains") turns
+ * decoding off, and nothing turns it on again: so decoding found on now
+ * was on for every read made in the window so far.
+ *
+ * Return: 0; -EAGAIN when decoding is off: what the window read may be all
+ * ones and must not be used; -ENODEV when the function no longer answers.
+ */
+int ivsh_cmd_access_check(struct ivsh_device *ivsh)
+{
+	struct pci_dev *pdev = ivsh->core.pdev;
+	u16 cmd;
+
+	lockdep_assert_held_read(&ivsh->core.memory_lock);
+	if (pci_read_config_word(pdev, PCI_COMMAND, &cmd) ||
+	    PCI_POSSIBLE_ERROR(cmd))
+		return -ENODEV;
+	return cmd & PCI_COMMAND_MEMORY ? 0 : -EAGAIN;
+}
+
+/**
+ * ivsh_cmd_access_wanted() - does someone wait for the window to close
+ * @ivsh: the device, in an access window
+ *
+ * Return: true while a writer of vfio-pci-core's memory_lock (a config
+ * write, a reset, a power transition) waits.
+ */
+bool ivsh_cmd_access_wanted(struct ivsh_device *ivsh)
+{
+	return rwsem_is_contended(&ivsh->core.memory_lock);
 }
 
 /* An access window for an arc: retried for a while, never waited for. */

@@ -99,6 +99,9 @@ struct ivsh_tracker {
  * @scan_ns: duration of the last full scan during pre-copy
  * @final_ns: duration of the last STOP_COPY pass over BAR2
  * @resent_blocks: blocks sent again after they changed
+ * @windows: access windows opened while none was open
+ * @decode_forced: of those, the ones that turned memory decoding on (and
+ *	off again when closing): two config writes each
  * @saves: saving sessions started
  * @loads: records loaded
  * @emulated_resets: VFIO_DEVICE_RESETs the driver did itself
@@ -111,6 +114,8 @@ struct ivsh_stats {
 	u64 scan_ns;
 	u64 final_ns;
 	u64 resent_blocks;
+	u64 windows;
+	u64 decode_forced;
 	u64 saves;
 	u64 loads;
 	u64 emulated_resets;
@@ -171,6 +176,8 @@ void ivsh_cmd_stream_id(struct ivsh_device *ivsh, struct ivsh_stream_id *id);
 
 int ivsh_cmd_access_try(struct ivsh_device *ivsh);
 int ivsh_cmd_access_end(struct ivsh_device *ivsh);
+int ivsh_cmd_access_check(struct ivsh_device *ivsh);
+bool ivsh_cmd_access_wanted(struct ivsh_device *ivsh);
 
 int ivsh_cmd_quiesce(struct ivsh_device *ivsh);
 int ivsh_cmd_unquiesce(struct ivsh_device *ivsh);

@@ -65,18 +65,27 @@
  *
  * Every read of BAR2 happens in an access window (see "Access windows"),
  * with memory decoding forced on if userspace turned it off, in PRE_COPY as
- * in STOP_COPY: a record is read into its chunk in one window, a scan looks
- * at 64 blocks per window, and a read whose window was disturbed is done
- * again.  Nothing is hashed or marked dirty before its window closed
- * without error, so a disturbed read neither reaches the stream nor the
- * tracker.
+ * in STOP_COPY.  The worker keeps its window open from one read to the
+ * next (records, and scans of 64 blocks) and closes it after 16 MiB of
+ * BAR2 or 20 ms, as soon as a writer of memory_lock waits or the CPU is
+ * wanted, and before it waits for anything (a free chunk, a request, the
+ * switchover).  So a pass over BAR2 with decoding off turns it on and off
+ * a few times, not once per 256 KiB: each turn is two config writes, and
+ * under a hypervisor a change of the guest's memory map.  debugfs counts
+ * the windows and those that forced decoding on.  Each read is checked
+ * (decoding still on, see ivsh_cmd_access_check()) before anything uses
+ * it; a read found disturbed is done again in a new window.  Nothing is
+ * hashed or marked dirty before its check, so a disturbed read neither
+ * reaches the stream nor the tracker.
  *
  * The core ends the session (the FSM left the saving group, a reset, a
  * close) by calling the release op, which stops the worker and waits for
  * it.  The worker takes no lock but its own spinlock and, for a window,
  * vfio-pci-core's memory_lock, which it only tries: never the state lock,
- * and it never waits for memory_lock.  A worker that fails for any reason
- * but the end of its session fails the stream with its error.
+ * and it never waits for memory_lock.  In a window it adds records only to
+ * free chunks (vmig_save_reserve() without waiting; the session's first
+ * chunks are allocated there, with GFP_KERNEL).  A worker that fails for
+ * any reason but the end of its session fails the stream with its error.
  */
 
 /**
@@ -105,6 +114,10 @@
 static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
 /* A read whose access window was disturbed is redone at most this often. */
 #define IVSH_ACCESS_REDO	3
+/* The worker's access window covers at most this much of BAR2 ... */
+#define IVSH_WINDOW_BYTES	(16 * 1024 * 1024)
+/* ... and lasts at most this long. */
+#define IVSH_WINDOW_MS		20
 /* The worker's pause between tries for an access window, at least. */
 #define IVSH_ACCESS_POLL_US	500
 
@@ -126,6 +139,9 @@ MODULE_PARM_DESC(precopy,
  * @scratch: one block, for scans
  * @rec_max: data bytes per memory record
  * @nr_blocks: blocks of BAR2
+ * @window: the worker holds an access window open
+ * @window_bytes: bytes of BAR2 read in the open window
+ * @window_end: jiffies at which the open window must close
  * @lock: protects the members below
  * @final: STOP_COPY: the last pass, the registers, the end
  * @stop: the session ended: the worker returns
@@ -144,6 +160,9 @@ struct ivsh_save {
 	void *scratch;
 	u32 rec_max;
 	u32 nr_blocks;
+	bool window;
+	u32 window_bytes;
+	unsigned long window_end;
 
 	spinlock_t lock;	/* the members below */
 	bool final;
@@ -192,21 +211,76 @@ static void ivsh_save_account(struct ivsh_save *s, u64 *left, u64 bytes)
 }
 
 /*
- * Open an access window for the worker.  A reset may hold memory_lock for
- * writing while it waits for the state lock, and ending the session waits
- * for the worker: so poll, never wait, until the window opens or the
- * session ends.
+ * The worker's access window (see "Access windows" and "Saving").  It
+ * stays open from one read to the next, so that a pass over BAR2 whose
+ * decoding is off turns it on and off once per window, not once per read,
+ * and closes when it covered IVSH_WINDOW_BYTES or lasted IVSH_WINDOW_MS,
+ * when a writer of memory_lock waits, when the CPU is wanted, and before
+ * anything that may wait: a full queue, the wait for a request, the end.
+ *
+ * memory_lock is only tried: a reset may hold it for writing while it
+ * waits for the state lock, and ending the session waits for the worker.
+ * So poll, never wait, until the window opens or the session ends.
  */
-static int ivsh_save_access(struct ivsh_save *s)
+static int ivsh_save_open(struct ivsh_save *s)
 {
 	int ret;
 
+	if (s->window)
+		return 0;
 	while ((ret = ivsh_cmd_access_try(s->ivsh)) == -EAGAIN) {
 		if (ivsh_save_stopped(s))
 			return -ENODEV;
 		usleep_range(IVSH_ACCESS_POLL_US, 2 * IVSH_ACCESS_POLL_US);
 	}
-	return ret;
+	if (ret)
+		return ret;
+	s->window = true;
+	s->window_bytes = 0;
+	s->window_end = jiffies + msecs_to_jiffies(IVSH_WINDOW_MS);
+	return 0;
+}
+
+static void ivsh_save_close(struct ivsh_save *s)
+{
+	if (!s->window)
+		return;
+	s->window = false;
+	/* Each read was checked before its use: the verdict adds nothing. */
+	ivsh_cmd_access_end(s->ivsh);
+}
+
+/* Between two reads of @bytes of BAR2: close the window when it is due. */
+static void ivsh_save_yield(struct ivsh_save *s, u32 bytes)
+{
+	if (s->window) {
+		s->window_bytes += bytes;
+		if (s->window_bytes < IVSH_WINDOW_BYTES &&
+		    time_before(jiffies, s->window_end) && !need_resched() &&
+		    !ivsh_cmd_access_wanted(s->ivsh))
+			return;
+		ivsh_save_close(s);
+	}
+	cond_resched();
+}
+
+/*
+ * Start a record of @len payload bytes.  In a window only if a chunk is
+ * free; otherwise the window closes and the worker waits for the reader.
+ */
+static void *ivsh_save_reserve(struct ivsh_save *s, u32 type, u32 flags,
+			       u32 len)
+{
+	void *buf;
+
+	flags |= VMIG_REC_MANDATORY;
+	if (s->window) {
+		buf = vmig_save_reserve(s->sess, type, flags, len, false);
+		if (buf != ERR_PTR(-ENOBUFS))
+			return buf;
+		ivsh_save_close(s);
+	}
+	return vmig_save_reserve(s->sess, type, flags, len, true);
 }
 
 /* Add blocks [@block, @block + @n) as one record, read straight into it. */
@@ -215,24 +289,27 @@ static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
 	int ret, tries = 0;
 	void *buf;
 
-	buf = vmig_save_reserve(s->sess, IVSH_REC_MEM, flags | VMIG_REC_MANDATORY,
-				sizeof(struct ivsh_rec_mem) + n * IVSH_BLOCK,
-				true);
+	buf = ivsh_save_reserve(s, IVSH_REC_MEM, flags,
+				sizeof(struct ivsh_rec_mem) + n * IVSH_BLOCK);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	/* Not committed on error: the session fails or has ended. */
 	do {
-		ret = ivsh_save_access(s);
+		ret = ivsh_save_open(s);
 		if (ret)
 			return ret;
 		ivsh_cmd_read_mem(s->ivsh, block, n, buf);
-		ret = ivsh_cmd_access_end(s->ivsh);
+		ret = ivsh_cmd_access_check(s->ivsh);
+		if (ret)
+			ivsh_save_close(s);
 	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
 	if (ret)
 		return ret == -EAGAIN ? -EIO : ret;
-	if (s->trk)
+	/* The final pass compares nothing afterwards: no hashing there. */
+	if (s->trk && !ivsh_save_final(s))
 		ivsh_cmd_track_mem(s->trk, block, n, buf);
 	vmig_save_commit(s->sess);
+	ivsh_save_yield(s, n * IVSH_BLOCK);
 	return 0;
 }
 
@@ -250,7 +327,7 @@ static int ivsh_save_probe(struct ivsh_save *s, u32 block, u32 n, bool first,
 	u32 i;
 
 	do {
-		ret = ivsh_save_access(s);
+		ret = ivsh_save_open(s);
 		if (ret)
 			return ret;
 		*changed = 0;
@@ -266,7 +343,9 @@ static int ivsh_save_probe(struct ivsh_save *s, u32 block, u32 n, bool first,
 			}
 		}
 		*seen = i;
-		ret = ivsh_cmd_access_end(s->ivsh);
+		ret = ivsh_cmd_access_check(s->ivsh);
+		if (ret)
+			ivsh_save_close(s);
 	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
 	return ret == -EAGAIN ? -EIO : ret;
 }
@@ -290,7 +369,6 @@ static int ivsh_save_initial(struct ivsh_save *s)
 		ivsh_save_account(s, &s->initial_left,
 				  ivsh_cmd_mem_stream_bytes((u64)n * IVSH_BLOCK,
 							    s->rec_max));
-		cond_resched();
 	}
 	vmig_save_flush(s->sess);
 	return 0;
@@ -321,7 +399,7 @@ static int ivsh_save_scan(struct ivsh_save *s)
 			spin_unlock(&s->lock);
 			found += here;
 		}
-		cond_resched();
+		ivsh_save_yield(s, n * IVSH_BLOCK);
 	}
 	spin_lock(&s->lock);
 	s->scan_ns = ktime_get_ns() - t0;
@@ -358,7 +436,6 @@ static int ivsh_save_dirty(struct ivsh_save *s)
 		st->resent_blocks += n;
 		spin_unlock(&st->lock);
 		block = find_next_bit(s->trk->dirty, s->nr_blocks, block + n);
-		cond_resched();
 	}
 	vmig_save_flush(s->sess);
 	return 0;
@@ -389,7 +466,6 @@ static int ivsh_save_delta(struct ivsh_save *s)
 			if (ret)
 				return ret;
 			block += n;
-			cond_resched();
 			continue;
 		}
 		for (n = 1; n < IVSH_PROBE_BLOCKS && block + n < s->nr_blocks &&
@@ -401,10 +477,9 @@ static int ivsh_save_delta(struct ivsh_save *s)
 		block += seen;
 		if (changed) {
 			/* The last block looked at, in the scratch block. */
-			buf = vmig_save_reserve(s->sess, IVSH_REC_MEM,
-						VMIG_REC_MANDATORY,
+			buf = ivsh_save_reserve(s, IVSH_REC_MEM, 0,
 						sizeof(struct ivsh_rec_mem) +
-						IVSH_BLOCK, true);
+						IVSH_BLOCK);
 			if (IS_ERR(buf))
 				return PTR_ERR(buf);
 			ivsh_cmd_save_mem_copy(s->trk, block - 1, s->scratch,
@@ -412,7 +487,7 @@ static int ivsh_save_delta(struct ivsh_save *s)
 			vmig_save_commit(s->sess);
 			resent++;
 		}
-		cond_resched();
+		ivsh_save_yield(s, seen * IVSH_BLOCK);
 	}
 	spin_lock(&st->lock);
 	st->resent_blocks += resent;
@@ -433,7 +508,6 @@ static int ivsh_save_all(struct ivsh_save *s)
 		ret = ivsh_save_run(s, block, n, 0);
 		if (ret)
 			return ret;
-		cond_resched();
 	}
 	return 0;
 }
@@ -448,6 +522,7 @@ static int ivsh_save_last(struct ivsh_save *s)
 	int ret;
 
 	ret = s->trk ? ivsh_save_delta(s) : ivsh_save_all(s);
+	ivsh_save_close(s);
 	if (ret)
 		return ret;
 	spin_lock(&st->lock);
@@ -457,8 +532,8 @@ static int ivsh_save_last(struct ivsh_save *s)
 	spin_lock(&s->lock);
 	regs = s->regs;
 	spin_unlock(&s->lock);
-	buf = vmig_save_reserve(s->sess, IVSH_REC_REGS, VMIG_REC_MANDATORY,
-				sizeof(struct ivsh_rec_regs), true);
+	buf = ivsh_save_reserve(s, IVSH_REC_REGS, 0,
+				sizeof(struct ivsh_rec_regs));
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	ivsh_cmd_save_regs(&regs, buf);
@@ -480,6 +555,7 @@ static int ivsh_save_precopy(struct ivsh_save *s)
 
 	ret = ivsh_save_initial(s);
 	while (!ret && !ivsh_save_final(s)) {
+		ivsh_save_close(s);
 		spin_lock(&s->lock);
 		pause = max_t(unsigned long,
 			      msecs_to_jiffies(IVSH_RESCAN_MIN_MS),
@@ -505,6 +581,7 @@ static void ivsh_save_work(struct work_struct *work)
 
 	if (s->trk)
 		ret = ivsh_save_precopy(s);
+	ivsh_save_close(s);
 	if (!ret) {
 		wait_event_idle(s->wq, READ_ONCE(s->stop) || READ_ONCE(s->final));
 		ret = ivsh_save_stopped(s) ? -ENODEV : ivsh_save_last(s);
@@ -782,6 +859,8 @@ static int ivsh_debugfs_show(struct seq_file *m, void *unused)
 	seq_printf(m, "last scan ns: %llu\n", st.scan_ns);
 	seq_printf(m, "last final pass ns: %llu\n", st.final_ns);
 	seq_printf(m, "resent blocks: %llu\n", st.resent_blocks);
+	seq_printf(m, "access windows: %llu\n", st.windows);
+	seq_printf(m, "decoding forced: %llu\n", st.decode_forced);
 	seq_printf(m, "records loaded: %llu\n", st.loads);
 	seq_printf(m, "reset: %s\n", st.reset);
 	seq_printf(m, "emulated resets: %llu\n", st.emulated_resets);

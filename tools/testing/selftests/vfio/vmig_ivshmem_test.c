@@ -378,6 +378,7 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	static const size_t blocks[] = { 1, 3, 64, 200 };
 	__u32 mask = 0x2468ace0, got = 0;
 	struct vfio_precopy_info info;
+	long long scans, forced;
 	struct libvmig_buf s = {};
 	unsigned char *want;
 	size_t pre, i;
@@ -399,8 +400,20 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	EXPECT_LE(self->size, pre);
 	EXPECT_EQ(0, bad_mem_records(&s, STREAM_HDR + ID_LEN, want, self->size));
 
-	/* An idle device, scanned with decoding off: nothing changed. */
+	/*
+	 * An idle device, scanned with decoding off: nothing changed.  The
+	 * scans force decoding on in windows of many probes: far fewer than
+	 * one per 64 blocks of each scan.
+	 */
+	scans = ivsh_stat(&self->a, "scans", NULL, 0);
+	forced = ivsh_stat(&self->a, "decoding forced", NULL, 0);
 	ASSERT_EQ(0, wait_scan(&self->a, fd));
+	scans = ivsh_stat(&self->a, "scans", NULL, 0) - scans;
+	forced = ivsh_stat(&self->a, "decoding forced", NULL, 0) - forced;
+	ksft_print_msg("%lld scans of %zu blocks forced decoding on %lld times\n",
+		       scans, self->size / BLOCK, forced);
+	EXPECT_LT(0, forced);
+	EXPECT_GE((long long)((scans + 1) * self->size / BLOCK / 64 / 4), forced);
 	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);

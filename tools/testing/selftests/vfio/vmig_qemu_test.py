@@ -18,9 +18,16 @@
 # source VM's before it, byte for byte, and carry the source's signature.
 #
 # In both, the core's counters must show the arcs QEMU walked on each side.
+#
+# ivshmem_file: a VM that never ran (started with -S, so no firmware ever
+# turned the device's memory decoding on) is saved to a file and restored
+# from it into a new QEMU that owns VMIG_IVSHMEM_B.  The driver must read
+# the source's memory with decoding forced on, in few access windows, and
+# the restored VM, once running, must see the source's memory.
 # Prints TAP.
 
 import json
+import mmap
 import os
 import re
 import shutil
@@ -79,7 +86,8 @@ class Tap:
 class Qmp:
     """A QEMU with a QMP socket, driven synchronously."""
 
-    def __init__(self, name, workdir, device_opt, incoming=None):
+    def __init__(self, name, workdir, device_opt, incoming=None,
+                 paused=False):
         self.name = name
         self.sock_path = os.path.join(workdir, f'{name}.qmp')
         self.log_path = os.path.join(workdir, f'{name}.log')
@@ -93,6 +101,8 @@ class Qmp:
                 '-device', f'vfio-pci,{device_opt},enable-migration=on,id=dut']
         if incoming:
             args += ['-incoming', incoming]
+        if paused:
+            args += ['-S']
         self.log = open(self.log_path, 'w')
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -216,6 +226,8 @@ class Scenario:
     """One migration from a source QEMU to a destination QEMU."""
 
     checks = []
+    want_src = WANT_SRC
+    want_dst = WANT_DST
 
     def __init__(self, tap, src_dev, dst_dev):
         self.tap = tap
@@ -283,7 +295,10 @@ class Scenario:
                 if vm:
                     vm.close()
             shutil.rmtree(workdir, ignore_errors=True)
+        self.report(before_src, before_dst)
 
+    def report(self, before_src, before_dst):
+        """The arcs each side walked, and every check as TAP."""
         # What QEMU asked of the two devices, from the core's counters.
         def walked(before, after):
             return {k: after[k] - before.get(k, 0) for k in after
@@ -292,12 +307,13 @@ class Scenario:
         dst_arcs = walked(before_dst, arc_counts(self.dst_dev))
         print(f'# source arcs: {src_arcs}')
         print(f'# destination arcs: {dst_arcs}')
-        done = self.results['migration_completed']
+        done = self.results.get('migration_completed',
+                                self.results.get('restored'))
         if done and done[0]:
-            self.set('source_arcs', all(a in src_arcs for a in WANT_SRC),
+            self.set('source_arcs', all(a in src_arcs for a in self.want_src),
                      f'source walked {src_arcs}')
             self.set('destination_arcs',
-                     all(a in dst_arcs for a in WANT_DST),
+                     all(a in dst_arcs for a in self.want_dst),
                      f'destination walked {dst_arcs}')
 
         for check in self.checks:
@@ -474,12 +490,128 @@ class IvshmemScenario(Scenario):
                  f'{len(mem)} bytes, first difference at {diff}')
 
 
+def ivsh_stats(device):
+    """The ivshmem driver's debugfs counters of a device, by name."""
+    name = os.path.basename(device.rstrip('/'))
+    stats = {}
+    with open(f'/sys/kernel/debug/vmig/{name}/ivshmem') as f:
+        for line in f:
+            key, _, val = line.partition(':')
+            if val.strip().isdigit():
+                stats[key] = int(val)
+    return stats
+
+
+class IvshmemFileScenario(IvshmemScenario):
+    """
+    QEMU saves a VM that never ran to a file, and a new QEMU restores it.
+    QEMU's reset at start-up leaves the device's memory decoding off and no
+    firmware turns it on, so every read of BAR2 needs an access window that
+    forces decoding on: the count of those windows must stay far below one
+    per 64 blocks of every pass.
+    """
+    name = 'ivshmem_file'
+    checks = ['source_paused', 'saved', 'decoding_was_off', 'few_windows',
+              'restored', 'destination_running', 'memory_survives',
+              'source_arcs', 'destination_arcs']
+
+    def image(self, dev):
+        """BAR2 of a device no VMM owns, as read through sysfs."""
+        path = os.path.join(os.path.realpath(dev), 'resource2')
+        with open(path, 'rb') as f:
+            size = os.fstat(f.fileno()).st_size
+            m = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ)
+            try:
+                return bytes(m)
+            finally:
+                m.close()
+
+    def run(self):
+        workdir = tempfile.mkdtemp(prefix='vmig-qemu-')
+        before_src = arc_counts(self.src_dev)
+        before_dst = arc_counts(self.dst_dev)
+        src = dst = None
+        try:
+            self.prepare(workdir)
+            self.src_mem = self.image(self.src_dev)
+            signed = all(self.src_mem[o:o + 8] == b'vmig-src'
+                         for o in self.offsets)
+            stats0 = ivsh_stats(self.src_dev)
+            src = Qmp('source', workdir, self.device_opt(self.src_dev),
+                      paused=True)
+            state = src.cmd('query-status')['status']
+            self.set('source_paused', state == 'prelaunch' and signed,
+                     f'source {state}, signature read back: {signed}')
+            path = os.path.join(workdir, 'vm.state')
+            src.cmd('migrate', uri=f'file:{path}')
+            status = wait_migration(src)
+            self.set('saved', status == 'completed',
+                     f'save {status}: {src.tail()}')
+            src.close()
+            src = None
+            stats = ivsh_stats(self.src_dev)
+            forced = stats['decoding forced'] - stats0['decoding forced']
+            windows = stats['access windows'] - stats0['access windows']
+            scans = stats['scans'] - stats0['scans']
+            blocks = len(self.src_mem) // 4096
+            print(f'# ivshmem_file: {windows} access windows, {forced} with '
+                  f'decoding forced on, over {scans} scans of {blocks} '
+                  f'blocks and the initial and final passes')
+            self.set('decoding_was_off', forced > 0,
+                     f'{forced} windows forced decoding on')
+            # One window per 64 blocks of each pass would be the floor of
+            # a window per probe or record; allow a quarter of it.
+            per_64 = (scans + 2) * blocks // 64
+            self.set('few_windows', forced <= per_64 // 4,
+                     f'{forced} windows forced decoding on, a window per '
+                     f'64 blocks of every pass would be {per_64}')
+
+            dst = Qmp('restored', workdir, self.device_opt(self.dst_dev),
+                      incoming=f'file:{path}')
+            status = wait_migration(dst, incoming=True)
+            self.set('restored', status == 'completed',
+                     f'restore {status}: {dst.tail()}')
+            if status == 'completed':
+                dst.cmd('cont')
+                state = dst.wait_running()
+                self.set('destination_running', state == 'running',
+                         f'destination {state}: {dst.tail()}')
+                self.wait_for(dst, b'vmig-src')
+                self.after(None, dst)
+        except (RuntimeError, OSError, subprocess.SubprocessError,
+                KeyError) as e:
+            print(f'# {e}')
+        finally:
+            for vm in (src, dst):
+                if vm:
+                    vm.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        self.report(before_src, before_dst)
+
+
+def wait_migration(vm, incoming=False, timeout=300):
+    """The final status of a migration (or, on @incoming, of a restore)."""
+    deadline = time.time() + timeout
+    status = None
+    while time.time() < deadline:
+        status = vm.cmd('query-migrate').get('status')
+        if status in ('completed', 'failed', 'cancelled'):
+            break
+        if incoming and vm.cmd('query-status')['status'] != 'inmigrate':
+            # A restored VM that never ran stays paused.
+            status = 'completed' if status in (None, 'completed') \
+                else status
+            break
+        time.sleep(0.5)
+    return status
+
+
 def main():
     mtty = (os.environ.get('VMIG_MTTY1'), os.environ.get('VMIG_MTTY1_B'))
     ivshmem = (os.environ.get('VMIG_IVSHMEM_A'),
                os.environ.get('VMIG_IVSHMEM_B'))
     scenarios = ((MttyScenario, mtty), (MttyFaultScenario, mtty),
-                 (IvshmemScenario, ivshmem))
+                 (IvshmemScenario, ivshmem), (IvshmemFileScenario, ivshmem))
     tap = Tap(sum(len(cls.checks) for cls, _ in scenarios))
     for cls, devs in scenarios:
         sc = cls(tap, *devs)

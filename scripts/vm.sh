@@ -8,8 +8,8 @@
 # lockdep, KASAN, UBSAN or hung-task report in dmesg.
 #
 # usage: scripts/vm.sh [--ivshmem N] [--ivshmem-size SIZE] [--memory SIZE]
-#                      [--ivshmem-root-bus] [--timeout SECONDS] [--debug]
-#                      -- COMMAND [ARGS...]
+#                      [--ivshmem-root-bus] [--cpus N] [--timeout SECONDS]
+#                      [--debug] -- COMMAND [ARGS...]
 #
 # --debug boots the debug kernel (built first if its configuration
 # changed) and loads our modules built against it.
@@ -18,6 +18,8 @@
 # secondary bus reset resets it.  --ivshmem-root-bus puts the first one on
 # the root bus instead, where it has no reset method; it sorts first, so
 # scripts/vm-devices.sh makes it VMIG_IVSHMEM_A.
+#
+# --cpus sets the guest's vCPUs (2 by default).
 #
 # The guest sees the host file system read-only, with a writable /tmp,
 # and one host directory, build/vm-out/<run>, writable at $VMIG_OUT: what
@@ -35,6 +37,7 @@ set -euo pipefail
 ivshmem=0
 ivshmem_size=16M
 memory=2G
+cpus=2
 root_bus=0
 tmo=900
 debug=0
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--ivshmem-size) ivshmem_size=$2; shift 2 ;;
 	--memory) memory=$2; shift 2 ;;
 	--ivshmem-root-bus) root_bus=1; shift ;;
+	--cpus) cpus=$2; shift 2 ;;
 	--timeout) tmo=$2; shift 2 ;;
 	--debug) debug=1; shift ;;
 	--) shift; break ;;
@@ -80,7 +84,7 @@ for i in $(seq 1 "$ivshmem"); do
 	qopts="$qopts -device ivshmem-plain,memdev=vmigm$i,bus=vmigrp$i"
 done
 
-args=(-r "$kernel" -m "$memory" --cpus 2 --append "$append"
+args=(-r "$kernel" -m "$memory" --cpus "$cpus" --append "$append"
       --qemu-opts="$qopts")
 [ "$accel" = kvm ] || args+=(--disable-kvm)
 
@@ -91,7 +95,7 @@ if [ -n "${VMIG_STRESS_SECONDS:-}" ]; then
 fi
 where=
 [ $root_bus = 1 ] && where=", the first on the root bus"
-vmig_log "booting $krel ($accel, $ivshmem ivshmem-plain of $ivshmem_size$where)"
+vmig_log "booting $krel ($accel, $cpus vCPUs, $ivshmem ivshmem-plain of $ivshmem_size$where)"
 mkdir -p "$VMIG_TOP/build/vm-out"
 out=$(mktemp -d "$VMIG_TOP/build/vm-out/run.XXXXXX")
 args+=("--rwdir=/tmp/vmig-out=$out")

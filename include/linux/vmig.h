@@ -294,6 +294,7 @@ struct vmig_device *vmig_session_device(struct vmig_session *sess);
 void *vmig_save_reserve(struct vmig_session *sess, u32 type, u32 flags,
 			u32 len, bool wait);
 void vmig_save_commit(struct vmig_session *sess);
+int vmig_save_prealloc(struct vmig_session *sess);
 int vmig_save_record(struct vmig_session *sess, u32 type, u32 flags,
 		     const void *data, u32 len, bool wait);
 void vmig_save_flush(struct vmig_session *sess);

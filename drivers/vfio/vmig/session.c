@@ -517,6 +517,47 @@ static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
 	return c;
 }
 
+/**
+ * vmig_save_prealloc() - allocate every chunk a saving session may hold
+ * @sess: the saving session
+ *
+ * vmig_save_reserve() allocates a chunk, with GFP_KERNEL, whenever none is
+ * free and the session holds fewer than its bound, even when @wait is
+ * false.  A worker that reserves where it must not sleep in reclaim (while
+ * it holds a lock that others wait for) calls this first, where it may:
+ * afterwards no reservation of the session allocates, and one that finds
+ * every chunk queued fails with -ENOBUFS when it does not wait.
+ *
+ * Return: 0; -ENOMEM, keeping the chunks allocated so far; -ENODEV once
+ * the session ended.
+ */
+int vmig_save_prealloc(struct vmig_session *sess)
+{
+	struct vmig_chunk *c;
+	int ret = 0;
+
+	spin_lock(&sess->lock);
+	while (!sess->ended && sess->nr_chunks < VMIG_SAVE_CHUNKS) {
+		sess->nr_chunks++;
+		spin_unlock(&sess->lock);
+		c = vmig_chunk_alloc(sess);
+		spin_lock(&sess->lock);
+		if (!c) {
+			sess->nr_chunks--;
+			ret = -ENOMEM;
+			break;
+		}
+		/* A session that ended meanwhile frees its free list last. */
+		list_add(&c->list, &sess->free);
+		sess->peak_chunks = max(sess->peak_chunks, sess->nr_chunks);
+	}
+	if (!ret && sess->ended)
+		ret = -ENODEV;
+	spin_unlock(&sess->lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(vmig_save_prealloc);
+
 /*
  * KUnit seam: a chunk is about to pass from the producer to the read queue.
  * A test replaces this to run vmig_save_reinit() at exactly that point.
@@ -613,7 +654,9 @@ static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
  *	&struct vmig_save_ops.produce
  *
  * The caller writes the payload to the returned buffer and then calls
- * vmig_save_commit().  Only one record is reserved at a time.
+ * vmig_save_commit().  Only one record is reserved at a time.  Either way
+ * a new chunk may be allocated, with GFP_KERNEL, unless the session holds
+ * all of its chunks already (see vmig_save_prealloc()).
  *
  * Return: the payload buffer, or ERR_PTR(): -ENOBUFS when all chunks are
  * queued and @wait is false, -ENODEV once the session ended, -EMSGSIZE for

@@ -1388,6 +1388,75 @@ static void vmig_session_chunk_alloc_fails(struct kunit *test)
 	fput(f);
 }
 
+/*
+ * A worker that reserves where it must not sleep preallocates the chunks:
+ * without that, a reservation that does not wait still allocates one with
+ * GFP_KERNEL; after it, none allocates, a full queue gives -ENOBUFS, and a
+ * failed preallocation keeps what it got and can be retried.
+ */
+static void vmig_session_prealloc(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 0, 0, 3000, 4096);
+	struct vmig_session *sess;
+	int added = 0;
+	struct sd_buf b;
+	struct file *f;
+	void *buf;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	sess = vmig_file_session(f);
+	/* The header's chunk, once read, is free: the first record takes it. */
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	memset(buf, 0, 3000);
+	vmig_save_commit(sess);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 1);
+
+	/*
+	 * The next needs a chunk of its own: without preallocation, a
+	 * reservation that does not wait allocates it.
+	 */
+	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_save_reserve(sess, SD_T_DIRTY, 0,
+							3000, false)),
+			-ENOMEM);
+	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
+	buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	memset(buf, 0, 3000);
+	vmig_save_commit(sess);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 2);
+
+	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
+	KUNIT_EXPECT_EQ(test, vmig_save_prealloc(sess), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 2);
+	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
+	KUNIT_EXPECT_EQ(test, vmig_save_prealloc(sess), 0);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), VMIG_SAVE_CHUNKS);
+
+	/* Now no reservation allocates: a failing allocator changes nothing. */
+	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
+	KUNIT_EXPECT_EQ(test, vmig_save_prealloc(sess), 0);
+	for (;;) {
+		buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
+		if (IS_ERR(buf))
+			break;
+		memset(buf, 0, 3000);
+		vmig_save_commit(sess);
+		added++;
+	}
+	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(buf), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, added, VMIG_SAVE_CHUNKS - 2);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), VMIG_SAVE_CHUNKS);
+
+	sd_goto(test, sd, RU);
+	KUNIT_EXPECT_EQ(test, vmig_save_prealloc(sess), -ENODEV);
+	fput(f);
+}
+
 /* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
 static void vmig_session_resume_errors(struct kunit *test)
 {
@@ -1679,6 +1748,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_reinit_vs_queue),
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
+	KUNIT_CASE(vmig_session_prealloc),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_resume_alloc_fails),
 	KUNIT_CASE(vmig_session_outlives_device),

@@ -92,12 +92,16 @@
  *   trylock cannot, and lockdep does not add dependencies for it.  Arcs retry for up to 200 ms
  *   and then fail with -EBUSY (a reset that holds the lock will move the
  *   FSM to RUNNING anyway); the worker retries until its session ends.
- *   Nothing inside a window waits for userspace or for a lock that a
- *   writer of memory_lock may hold.  An arc's window is one register
- *   access; the save worker's closes as soon as a writer waits
- *   (ivsh_cmd_access_wanted()), so a writer waits at most for one record
- *   or one scan of 64 blocks; a user config access, which cannot be seen
- *   waiting, for at most 16 MiB of BAR2 or 20 ms (see "Saving").
+ *   Nothing inside a window sleeps.  An arc's window is one register
+ *   access.  The save worker's closes as soon as a writer of memory_lock
+ *   waits (ivsh_cmd_access_wanted()): such a writer waits for one record
+ *   or one scan of 64 blocks at most.  Others cannot be seen waiting: a
+ *   user config access sleeps in the PCI core until the last window closes
+ *   (vfio-pci-core's write of PCI_COMMAND too, since it reads the register
+ *   that way before it takes memory_lock), and a hot reset only tries
+ *   memory_lock.  For them the worker's window lasts 20 ms or 16 MiB of
+ *   BAR2 at most, and the next opens 500 us after it closed at the
+ *   earliest (see "Saving").
  * - A function in a low-power state (the user's low-power entry, or a
  *   power state other than D0) is not accessed: the window fails with
  *   -EIO.

@@ -69,10 +69,13 @@
  * next (records, and scans of 64 blocks) and closes it after 16 MiB of
  * BAR2 or 20 ms, as soon as a writer of memory_lock waits or the CPU is
  * wanted, and before it waits for anything (a free chunk, a request, the
- * switchover).  So a pass over BAR2 with decoding off turns it on and off
- * a few times, not once per 256 KiB: each turn is two config writes, and
- * under a hypervisor a change of the guest's memory map.  debugfs counts
- * the windows and those that forced decoding on.  Each read is checked
+ * switchover); after a window it stays out for at least 500 us, so that
+ * the config accesses and hot resets that found it open, and that it
+ * cannot see waiting, get their turn.  So a pass over BAR2 with decoding
+ * off turns it on and off a few times, not once per 256 KiB: each turn is
+ * two config writes, and under a hypervisor a change of the guest's
+ * memory map.  debugfs counts the windows and those that forced decoding
+ * on.  Each read is checked
  * (decoding still on, see ivsh_cmd_access_check()) before anything uses
  * it; a read found disturbed is done again in a new window.  Nothing is
  * hashed or marked dirty before its check, so a disturbed read neither
@@ -82,10 +85,11 @@
  * close) by calling the release op, which stops the worker and waits for
  * it.  The worker takes no lock but its own spinlock and, for a window,
  * vfio-pci-core's memory_lock, which it only tries: never the state lock,
- * and it never waits for memory_lock.  In a window it adds records only to
- * free chunks (vmig_save_reserve() without waiting; the session's first
- * chunks are allocated there, with GFP_KERNEL).  A worker that fails for
- * any reason but the end of its session fails the stream with its error.
+ * and it never waits for memory_lock.  It allocates the session's chunks
+ * before its first window (vmig_save_prealloc()), and in a window adds
+ * records only to free chunks (vmig_save_reserve() without waiting), so
+ * nothing in a window sleeps.  A worker that fails for any reason but the
+ * end of its session fails the stream with its error.
  */
 
 /**
@@ -116,8 +120,10 @@ static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
 #define IVSH_ACCESS_REDO	3
 /* The worker's access window covers at most this much of BAR2 ... */
 #define IVSH_WINDOW_BYTES	(16 * 1024 * 1024)
-/* ... and lasts at most this long. */
+/* ... and lasts at most this long ... */
 #define IVSH_WINDOW_MS		20
+/* ... and the next opens this long after it closed, at least. */
+#define IVSH_WINDOW_GAP_US	500
 /* The worker's pause between tries for an access window, at least. */
 #define IVSH_ACCESS_POLL_US	500
 
@@ -250,18 +256,26 @@ static void ivsh_save_close(struct ivsh_save *s)
 	ivsh_cmd_access_end(s->ivsh);
 }
 
-/* Between two reads of @bytes of BAR2: close the window when it is due. */
+/*
+ * Between two reads of @bytes of BAR2: close the window when it is due,
+ * and then stay out for a while.  A config access that found the window
+ * open sleeps in the PCI core until it closes, and a hot reset only tries
+ * memory_lock: neither shows up in ivsh_cmd_access_wanted(), and both
+ * would find the next window open again if it followed at once.
+ */
 static void ivsh_save_yield(struct ivsh_save *s, u32 bytes)
 {
-	if (s->window) {
-		s->window_bytes += bytes;
-		if (s->window_bytes < IVSH_WINDOW_BYTES &&
-		    time_before(jiffies, s->window_end) && !need_resched() &&
-		    !ivsh_cmd_access_wanted(s->ivsh))
-			return;
-		ivsh_save_close(s);
+	if (!s->window) {
+		cond_resched();
+		return;
 	}
-	cond_resched();
+	s->window_bytes += bytes;
+	if (s->window_bytes < IVSH_WINDOW_BYTES &&
+	    time_before(jiffies, s->window_end) && !need_resched() &&
+	    !ivsh_cmd_access_wanted(s->ivsh))
+		return;
+	ivsh_save_close(s);
+	usleep_range(IVSH_WINDOW_GAP_US, 2 * IVSH_WINDOW_GAP_US);
 }
 
 /*
@@ -577,9 +591,11 @@ static int ivsh_save_precopy(struct ivsh_save *s)
 static void ivsh_save_work(struct work_struct *work)
 {
 	struct ivsh_save *s = container_of(work, struct ivsh_save, work);
-	int ret = 0;
+	int ret;
 
-	if (s->trk)
+	/* Reservations inside a window must not sleep in an allocation. */
+	ret = vmig_save_prealloc(s->sess);
+	if (!ret && s->trk)
 		ret = ivsh_save_precopy(s);
 	ivsh_save_close(s);
 	if (!ret) {

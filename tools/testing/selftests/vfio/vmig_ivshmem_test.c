@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 
@@ -447,6 +448,80 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	ASSERT_EQ(0, decoding(&self->a, true));
 	libvmig_buf_free(&s);
 	free(want);
+}
+
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+struct asker {
+	int fd;
+	long long until_us;
+	atomic_long queries;
+};
+
+/* Ask for pre-copy info until @until_us: each asks the worker for a scan. */
+static void *asker_fn(void *arg)
+{
+	struct asker *a = arg;
+	struct vfio_precopy_info info;
+
+	while (now_us() < a->until_us && !libvmig_precopy_info(a->fd, &info))
+		atomic_fetch_add(&a->queries, 1);
+	return NULL;
+}
+
+/*
+ * While the worker scans back to back (a VMM asking for pre-copy info all
+ * the time), the user's config accesses still get through: reads of
+ * PCI_COMMAND, and writes of it, which vfio-pci-core starts with a read.
+ * Each waits while an access window is open, and nothing tells the worker
+ * that one waits: the worker must leave room between its windows.  Each
+ * access must complete within a second (a window lasts 20 ms at most); a
+ * worker that reopened at once would hold them off until the asking ends,
+ * five seconds later.
+ */
+TEST_F_TIMEOUT(pair, config_access_during_scans, 300)
+{
+	struct asker a = { .until_us = now_us() + 5000000 };
+	long long t, worst = 0, scans, windows;
+	struct libvmig_buf s = {};
+	int n = 0, errors = 0;
+	pthread_t th;
+	__u16 cmd;
+
+	fill(self->mem_a, self->size, 13);
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_PRE_COPY,
+				       &a.fd));
+	ASSERT_EQ(-ENOMSG, libvmig_read_stream(a.fd, &s));
+	scans = ivsh_stat(&self->a, "scans", NULL, 0);
+	windows = ivsh_stat(&self->a, "access windows", NULL, 0);
+	ASSERT_EQ(0, pthread_create(&th, NULL, asker_fn, &a));
+	while (now_us() < a.until_us) {
+		t = now_us();
+		if (command(&self->a, &cmd, false) ||
+		    (n % 4 == 3 && command(&self->a, &cmd, true)))
+			errors++;
+		t = now_us() - t;
+		worst = t > worst ? t : worst;
+		n++;
+		usleep(1000);
+	}
+	pthread_join(th, NULL);
+	scans = ivsh_stat(&self->a, "scans", NULL, 0) - scans;
+	windows = ivsh_stat(&self->a, "access windows", NULL, 0) - windows;
+	ksft_print_msg("%d config accesses, slowest %lld us, during %lld scans of %zu blocks (%ld queries, %lld windows)\n",
+		       n, worst, scans, self->size / BLOCK,
+		       atomic_load(&a.queries), windows);
+	EXPECT_EQ(0, errors);
+	EXPECT_LE(2, scans);
+	EXPECT_GT(1000000, worst);
+	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
+	libvmig_buf_free(&s);
 }
 
 /*

@@ -45,10 +45,11 @@
  * tracking").  Afterwards it scans BAR2 for blocks whose hash changed and
  * sends those as dirty data.  It rescans when asked, i.e. whenever
  * VFIO_MIG_GET_PRECOPY_INFO is called or a reader drained the queue (both
- * call &struct vmig_save_ops.pending), and on its own after an idle pause
- * of four times the last scan's duration, at least 100 ms, so that at most
- * a fifth of a CPU goes to scanning when nobody asks; a scan that finds
- * changes calls vmig_save_notify() for poll().  pending reports, in stream
+ * call &struct vmig_save_ops.pending), but not before a pause as long as
+ * the last scan took, at least 100 ms, and on its own after four times
+ * that: at most half a CPU goes to scanning however often userspace asks
+ * (QEMU asks at every iteration), a fifth when nobody asks.  A scan that
+ * finds changes calls vmig_save_notify() for poll().  pending reports, in stream
  * bytes: initial, the part of the initial image not yet added; dirty, the
  * blocks the last scans found changed and not yet added.  Changes a scan
  * has not reached yet are not counted: dirty is what is known.
@@ -124,6 +125,8 @@ static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
 #define IVSH_WINDOW_MS		20
 /* ... and the next opens this long after it closed, at least. */
 #define IVSH_WINDOW_GAP_US	500
+/* In a window, a worker with every chunk queued looks again this often. */
+#define IVSH_QUEUE_POLL_US	200
 /* The worker's pause between tries for an access window, at least. */
 #define IVSH_ACCESS_POLL_US	500
 
@@ -256,6 +259,14 @@ static void ivsh_save_close(struct ivsh_save *s)
 	ivsh_cmd_access_end(s->ivsh);
 }
 
+/* May the open window stay open a while longer? */
+static bool ivsh_save_window_ok(struct ivsh_save *s)
+{
+	return s->window_bytes < IVSH_WINDOW_BYTES &&
+	       time_before(jiffies, s->window_end) && !need_resched() &&
+	       !ivsh_cmd_access_wanted(s->ivsh);
+}
+
 /*
  * Between two reads of @bytes of BAR2: close the window when it is due,
  * and then stay out for a while.  A config access that found the window
@@ -270,17 +281,17 @@ static void ivsh_save_yield(struct ivsh_save *s, u32 bytes)
 		return;
 	}
 	s->window_bytes += bytes;
-	if (s->window_bytes < IVSH_WINDOW_BYTES &&
-	    time_before(jiffies, s->window_end) && !need_resched() &&
-	    !ivsh_cmd_access_wanted(s->ivsh))
+	if (ivsh_save_window_ok(s))
 		return;
 	ivsh_save_close(s);
 	usleep_range(IVSH_WINDOW_GAP_US, 2 * IVSH_WINDOW_GAP_US);
 }
 
 /*
- * Start a record of @len payload bytes.  In a window only if a chunk is
- * free; otherwise the window closes and the worker waits for the reader.
+ * Start a record of @len payload bytes.  With every chunk queued, a worker
+ * in a window polls for a free one as long as the window may last anyway,
+ * so that a reader slower than the worker does not cost a window per
+ * chunk; then the window closes and the worker waits for the reader.
  */
 static void *ivsh_save_reserve(struct ivsh_save *s, u32 type, u32 flags,
 			       u32 len)
@@ -288,11 +299,15 @@ static void *ivsh_save_reserve(struct ivsh_save *s, u32 type, u32 flags,
 	void *buf;
 
 	flags |= VMIG_REC_MANDATORY;
-	if (s->window) {
+	while (s->window) {
 		buf = vmig_save_reserve(s->sess, type, flags, len, false);
 		if (buf != ERR_PTR(-ENOBUFS))
 			return buf;
-		ivsh_save_close(s);
+		if (!ivsh_save_window_ok(s)) {
+			ivsh_save_close(s);
+			break;
+		}
+		usleep_range(IVSH_QUEUE_POLL_US, 2 * IVSH_QUEUE_POLL_US);
 	}
 	return vmig_save_reserve(s->sess, type, flags, len, true);
 }
@@ -573,9 +588,12 @@ static int ivsh_save_precopy(struct ivsh_save *s)
 		spin_lock(&s->lock);
 		pause = max_t(unsigned long,
 			      msecs_to_jiffies(IVSH_RESCAN_MIN_MS),
-			      nsecs_to_jiffies(4 * s->scan_ns));
+			      nsecs_to_jiffies(s->scan_ns));
 		spin_unlock(&s->lock);
-		wait_event_idle_timeout(s->wq, ivsh_save_due(s), pause);
+		/* Asked or not, a scan waits as long as the last one took. */
+		wait_event_idle_timeout(s->wq, READ_ONCE(s->stop) ||
+					READ_ONCE(s->final), pause);
+		wait_event_idle_timeout(s->wq, ivsh_save_due(s), 3 * pause);
 		if (ivsh_save_stopped(s))
 			return -ENODEV;
 		if (ivsh_save_final(s))

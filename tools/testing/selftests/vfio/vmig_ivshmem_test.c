@@ -476,14 +476,15 @@ static void *asker_fn(void *arg)
 }
 
 /*
- * While the worker scans back to back (a VMM asking for pre-copy info all
- * the time), the user's config accesses still get through: reads of
- * PCI_COMMAND, and writes of it, which vfio-pci-core starts with a read.
- * Each waits while an access window is open, and nothing tells the worker
- * that one waits: the worker must leave room between its windows.  Each
- * access must complete within a second (a window lasts 20 ms at most); a
- * worker that reopened at once would hold them off until the asking ends,
- * five seconds later.
+ * While a VMM asks for pre-copy info all the time, so that the worker
+ * scans as often as it may, the user's config accesses still get through:
+ * reads of PCI_COMMAND, and writes of it, which vfio-pci-core starts with
+ * a read.  Each waits while an access window is open, and nothing tells
+ * the worker that one waits: the worker must leave room between its
+ * windows, and between its scans.  Each access must complete within a
+ * second (a window lasts 20 ms at most); a worker that reopened at once
+ * and scanned back to back would hold them off until the asking ends, five
+ * seconds later.
  */
 TEST_F_TIMEOUT(pair, config_access_during_scans, 300)
 {

@@ -12,10 +12,14 @@
 # tree.
 #
 # usage: vm-tests.sh [--require] [--skip NAME,...] [--fnth-variant V]
-#                    [--exclude PROGRAM:CASE]... [PROGRAM [ARGS...]]
+#                    [--fnth-test V.CASE]... [--exclude PROGRAM:CASE]...
+#                    [PROGRAM [ARGS...]]
 #   --require       fail unless every device the tests know was created
 #   --skip          leave these programs (basenames) out of the whole suite
-#   --fnth-variant  run only this variant of vmig_failnth_test
+#   --fnth-variant  run only this variant of vmig_failnth_test (and its
+#                   checks after the sweeps)
+#   --fnth-test     with --fnth-variant, run this case of another variant
+#                   too (repeatable)
 #   --exclude P:T   leave test case T of program P out (repeatable)
 #
 # A program still running after VMIG_PROG_TIMEOUT seconds (default 600)
@@ -34,6 +38,11 @@ skip=,
 fnth=
 [ "${1:-}" = --skip ] && { skip=",$2,"; shift 2; }
 [ "${1:-}" = --fnth-variant ] && { fnth=$2; shift 2; }
+fnth_also=()
+while [ "${1:-}" = --fnth-test ]; do
+	fnth_also+=(-r "fnth.$2")
+	shift 2
+done
 exclude=()
 while [ "${1:-}" = --exclude ]; do
 	exclude+=("$2")
@@ -167,11 +176,13 @@ for t in "$top"/build/selftests/*_test \
 	# The ivshmem half of the stress resets and reopens the function
 	# while other vCPUs fault on its BAR; the outer TCG QEMU of the test
 	# VM then sometimes aborts in its own memory-map code and takes the
-	# VM down.  The suite runs the mtty half; run the other by hand with
+	# VM down.  The suite runs the mtty half; scripts/check.sh runs the
+	# other on one vCPU with
 	# "vm-tests.sh build/selftests/vmig_stress_test -v ivshmem".
 	[ "$(basename "$t")" = vmig_stress_test ] && args=(-v mtty)
+	# The harness enables a case at the first selector it matches.
 	[ "$(basename "$t")" = vmig_failnth_test ] && [ -n "$fnth" ] &&
-		args=(-v "$fnth")
+		args=(-v "$fnth" -f after "${fnth_also[@]}")
 	for x in "${exclude[@]}"; do
 		[ "${x%%:*}" = "$(basename "$t")" ] && args+=(-T "${x#*:}")
 	done

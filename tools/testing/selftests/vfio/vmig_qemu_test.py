@@ -24,7 +24,8 @@
 # from it into a new QEMU that owns VMIG_IVSHMEM_B.  The driver must read
 # the source's memory with decoding forced on, in few access windows, and
 # the restored VM, once running, must see the source's memory.
-# Prints TAP.
+# Arguments name the scenarios to run (mtty, mtty_fault, ivshmem,
+# ivshmem_file); without any, all run.  Prints TAP.
 
 import json
 import mmap
@@ -544,7 +545,7 @@ class IvshmemFileScenario(IvshmemScenario):
                      f'source {state}, signature read back: {signed}')
             path = os.path.join(workdir, 'vm.state')
             src.cmd('migrate', uri=f'file:{path}')
-            status = wait_migration(src)
+            status = wait_migration(src, device=self.src_dev)
             self.set('saved', status == 'completed',
                      f'save {status}: {src.tail()}')
             src.close()
@@ -589,14 +590,24 @@ class IvshmemFileScenario(IvshmemScenario):
         self.report(before_src, before_dst)
 
 
-def wait_migration(vm, incoming=False, timeout=300):
-    """The final status of a migration (or, on @incoming, of a restore)."""
-    deadline = time.time() + timeout
+def wait_migration(vm, incoming=False, timeout=300, device=None):
+    """The final status of a migration (or, on @incoming, of a restore).
+    Every 10 s, prints how far it got, and @device's driver counters."""
+    start = time.time()
+    deadline = start + timeout
+    shown = start
     status = None
     while time.time() < deadline:
-        status = vm.cmd('query-migrate').get('status')
+        info = vm.cmd('query-migrate')
+        status = info.get('status')
         if status in ('completed', 'failed', 'cancelled'):
             break
+        if time.time() - shown >= 10:
+            shown = time.time()
+            stats = ivsh_stats(device) if device else {}
+            print(f'# {vm.name}: {status} after {shown - start:.0f} s, '
+                  f'{info.get("ram", {}).get("transferred")} bytes of RAM, '
+                  f'{ {k: stats[k] for k in ("scans", "access windows", "decoding forced") if k in stats} }')
         if incoming and vm.cmd('query-status')['status'] != 'inmigrate':
             # A restored VM that never ran stays paused.
             status = 'completed' if status in (None, 'completed') \
@@ -612,6 +623,10 @@ def main():
                os.environ.get('VMIG_IVSHMEM_B'))
     scenarios = ((MttyScenario, mtty), (MttyFaultScenario, mtty),
                  (IvshmemScenario, ivshmem), (IvshmemFileScenario, ivshmem))
+    # Scenarios named on the command line, or all.
+    if sys.argv[1:]:
+        scenarios = [(cls, devs) for cls, devs in scenarios
+                     if cls.name in sys.argv[1:]]
     tap = Tap(sum(len(cls.checks) for cls, _ in scenarios))
     for cls, devs in scenarios:
         sc = cls(tap, *devs)

@@ -482,9 +482,9 @@ static void *asker_fn(void *arg)
  * a read.  Each waits while an access window is open, and nothing tells
  * the worker that one waits: the worker must leave room between its
  * windows, and between its scans.  Each access must complete within a
- * second (a window lasts 20 ms at most); a worker that reopened at once
- * and scanned back to back would hold them off until the asking ends, five
- * seconds later.
+ * quarter of a second (a window lasts 20 ms at most).  On the distro
+ * kernel with 64 MiB devices the slowest took 5 ms; with a worker that
+ * reopened at once and scanned back to back, 534 ms.
  */
 TEST_F_TIMEOUT(pair, config_access_during_scans, 300)
 {
@@ -521,7 +521,7 @@ TEST_F_TIMEOUT(pair, config_access_during_scans, 300)
 		       atomic_load(&a.queries), windows);
 	EXPECT_EQ(0, errors);
 	EXPECT_LE(2, scans);
-	EXPECT_GT(1000000, worst);
+	EXPECT_GT(250000, worst);
 	ASSERT_EQ(0, libvmig_set_state(&self->a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	libvmig_buf_free(&s);
 }

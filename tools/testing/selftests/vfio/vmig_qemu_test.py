@@ -544,6 +544,10 @@ class IvshmemFileScenario(IvshmemScenario):
             self.set('source_paused', state == 'prelaunch' and signed,
                      f'source {state}, signature read back: {signed}')
             path = os.path.join(workdir, 'vm.state')
+            # As live: without a DMA dirty log QEMU resends all RAM in
+            # every round.  A file has no return path for switchover-ack.
+            src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
+                                                  'max-bandwidth': 1 << 34})
             src.cmd('migrate', uri=f'file:{path}')
             status = wait_migration(src, device=self.src_dev)
             self.set('saved', status == 'completed',

@@ -25,7 +25,7 @@
 # the source's memory with decoding forced on, in few access windows, and
 # the restored VM, once running, must see the source's memory.
 # Arguments name the scenarios to run (mtty, mtty_fault, ivshmem,
-# ivshmem_file); without any, all run.  Prints TAP.
+# ivshmem_file), all without any; "-T NAME" leaves one out.  Prints TAP.
 
 import json
 import mmap
@@ -627,10 +627,15 @@ def main():
                os.environ.get('VMIG_IVSHMEM_B'))
     scenarios = ((MttyScenario, mtty), (MttyFaultScenario, mtty),
                  (IvshmemScenario, ivshmem), (IvshmemFileScenario, ivshmem))
-    # Scenarios named on the command line, or all.
-    if sys.argv[1:]:
-        scenarios = [(cls, devs) for cls, devs in scenarios
-                     if cls.name in sys.argv[1:]]
+    # Scenarios named on the command line, or all; "-T NAME" leaves one
+    # out, as for the kselftest harness.
+    args = sys.argv[1:]
+    left_out = [args[i + 1] for i, a in enumerate(args[:-1]) if a == '-T']
+    named = [a for i, a in enumerate(args)
+             if a != '-T' and (i == 0 or args[i - 1] != '-T')]
+    scenarios = [(cls, devs) for cls, devs in scenarios
+                 if (not named or cls.name in named) and
+                 cls.name not in left_out]
     tap = Tap(sum(len(cls.checks) for cls, _ in scenarios))
     for cls, devs in scenarios:
         sc = cls(tap, *devs)

@@ -91,20 +91,23 @@ if [ -f build/selftests/vmig_fsm_test ] && [ -f drivers/vfio/vmig/vmig.ko ]; the
 	step vm-harness scripts/vm-harness-check.sh
 	# Every selftest and the QEMU test on the debug kernel: any KASAN,
 	# lockdep, UBSAN report, WARN, BUG, hung task or kmemleak leak fails
-	# it.  Two parts are too slow there: fail-nth's ivshmem sweeps
-	# (they replay a save per injection point), and the ivshmem tests
-	# with decoding off, whose access windows toggle decoding every 64
-	# blocks and overrun the tests' timeouts there.  The distro kernel's
-	# run below has both.  A passing run takes 8 to 12 minutes; one
-	# that stalls is stopped after 25 (see "When a VM run hangs" in
-	# Documentation/driver-api/vfio-vmig.rst).
+	# it.  Left out there, and run on the distro kernel below: what
+	# turns the ivshmem BARs' decoding off and on many times a second
+	# (the tests with decoding off, QEMU's save of a never-run VM, the
+	# fail-nth sweeps of ivshmem), since with two vCPUs that provokes
+	# the outer TCG QEMU's memory-map race (see the stress below), and
+	# debug-kernel runs with it stalled twice; and fail-nth's ivshmem
+	# read sweeps, which replay a save per injection point.  A passing
+	# run takes 8 to 15 minutes; one that stalls is stopped after 25
+	# (see "When a VM run hangs" in Documentation/driver-api/vfio-vmig.rst).
 	if step debug-kernel scripts/debug-kernel.sh; then
 		step vm-debug scripts/vm.sh --debug --ivshmem 2 \
 			--ivshmem-size 64M --memory 3G --timeout 1500 -- \
 			scripts/vm-tests.sh --require --fnth-variant mtty \
 			--exclude vmig_ivshmem_test:precopy_decoding_off \
 			--exclude vmig_ivshmem_test:stop_copy_decoding_off \
-			--exclude vmig_ivshmem_test:resume_decoding_off
+			--exclude vmig_ivshmem_test:resume_decoding_off \
+			--exclude vmig_qemu_test.py:ivshmem_file
 		count_tap "$logs/vm-debug.log"
 		# The ivshmem half of the stress, on one vCPU: its resets and
 		# reopens turn the BARs' decoding off and on, which changes

@@ -1388,6 +1388,18 @@ static void vmig_session_chunk_alloc_fails(struct kunit *test)
 	fput(f);
 }
 
+/* One record of 3000 zero bytes, without waiting: 0 or the -errno. */
+static int sd_add_3000(struct vmig_session *sess)
+{
+	void *buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
+
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	memset(buf, 0, 3000);
+	vmig_save_commit(sess);
+	return 0;
+}
+
 /*
  * A worker that reserves where it must not sleep preallocates the chunks:
  * without that, a reservation that does not wait still allocates one with
@@ -1398,20 +1410,16 @@ static void vmig_session_prealloc(struct kunit *test)
 {
 	struct sd_dev *sd = sd_new(test, false, 0, 0, 3000, 4096);
 	struct vmig_session *sess;
-	int added = 0;
+	int added = 0, ret;
 	struct sd_buf b;
 	struct file *f;
-	void *buf;
 
 	sd_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, sd, PC);
 	sess = vmig_file_session(f);
 	/* The header's chunk, once read, is free: the first record takes it. */
 	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
-	buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	memset(buf, 0, 3000);
-	vmig_save_commit(sess);
+	KUNIT_ASSERT_EQ(test, sd_add_3000(sess), 0);
 	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 1);
 
 	/*
@@ -1419,14 +1427,9 @@ static void vmig_session_prealloc(struct kunit *test)
 	 * reservation that does not wait allocates it.
 	 */
 	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_save_reserve(sess, SD_T_DIRTY, 0,
-							3000, false)),
-			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, sd_add_3000(sess), -ENOMEM);
 	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
-	buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	memset(buf, 0, 3000);
-	vmig_save_commit(sess);
+	KUNIT_ASSERT_EQ(test, sd_add_3000(sess), 0);
 	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 2);
 
 	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
@@ -1439,16 +1442,10 @@ static void vmig_session_prealloc(struct kunit *test)
 	/* Now no reservation allocates: a failing allocator changes nothing. */
 	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
 	KUNIT_EXPECT_EQ(test, vmig_save_prealloc(sess), 0);
-	for (;;) {
-		buf = vmig_save_reserve(sess, SD_T_DIRTY, 0, 3000, false);
-		if (IS_ERR(buf))
-			break;
-		memset(buf, 0, 3000);
-		vmig_save_commit(sess);
+	while (!(ret = sd_add_3000(sess)))
 		added++;
-	}
 	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(buf), -ENOBUFS);
+	KUNIT_EXPECT_EQ(test, ret, -ENOBUFS);
 	KUNIT_EXPECT_EQ(test, added, VMIG_SAVE_CHUNKS - 2);
 	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), VMIG_SAVE_CHUNKS);
 

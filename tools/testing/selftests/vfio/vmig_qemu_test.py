@@ -277,26 +277,33 @@ class Scenario:
                  f'destination {state}: {dst.tail()}')
 
     def run(self):
+        """The scenario's steps; every QEMU they started ends; the checks."""
         workdir = tempfile.mkdtemp(prefix='vmig-qemu-')
         before_src = arc_counts(self.src_dev)
         before_dst = arc_counts(self.dst_dev)
-        src = dst = None
+        self.vms = []
         try:
             self.prepare(workdir)
-            src = Qmp('source', workdir, self.device_opt(self.src_dev))
-            state = src.cmd('query-status')['status']
-            self.set('source_running', state == 'running', f'source {state}')
-            self.before(src)
-            dst = self.migrate_phase(src, workdir)
-            self.after(src, dst)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            self.steps(workdir)
+        except (RuntimeError, OSError, subprocess.SubprocessError,
+                KeyError) as e:
             print(f'# {e}')
         finally:
-            for vm in (src, dst):
-                if vm:
-                    vm.close()
+            # Closing a QEMU twice is harmless.
+            for vm in self.vms:
+                vm.close()
             shutil.rmtree(workdir, ignore_errors=True)
         self.report(before_src, before_dst)
+
+    def steps(self, workdir):
+        src = Qmp('source', workdir, self.device_opt(self.src_dev))
+        self.vms.append(src)
+        state = src.cmd('query-status')['status']
+        self.set('source_running', state == 'running', f'source {state}')
+        self.before(src)
+        dst = self.migrate_phase(src, workdir)
+        self.vms.append(dst)
+        self.after(src, dst)
 
     def report(self, before_src, before_dst):
         """The arcs each side walked, and every check as TAP."""
@@ -527,71 +534,57 @@ class IvshmemFileScenario(IvshmemScenario):
             finally:
                 m.close()
 
-    def run(self):
-        workdir = tempfile.mkdtemp(prefix='vmig-qemu-')
-        before_src = arc_counts(self.src_dev)
-        before_dst = arc_counts(self.dst_dev)
-        src = dst = None
-        try:
-            self.prepare(workdir)
-            self.src_mem = self.image(self.src_dev)
-            signed = all(self.src_mem[o:o + 8] == b'vmig-src'
-                         for o in self.offsets)
-            stats0 = ivsh_stats(self.src_dev)
-            src = Qmp('source', workdir, self.device_opt(self.src_dev),
-                      paused=True)
-            state = src.cmd('query-status')['status']
-            self.set('source_paused', state == 'prelaunch' and signed,
-                     f'source {state}, signature read back: {signed}')
-            path = os.path.join(workdir, 'vm.state')
-            # As live: without a DMA dirty log QEMU resends all RAM in
-            # every round.  A file has no return path for switchover-ack.
-            src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
-                                                  'max-bandwidth': 1 << 34})
-            src.cmd('migrate', uri=f'file:{path}')
-            status = wait_migration(src, device=self.src_dev)
-            self.set('saved', status == 'completed',
-                     f'save {status}: {src.tail()}')
-            src.close()
-            src = None
-            stats = ivsh_stats(self.src_dev)
-            forced = stats['decoding forced'] - stats0['decoding forced']
-            windows = stats['access windows'] - stats0['access windows']
-            scans = stats['scans'] - stats0['scans']
-            blocks = len(self.src_mem) // 4096
-            print(f'# ivshmem_file: {windows} access windows, {forced} with '
-                  f'decoding forced on, over {scans} scans of {blocks} '
-                  f'blocks and the initial and final passes')
-            self.set('decoding_was_off', forced > 0,
-                     f'{forced} windows forced decoding on')
-            # One window per 64 blocks of each pass would be the floor of
-            # a window per probe or record; allow a quarter of it.
-            per_64 = (scans + 2) * blocks // 64
-            self.set('few_windows', forced <= per_64 // 4,
-                     f'{forced} windows forced decoding on, a window per '
-                     f'64 blocks of every pass would be {per_64}')
+    def steps(self, workdir):
+        self.src_mem = self.image(self.src_dev)
+        signed = all(self.src_mem[o:o + 8] == b'vmig-src'
+                     for o in self.offsets)
+        stats0 = ivsh_stats(self.src_dev)
+        src = Qmp('source', workdir, self.device_opt(self.src_dev),
+                  paused=True)
+        self.vms.append(src)
+        state = src.cmd('query-status')['status']
+        self.set('source_paused', state == 'prelaunch' and signed,
+                 f'source {state}, signature read back: {signed}')
+        path = os.path.join(workdir, 'vm.state')
+        # As live: without a DMA dirty log QEMU resends all RAM in
+        # every round.  A file has no return path for switchover-ack.
+        src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
+                                              'max-bandwidth': 1 << 34})
+        src.cmd('migrate', uri=f'file:{path}')
+        status = wait_migration(src, device=self.src_dev)
+        self.set('saved', status == 'completed',
+                 f'save {status}: {src.tail()}')
+        src.close()
+        stats = ivsh_stats(self.src_dev)
+        forced = stats['decoding forced'] - stats0['decoding forced']
+        windows = stats['access windows'] - stats0['access windows']
+        scans = stats['scans'] - stats0['scans']
+        blocks = len(self.src_mem) // 4096
+        print(f'# ivshmem_file: {windows} access windows, {forced} with '
+              f'decoding forced on, over {scans} scans of {blocks} '
+              f'blocks and the initial and final passes')
+        self.set('decoding_was_off', forced > 0,
+                 f'{forced} windows forced decoding on')
+        # One window per 64 blocks of each pass would be the floor of
+        # a window per probe or record; allow a quarter of it.
+        per_64 = (scans + 2) * blocks // 64
+        self.set('few_windows', forced <= per_64 // 4,
+                 f'{forced} windows forced decoding on, a window per '
+                 f'64 blocks of every pass would be {per_64}')
 
-            dst = Qmp('restored', workdir, self.device_opt(self.dst_dev),
-                      incoming=f'file:{path}')
-            status = wait_migration(dst, incoming=True)
-            self.set('restored', status == 'completed',
-                     f'restore {status}: {dst.tail()}')
-            if status == 'completed':
-                dst.cmd('cont')
-                state = dst.wait_running()
-                self.set('destination_running', state == 'running',
-                         f'destination {state}: {dst.tail()}')
-                self.wait_for(dst, b'vmig-src')
-                self.after(None, dst)
-        except (RuntimeError, OSError, subprocess.SubprocessError,
-                KeyError) as e:
-            print(f'# {e}')
-        finally:
-            for vm in (src, dst):
-                if vm:
-                    vm.close()
-            shutil.rmtree(workdir, ignore_errors=True)
-        self.report(before_src, before_dst)
+        dst = Qmp('restored', workdir, self.device_opt(self.dst_dev),
+                  incoming=f'file:{path}')
+        self.vms.append(dst)
+        status = wait_migration(dst, incoming=True)
+        self.set('restored', status == 'completed',
+                 f'restore {status}: {dst.tail()}')
+        if status == 'completed':
+            dst.cmd('cont')
+            state = dst.wait_running()
+            self.set('destination_running', state == 'running',
+                     f'destination {state}: {dst.tail()}')
+            self.wait_for(dst, b'vmig-src')
+            self.after(None, dst)
 
 
 def wait_migration(vm, incoming=False, timeout=300, device=None):

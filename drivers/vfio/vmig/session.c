@@ -542,16 +542,18 @@ int vmig_save_prealloc(struct vmig_session *sess)
 		spin_unlock(&sess->lock);
 		c = vmig_chunk_alloc(sess);
 		spin_lock(&sess->lock);
-		if (!c) {
+		if (!c || sess->ended) {
+			/* An ended session freed its chunks: no new ones. */
 			sess->nr_chunks--;
-			ret = -ENOMEM;
-			break;
+			ret = c ? -ENODEV : -ENOMEM;
+			spin_unlock(&sess->lock);
+			kvfree(c);
+			return ret;
 		}
-		/* A session that ended meanwhile frees its free list last. */
 		list_add(&c->list, &sess->free);
 		sess->peak_chunks = max(sess->peak_chunks, sess->nr_chunks);
 	}
-	if (!ret && sess->ended)
+	if (sess->ended)
 		ret = -ENODEV;
 	spin_unlock(&sess->lock);
 	return ret;

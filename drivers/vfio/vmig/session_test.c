@@ -1454,6 +1454,45 @@ static void vmig_session_prealloc(struct kunit *test)
 	fput(f);
 }
 
+static struct sd_dev *sd_ending;
+
+/* A chunk whose allocation outlasts its session: the device goes RUNNING. */
+static struct vmig_chunk *sd_chunk_after_end(struct vmig_session *sess)
+{
+	KUNIT_EXPECT_FALSE(sd_ending->test,
+			   IS_ERR(vmig_set_state(&sd_ending->mig, RU)));
+	/* Large enough for any chunk header; only listed and freed. */
+	return kvmalloc(8192, GFP_KERNEL);
+}
+
+/*
+ * A preallocation whose session ends while it allocates keeps nothing:
+ * the chunk is freed at once, not left on the free list until the last
+ * reference to the file goes.
+ */
+static void vmig_session_prealloc_vs_end(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 0, 0, 3000, 4096);
+	struct vmig_session *sess;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	sess = vmig_file_session(f);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vmig_session_peak_chunks(sess), 1);
+
+	sd_ending = sd;
+	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_chunk_after_end);
+	KUNIT_EXPECT_EQ(test, vmig_save_prealloc(sess), -ENODEV);
+	kunit_deactivate_static_stub(test, vmig_chunk_alloc);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), RU);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 1);
+	fput(f);
+}
+
 /* Resuming refuses incomplete, corrupt, foreign and unknown streams. */
 static void vmig_session_resume_errors(struct kunit *test)
 {
@@ -1746,6 +1785,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_prealloc),
+	KUNIT_CASE(vmig_session_prealloc_vs_end),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_resume_alloc_fails),
 	KUNIT_CASE(vmig_session_outlives_device),

@@ -92,8 +92,9 @@
  *   trylock cannot, and lockdep does not add dependencies for it.  Arcs retry for up to 200 ms
  *   and then fail with -EBUSY (a reset that holds the lock will move the
  *   FSM to RUNNING anyway); the worker retries until its session ends.
- *   Nothing inside a window sleeps.  An arc's window is one register
- *   access.  The save worker's closes as soon as a writer of memory_lock
+ *   Nothing inside a window sleeps, but for the save worker's poll for a
+ *   free chunk in a window that forced decoding on.  An arc's window is
+ *   one register access.  The save worker's closes as soon as a writer of memory_lock
  *   waits (ivsh_cmd_access_wanted()): such a writer waits for one record
  *   or one scan of 64 blocks at most.  Others cannot be seen waiting: a
  *   user config access sleeps in the PCI core until the last window closes
@@ -326,7 +327,8 @@ static int ivsh_cmd_decode_restore(struct pci_dev *pdev, bool forced)
  * @ivsh: the device
  *
  * See "Access windows".  On success vfio-pci-core's memory_lock is held for
- * reading until ivsh_cmd_access_end(); sleep on nothing in between.
+ * reading until ivsh_cmd_access_end(); sleep on nothing in between that
+ * others may wait for.
  *
  * Return: 0; -EAGAIN when memory_lock is held for writing (a config write,
  * a reset or a power transition is under way): try again; -EIO when the
@@ -424,6 +426,26 @@ int ivsh_cmd_access_check(struct ivsh_device *ivsh)
 	    PCI_POSSIBLE_ERROR(cmd))
 		return -ENODEV;
 	return cmd & PCI_COMMAND_MEMORY ? 0 : -EAGAIN;
+}
+
+/**
+ * ivsh_cmd_access_forced() - did the open windows turn decoding on
+ * @ivsh: the device, in an access window
+ *
+ * Set by the first window to open and read by the last to close, so it
+ * holds still while the caller's window is open.
+ *
+ * Return: true when memory decoding was off before the windows opened.
+ */
+bool ivsh_cmd_access_forced(struct ivsh_device *ivsh)
+{
+	bool forced;
+
+	lockdep_assert_held_read(&ivsh->core.memory_lock);
+	spin_lock(&ivsh->access_lock);
+	forced = ivsh->access_forced;
+	spin_unlock(&ivsh->access_lock);
+	return forced;
 }
 
 /**

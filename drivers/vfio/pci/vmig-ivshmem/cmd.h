@@ -177,6 +177,7 @@ void ivsh_cmd_stream_id(struct ivsh_device *ivsh, struct ivsh_stream_id *id);
 int ivsh_cmd_access_try(struct ivsh_device *ivsh);
 int ivsh_cmd_access_end(struct ivsh_device *ivsh);
 int ivsh_cmd_access_check(struct ivsh_device *ivsh);
+bool ivsh_cmd_access_forced(struct ivsh_device *ivsh);
 bool ivsh_cmd_access_wanted(struct ivsh_device *ivsh);
 
 int ivsh_cmd_quiesce(struct ivsh_device *ivsh);

@@ -70,9 +70,10 @@
  * next (records, and scans of 64 blocks) and closes it after 16 MiB of
  * BAR2 or 20 ms, as soon as a writer of memory_lock waits or the CPU is
  * wanted, and before it waits for anything (a free chunk, a request, the
- * switchover); after a window it stays out for at least 500 us, so that
- * the config accesses and hot resets that found it open, and that it
- * cannot see waiting, get their turn.  So a pass over BAR2 with decoding
+ * switchover; only a window that forced decoding on polls for a free
+ * chunk while it may last); after a window it stays out for at least
+ * 500 us, so that the config accesses and hot resets that found it open,
+ * and that it cannot see waiting, get their turn.  So a pass over BAR2 with decoding
  * off turns it on and off a few times, not once per 256 KiB: each turn is
  * two config writes, and under a hypervisor a change of the guest's
  * memory map.  debugfs counts the windows and those that forced decoding
@@ -89,7 +90,7 @@
  * and it never waits for memory_lock.  It allocates the session's chunks
  * before its first window (vmig_save_prealloc()), and in a window adds
  * records only to free chunks (vmig_save_reserve() without waiting), so
- * nothing in a window sleeps.  A worker that fails for any reason but the
+ * nothing in a window sleeps but that poll.  A worker that fails for any reason but the
  * end of its session fails the stream with its error.
  */
 
@@ -151,6 +152,7 @@ MODULE_PARM_DESC(precopy,
  * @window: the worker holds an access window open
  * @window_bytes: bytes of BAR2 read in the open window
  * @window_end: jiffies at which the open window must close
+ * @reopen_at: the next window opens no earlier than this
  * @lock: protects the members below
  * @final: STOP_COPY: the last pass, the registers, the end
  * @stop: the session ended: the worker returns
@@ -172,6 +174,7 @@ struct ivsh_save {
 	bool window;
 	u32 window_bytes;
 	unsigned long window_end;
+	ktime_t reopen_at;
 
 	spinlock_t lock;	/* the members below */
 	bool final;
@@ -235,8 +238,13 @@ static int ivsh_save_open(struct ivsh_save *s)
 {
 	int ret;
 
+	s64 gap;
+
 	if (s->window)
 		return 0;
+	gap = ktime_us_delta(s->reopen_at, ktime_get());
+	if (gap > 0)
+		usleep_range(gap, gap + IVSH_WINDOW_GAP_US);
 	while ((ret = ivsh_cmd_access_try(s->ivsh)) == -EAGAIN) {
 		if (ivsh_save_stopped(s))
 			return -ENODEV;
@@ -257,6 +265,7 @@ static void ivsh_save_close(struct ivsh_save *s)
 	s->window = false;
 	/* Each read was checked before its use: the verdict adds nothing. */
 	ivsh_cmd_access_end(s->ivsh);
+	s->reopen_at = ktime_add_us(ktime_get(), IVSH_WINDOW_GAP_US);
 }
 
 /* May the open window stay open a while longer? */
@@ -268,30 +277,32 @@ static bool ivsh_save_window_ok(struct ivsh_save *s)
 }
 
 /*
- * Between two reads of @bytes of BAR2: close the window when it is due,
- * and then stay out for a while.  A config access that found the window
- * open sleeps in the PCI core until it closes, and a hot reset only tries
- * memory_lock: neither shows up in ivsh_cmd_access_wanted(), and both
- * would find the next window open again if it followed at once.
+ * After a read of @bytes of BAR2 and its accounting: close the window
+ * when it is due.  The next opens IVSH_WINDOW_GAP_US after it closed at
+ * the earliest, whatever closed it (see ivsh_save_open()): a config access
+ * that found the window open sleeps in the PCI core until it closes, and
+ * a hot reset only tries memory_lock; neither shows up in
+ * ivsh_cmd_access_wanted(), and both would find the next window open
+ * again if it followed at once.
  */
 static void ivsh_save_yield(struct ivsh_save *s, u32 bytes)
 {
-	if (!s->window) {
-		cond_resched();
-		return;
+	if (s->window) {
+		s->window_bytes += bytes;
+		if (ivsh_save_window_ok(s))
+			return;
+		ivsh_save_close(s);
 	}
-	s->window_bytes += bytes;
-	if (ivsh_save_window_ok(s))
-		return;
-	ivsh_save_close(s);
-	usleep_range(IVSH_WINDOW_GAP_US, 2 * IVSH_WINDOW_GAP_US);
+	cond_resched();
 }
 
 /*
- * Start a record of @len payload bytes.  With every chunk queued, a worker
- * in a window polls for a free one as long as the window may last anyway,
- * so that a reader slower than the worker does not cost a window per
- * chunk; then the window closes and the worker waits for the reader.
+ * Start a record of @len payload bytes.  With every chunk queued, the
+ * window closes and the worker waits for the reader; but a window that
+ * forced decoding on polls for a free chunk as long as it may last anyway,
+ * so that a reader slower than the worker does not cost two config writes
+ * and a change of a hypervisor's memory map per chunk.  That is the one
+ * sleep inside a window.
  */
 static void *ivsh_save_reserve(struct ivsh_save *s, u32 type, u32 flags,
 			       u32 len)
@@ -303,7 +314,8 @@ static void *ivsh_save_reserve(struct ivsh_save *s, u32 type, u32 flags,
 		buf = vmig_save_reserve(s->sess, type, flags, len, false);
 		if (buf != ERR_PTR(-ENOBUFS))
 			return buf;
-		if (!ivsh_save_window_ok(s)) {
+		if (!ivsh_cmd_access_forced(s->ivsh) ||
+		    !ivsh_save_window_ok(s)) {
 			ivsh_save_close(s);
 			break;
 		}
@@ -338,7 +350,6 @@ static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
 	if (s->trk && !ivsh_save_final(s))
 		ivsh_cmd_track_mem(s->trk, block, n, buf);
 	vmig_save_commit(s->sess);
-	ivsh_save_yield(s, n * IVSH_BLOCK);
 	return 0;
 }
 
@@ -398,6 +409,7 @@ static int ivsh_save_initial(struct ivsh_save *s)
 		ivsh_save_account(s, &s->initial_left,
 				  ivsh_cmd_mem_stream_bytes((u64)n * IVSH_BLOCK,
 							    s->rec_max));
+		ivsh_save_yield(s, n * IVSH_BLOCK);
 	}
 	vmig_save_flush(s->sess);
 	return 0;
@@ -464,6 +476,7 @@ static int ivsh_save_dirty(struct ivsh_save *s)
 		spin_lock(&st->lock);
 		st->resent_blocks += n;
 		spin_unlock(&st->lock);
+		ivsh_save_yield(s, n * IVSH_BLOCK);
 		block = find_next_bit(s->trk->dirty, s->nr_blocks, block + n);
 	}
 	vmig_save_flush(s->sess);
@@ -494,6 +507,7 @@ static int ivsh_save_delta(struct ivsh_save *s)
 			ret = ivsh_save_run(s, block, n, 0);
 			if (ret)
 				return ret;
+			ivsh_save_yield(s, n * IVSH_BLOCK);
 			block += n;
 			continue;
 		}
@@ -537,6 +551,7 @@ static int ivsh_save_all(struct ivsh_save *s)
 		ret = ivsh_save_run(s, block, n, 0);
 		if (ret)
 			return ret;
+		ivsh_save_yield(s, n * IVSH_BLOCK);
 	}
 	return 0;
 }

@@ -12,11 +12,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# Packages from the default suites.
+# Packages from the default suites (procps: the VM harness stops QEMU
+# with pkill).
 BASE_PKGS="bc flex bison libelf-dev libssl-dev dwarves make gcc perl python3
 	cpio kmod xz-utils rsync sparse busybox-static graphviz python3-sphinx
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
-	dkms"
+	dkms procps"
 # From bookworm-backports: QEMU that can migrate VFIO v2 devices.
 BPO_PKGS="qemu-system-x86"
 # From trixie, the one package and nothing else.

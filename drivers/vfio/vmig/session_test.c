@@ -1400,6 +1400,19 @@ static int sd_add_3000(struct vmig_session *sess)
 	return 0;
 }
 
+/* PRE_COPY with its header read: one chunk, free again; the file in @f. */
+static struct vmig_session *sd_precopy_drained(struct kunit *test,
+					       struct sd_dev *sd,
+					       struct file **f)
+{
+	struct sd_buf b;
+
+	sd_buf_init(test, &b, 1 << 16);
+	*f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, *f, &b), -ENOMSG);
+	return vmig_file_session(*f);
+}
+
 /*
  * A worker that reserves where it must not sleep preallocates the chunks:
  * without that, a reservation that does not wait still allocates one with
@@ -1411,14 +1424,10 @@ static void vmig_session_prealloc(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 0, 0, 3000, 4096);
 	struct vmig_session *sess;
 	int added = 0, ret;
-	struct sd_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, sd, PC);
-	sess = vmig_file_session(f);
 	/* The header's chunk, once read, is free: the first record takes it. */
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	sess = sd_precopy_drained(test, sd, &f);
 	KUNIT_ASSERT_EQ(test, sd_add_3000(sess), 0);
 	KUNIT_EXPECT_EQ(test, vmig_session_peak_chunks(sess), 1);
 
@@ -1474,13 +1483,9 @@ static void vmig_session_prealloc_vs_end(struct kunit *test)
 {
 	struct sd_dev *sd = sd_new(test, false, 0, 0, 3000, 4096);
 	struct vmig_session *sess;
-	struct sd_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, sd, PC);
-	sess = vmig_file_session(f);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	sess = sd_precopy_drained(test, sd, &f);
 	KUNIT_ASSERT_EQ(test, vmig_session_peak_chunks(sess), 1);
 
 	sd_ending = sd;

@@ -64,7 +64,9 @@ accel=$(vmig_accel)
 # map (a BAR's decoding toggled) or the host is busy; without steal time
 # the guest's soft-lockup detector takes such a pause for its own.  A
 # lockup must last a minute to be reported, on both kernels.
-append="intel_iommu=on watchdog_thresh=30 ${VMIG_VM_APPEND:-}"
+# The kernel's console keeps what reaches it at warning level and above
+# (see below).
+append="intel_iommu=on watchdog_thresh=30 loglevel=5 ${VMIG_VM_APPEND:-}"
 guest_env=
 if [ $debug = 1 ]; then
 	"$VMIG_TOP/scripts/debug-kernel.sh"
@@ -84,8 +86,9 @@ for i in $(seq 1 "$ivshmem"); do
 	qopts="$qopts -device ivshmem-plain,memdev=vmigm$i,bus=vmigrp$i"
 done
 
+# --verbose gives the guest kernel's serial console to vng's stderr.
 args=(-r "$kernel" -m "$memory" --cpus "$cpus" --append "$append"
-      --qemu-opts="$qopts")
+      --qemu-opts="$qopts" --verbose)
 [ "$accel" = kvm ] || args+=(--disable-kvm)
 
 cmd=$(printf '%q ' "$@")
@@ -125,9 +128,14 @@ streamer=$!
 	pkill -KILL -f -- "-fsdev local,.*path=$out," || true
 ) &
 killer=$!
+# The kernel console (and vng's own chatter) goes to a file of the run
+# directory, through a pipe for the reason above.  It is what is left of
+# a guest whose userspace stood still: hung-task, RCU-stall and lockdep
+# reports print there even when the log file above no longer grows.
 set +e
 vng "${args[@]}" \
-	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" 2>&1 | cat
+	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" \
+	2> >(cat > "$out/console") | cat
 rc=${PIPESTATUS[0]}
 kill "$killer" 2> /dev/null
 wait "$killer" 2> /dev/null
@@ -146,7 +154,13 @@ fi
 # The guest marks its end (scripts/vm-guest.sh); a guest that did not get
 # there may have left a hang report (scripts/vm-tests.sh) besides its log.
 if [ ! -e "$out/.done" ]; then
+	# The console's last lines; the whole of it stays in the directory.
+	if [ -s "$out/console" ]; then
+		echo "# vm.sh: the end of the kernel console ($out/console):"
+		tail -n 60 "$out/console" | sed 's/^/# | /'
+	fi
 	for f in "$out"/*; do
+		[ "$f" = "$out/console" ] && continue
 		[ "$f" = "$out/log" ] || [ ! -e "$f" ] && continue
 		echo "# vm.sh: the guest left $(basename "$f"):"
 		sed 's/^/# | /' "$f"

@@ -12,6 +12,10 @@
 #include <linux/tracepoint.h>
 #include <linux/vmig.h>
 
+/*
+ * One arc: @ns is its time, read only while the event is on, so 0 for an
+ * arc that was under way when it was turned on.
+ */
 TRACE_EVENT(vmig_arc,
 	    TP_PROTO(struct vmig_device *mig, u32 from, u32 to, int err,
 		     u64 ns),

@@ -163,7 +163,6 @@ struct vmig_device {
 		u32 count;
 	} inject;
 	struct dentry *debugfs;
-	struct hlist_node node;
 };
 
 /* --- The FSM ------------------------------------------------------------ */

@@ -371,6 +371,8 @@ static void sd_exit(struct kunit_resource *res)
 	vmig_uninit(&sd->mig);
 }
 
+static atomic_t sd_next_index = ATOMIC_INIT(0);
+
 static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 		     u32 initial, u32 final_recs, u32 rec_len, u32 chunk)
 {
@@ -386,6 +388,8 @@ static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 	init_completion(&sd->load_entered);
 	init_completion(&sd->load_release);
 	INIT_WORK(&sd->work, sd_worker);
+	/* vfio_alloc_device() would give each device an index of its own. */
+	sd->vdev.index = atomic_inc_return(&sd_next_index);
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
 }
 
@@ -1987,8 +1991,39 @@ static void vmig_vfio_precopy_v2_feature(struct kunit *test)
 						  NULL, 0), -ENOTTY);
 }
 
+/*
+ * vfio.ko frees a device's index before the release op that calls
+ * vmig_uninit(), so a new device can take the index over while the old
+ * one's object is still there: callbacks find the new one, before and after
+ * the old one goes.
+ */
+static void vmig_vfio_index_reuse(struct kunit *test)
+{
+	const struct vfio_migration_ops *ops = vmig_vfio_ops();
+	enum vfio_device_mig_state state;
+	struct sd_dev *old, *new;
+
+	old = kunit_kzalloc(test, sizeof(*old), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, old);
+	sd_setup(test, old, false, 0, 0, 0, 0);
+	new = sd_new(test, false, 0, 0, 0, 0);
+	vmig_uninit(&new->mig);
+	new->vdev.index = old->vdev.index;
+	KUNIT_ASSERT_EQ(test, vmig_init(&new->mig, &new->vdev, &sd_ops,
+					SD_FLAGS), 0);
+	KUNIT_ASSERT_EQ(test, PTR_ERR_OR_ZERO(vmig_set_state(&new->mig, ST)),
+			0);
+
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&new->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, ST);
+	vmig_uninit(&old->mig);
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&new->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, ST);
+}
+
 static struct kunit_case vmig_vfio_cases[] = {
 	KUNIT_CASE(vmig_vfio_mig_ops),
+	KUNIT_CASE(vmig_vfio_index_reuse),
 	KUNIT_CASE(vmig_vfio_feature_arcs),
 	KUNIT_CASE(vmig_vfio_precopy_v2_feature),
 	{}

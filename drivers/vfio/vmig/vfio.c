@@ -6,13 +6,12 @@
 
 #include <linux/bitops.h>
 #include <linux/export.h>
-#include <linux/hashtable.h>
 #include <linux/slab.h>
-#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmig.h>
 #include <linux/wait_bit.h>
+#include <linux/xarray.h>
 #include <kunit/visibility.h>
 #include <uapi/linux/vmig.h>
 
@@ -47,23 +46,22 @@
  * must not take it either, since ending the session waits for the worker.
  */
 
-/* Every device with a vfio_device, looked up from vfio.ko's callbacks. */
-static DEFINE_SPINLOCK(vmig_devices_lock);
-static DEFINE_HASHTABLE(vmig_devices, 6);
+/*
+ * Every device with a vfio_device, by the vfio_device's index, for vfio.ko's
+ * callbacks.  A lookup takes no lock of ours: the xarray's reads run under
+ * RCU, and the object found lives as long as the vfio_device whose callback
+ * looks for it.
+ *
+ * vfio.ko frees the index before the release op that calls vmig_uninit(),
+ * so a new device may take it over while the old one is still here.  The
+ * old one is unregistered by then and gets no more callbacks: the new entry
+ * simply replaces it, and vmig_uninit() removes only its own.
+ */
+static DEFINE_XARRAY(vmig_devices);
 
 static struct vmig_device *vmig_find(struct vfio_device *vdev)
 {
-	struct vmig_device *mig, *found = NULL;
-
-	spin_lock(&vmig_devices_lock);
-	hash_for_each_possible(vmig_devices, mig, node, (unsigned long)vdev) {
-		if (mig->vdev == vdev) {
-			found = mig;
-			break;
-		}
-	}
-	spin_unlock(&vmig_devices_lock);
-	return found;
+	return xa_load(&vmig_devices, vdev->index);
 }
 
 static struct file *vmig_vfio_set_state(struct vfio_device *vdev,
@@ -124,8 +122,9 @@ static const struct vfio_migration_ops vmig_vfio_mig_ops = {
 /**
  * vmig_init() - prepare the core's per-device object
  * @mig: the object, embedded in the driver's device structure
- * @vdev: the vfio device, before it is registered; the core sets its
- *	migration_flags and mig_ops.  NULL to use the FSM without vfio.ko.
+ * @vdev: the vfio device, from vfio_alloc_device() and before it is
+ *	registered; the core sets its migration_flags and mig_ops.  NULL to
+ *	use the FSM without vfio.ko.
  * @ops: the driver's arc handlers
  * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
  *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
@@ -133,7 +132,8 @@ static const struct vfio_migration_ops vmig_vfio_mig_ops = {
  * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
  * Call from the vfio_device_ops init op, or anywhere before registration.
  *
- * Return: 0, or -EINVAL for missing ops or flags the core does not know.
+ * Return: 0, -EINVAL for missing ops or flags the core does not know, or
+ * -ENOMEM.
  */
 int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	      const struct vmig_ops *ops, u32 flags)
@@ -153,11 +153,15 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 		sizeof(mig->name));
 
 	if (vdev) {
+		int ret = xa_err(xa_store(&vmig_devices, vdev->index, mig,
+					  GFP_KERNEL));
+
+		if (ret) {
+			mutex_destroy(&mig->state_lock);
+			return ret;
+		}
 		vdev->migration_flags = flags;
 		vdev->mig_ops = &vmig_vfio_mig_ops;
-		spin_lock(&vmig_devices_lock);
-		hash_add(vmig_devices, &mig->node, (unsigned long)vdev);
-		spin_unlock(&vmig_devices_lock);
 	}
 	vmig_debugfs_add(mig);
 	return 0;
@@ -193,11 +197,8 @@ void vmig_uninit(struct vmig_device *mig)
 {
 	wait_var_event(&mig->file_users, !atomic_read(&mig->file_users));
 	vmig_debugfs_remove(mig);
-	if (mig->vdev) {
-		spin_lock(&vmig_devices_lock);
-		hash_del(&mig->node);
-		spin_unlock(&vmig_devices_lock);
-	}
+	if (mig->vdev)
+		xa_cmpxchg(&vmig_devices, mig->vdev->index, mig, NULL, 0);
 	scoped_guard(mutex, &mig->state_lock) {
 		/* close_device ended every session; be safe if it did not. */
 		if (WARN_ON_ONCE(mig->session))

@@ -251,6 +251,18 @@ static void vmig_session_free(struct kref *kref)
 	kfree(sess);
 }
 
+/*
+ * Wake whoever waits on the session: read(), poll(), a producer waiting for
+ * a chunk.  Most calls find nobody; the barrier of wq_has_sleeper() pairs
+ * with the one a waiter sets its state with before it checks its condition,
+ * so a waiter that came too late to be seen has seen the change.
+ */
+static void vmig_session_wake(struct vmig_session *sess)
+{
+	if (wq_has_sleeper(&sess->wq))
+		wake_up_all(&sess->wq);
+}
+
 static void vmig_session_put(struct vmig_session *sess)
 {
 	kref_put(&sess->kref, vmig_session_free);
@@ -295,7 +307,7 @@ void vmig_session_end_locked(struct vmig_session *sess)
 	list_splice_init(&sess->ready, &dead);
 	list_splice_init(&sess->free, &dead);
 	spin_unlock(&sess->lock);
-	wake_up_all(&sess->wq);
+	vmig_session_wake(sess);
 
 	/* The release op waits for the driver's worker, if any. */
 	sess->released = true;
@@ -373,7 +385,7 @@ void vmig_session_sync_locked(struct vmig_device *mig)
 			sess->kick = true;
 		}
 		spin_unlock(&sess->lock);
-		wake_up_all(&sess->wq);
+		vmig_session_wake(sess);
 	}
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_session_sync_locked);
@@ -593,7 +605,7 @@ static void vmig_queue_fill(struct vmig_session *sess)
 	list_add_tail(&c->list, &sess->ready);
 	sess->kick = true;
 	spin_unlock(&sess->lock);
-	wake_up_all(&sess->wq);
+	vmig_session_wake(sess);
 }
 
 /* Reserve a record of any type; see vmig_save_reserve(). */
@@ -763,7 +775,7 @@ void vmig_save_complete(struct vmig_session *sess)
 	sess->complete = true;
 	sess->kick = true;
 	spin_unlock(&sess->lock);
-	wake_up_all(&sess->wq);
+	vmig_session_wake(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_complete);
 
@@ -778,7 +790,7 @@ void vmig_save_error(struct vmig_session *sess, int err)
 	if (!sess->error)
 		sess->error = err;
 	spin_unlock(&sess->lock);
-	wake_up_all(&sess->wq);
+	vmig_session_wake(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_error);
 
@@ -798,7 +810,7 @@ void vmig_save_notify(struct vmig_session *sess)
 	sess->nr_hints++;
 	sess->kick = true;
 	spin_unlock(&sess->lock);
-	wake_up_all(&sess->wq);
+	vmig_session_wake(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_notify);
 
@@ -830,7 +842,7 @@ void vmig_save_reinit(struct vmig_session *sess)
 	sess->nr_hints++;
 	sess->kick = true;
 	spin_unlock(&sess->lock);
-	wake_up_all(&sess->wq);
+	vmig_session_wake(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_reinit);
 
@@ -888,7 +900,7 @@ static ssize_t vmig_save_copy_out(struct vmig_session *sess,
 		else
 			list_add(&c->list, &sess->ready);
 		spin_unlock(&sess->lock);
-		wake_up_all(&sess->wq);
+		vmig_session_wake(sess);
 
 		done += n;
 		if (n < want)
@@ -1052,7 +1064,7 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	struct vmig_session *sess = iocb->ki_filp->private_data;
 	bool nonblock = (iocb->ki_filp->f_flags & O_NONBLOCK) ||
 			(iocb->ki_flags & IOCB_NOWAIT);
-	ssize_t ret;
+	ssize_t ret, done = 0;
 
 	if (!iov_iter_count(to))
 		return 0;
@@ -1064,23 +1076,31 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return -ERESTARTSYS;
 	}
 
+	/*
+	 * Fill the buffer with what is queued and what can be queued without
+	 * waiting (one call for a small stream, as for a QEMU read of 1 MiB),
+	 * and wait only while nothing was copied.  What stops the filling
+	 * after a copy (an error, the end of the stream or of a pre-copy
+	 * round) is the next call's result.
+	 */
 	for (;;) {
 		ret = vmig_save_copy_out(sess, to);
-		if (ret)
+		if (ret < 0)
+			break;
+		done += ret;
+		if (!iov_iter_count(to))
 			break;
 		ret = vmig_save_refill(sess);
 		if (ret == 1)
 			continue;
-		if (ret != -EAGAIN)
-			break;
-		if (nonblock)
+		if (done || ret != -EAGAIN || nonblock)
 			break;
 		ret = wait_event_interruptible(sess->wq, vmig_save_wake(sess));
 		if (ret)
 			break;
 	}
 	mutex_unlock(&sess->io_lock);
-	return ret;
+	return done ?: ret;
 }
 
 static __poll_t vmig_save_poll(struct file *file, poll_table *wait)

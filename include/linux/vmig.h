@@ -76,6 +76,10 @@ struct vmig_session;
  *	the driver keeps for the FSM (run mode, frozen registers) to its
  *	state after a reset before any arc can run again, so that no arc
  *	sees a device that disagrees with the FSM.  Must not fail.
+ * @vfio_mig_ops: optional; the vfio_migration_ops of
+ *	VMIG_DEFINE_VFIO_MIG_OPS() for the driver's device structure.  Its
+ *	callbacks reach the vmig device with container_of(); without it
+ *	the core's own look the device up by the vfio_device's index.
  */
 struct vmig_ops {
 	struct file *(*migration_step_device_state)(struct vmig_device *mig,
@@ -83,6 +87,7 @@ struct vmig_ops {
 						    enum vfio_device_mig_state to);
 	int (*get_data_size)(struct vmig_device *mig, unsigned long *bytes);
 	void (*reset)(struct vmig_device *mig);
+	const struct vfio_migration_ops *vfio_mig_ops;
 };
 
 /**
@@ -180,6 +185,47 @@ const char *vmig_state_name(u32 state);
 
 struct file *vmig_set_state(struct vmig_device *mig, u32 target);
 enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig);
+int vmig_data_size(struct vmig_device *mig, unsigned long *len);
+
+/**
+ * VMIG_DEFINE_VFIO_MIG_OPS() - vfio_migration_ops for a driver's device type
+ * @name: the const struct vfio_migration_ops to define
+ * @to_mig: the driver's function from its struct vfio_device to its struct
+ *	vmig_device, a container_of() and nothing else
+ *
+ * Defines @name and three static callbacks that get to the vmig device
+ * through @to_mig, without a lookup, and call the core's vmig_set_state(),
+ * vmig_get_state() and vmig_data_size().  Put @name in
+ * &struct vmig_ops.vfio_mig_ops.
+ */
+#define VMIG_DEFINE_VFIO_MIG_OPS(name, to_mig)				\
+static struct vmig_device *name##_mig(struct vfio_device *vdev)		\
+{									\
+	return (to_mig)(vdev);						\
+}									\
+static struct file *							\
+name##_set_state(struct vfio_device *vdev,				\
+		 enum vfio_device_mig_state new_state)			\
+{									\
+	return vmig_set_state(name##_mig(vdev), new_state);		\
+}									\
+static int name##_get_state(struct vfio_device *vdev,			\
+			    enum vfio_device_mig_state *curr_state)	\
+{									\
+	*curr_state = vmig_get_state(name##_mig(vdev));			\
+	return 0;							\
+}									\
+static int name##_get_data_size(struct vfio_device *vdev,		\
+				unsigned long *stop_copy_length)	\
+{									\
+	return vmig_data_size(name##_mig(vdev), stop_copy_length);	\
+}									\
+static const struct vfio_migration_ops name = {				\
+	.migration_set_state = name##_set_state,			\
+	.migration_get_state = name##_get_state,			\
+	.migration_get_data_size = name##_get_data_size,		\
+}
+
 void vmig_arc_broken(struct vmig_device *mig);
 
 /* --- Device life cycle: open, close, reset ------------------------------ */

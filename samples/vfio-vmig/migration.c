@@ -771,10 +771,18 @@ static void vmtty_mig_reset(struct vmig_device *mig)
 	vmtty_reset_locked(m);
 }
 
+static struct vmig_device *vmtty_vdev_mig(struct vfio_device *vdev)
+{
+	return &container_of(vdev, struct vmtty_device, vdev)->mig;
+}
+
+VMIG_DEFINE_VFIO_MIG_OPS(vmtty_vfio_mig_ops, vmtty_vdev_mig);
+
 const struct vmig_ops vmtty_mig_ops = {
 	.migration_step_device_state = vmtty_step,
 	.get_data_size = vmtty_get_data_size,
 	.reset = vmtty_mig_reset,
+	.vfio_mig_ops = &vmtty_vfio_mig_ops,
 };
 
 /**

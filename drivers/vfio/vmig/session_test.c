@@ -361,6 +361,21 @@ static const struct vmig_ops sd_ops = {
 	.reset = sd_reset,
 };
 
+/* The same driver with vfio_migration_ops of its own, found by offset. */
+static struct vmig_device *sd_vdev_mig(struct vfio_device *vdev)
+{
+	return &container_of(vdev, struct sd_dev, vdev)->mig;
+}
+
+VMIG_DEFINE_VFIO_MIG_OPS(sd_vfio_mig_ops, sd_vdev_mig);
+
+static const struct vmig_ops sd_ops_direct = {
+	.migration_step_device_state = sd_step,
+	.get_data_size = sd_data_size,
+	.reset = sd_reset,
+	.vfio_mig_ops = &sd_vfio_mig_ops,
+};
+
 static void sd_exit(struct kunit_resource *res)
 {
 	struct sd_dev *sd = res->data;
@@ -2021,8 +2036,46 @@ static void vmig_vfio_index_reuse(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, state, ST);
 }
 
+/*
+ * A driver's own vfio_migration_ops of VMIG_DEFINE_VFIO_MIG_OPS() are the
+ * ones vfio.ko gets, and they do what the core's do.
+ */
+static void vmig_vfio_driver_mig_ops(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 0, 0, 0, 0);
+	enum vfio_device_mig_state state;
+	const struct vfio_migration_ops *ops;
+	unsigned long len = 0, generic_len = 0;
+	struct file *f;
+
+	KUNIT_ASSERT_EQ(test, vmig_vfio_ops()->migration_get_data_size(&sd->vdev,
+								       &generic_len), 0);
+	vmig_uninit(&sd->mig);
+	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops_direct,
+					SD_FLAGS), 0);
+	ops = sd->vdev.mig_ops;
+	KUNIT_ASSERT_PTR_EQ(test, ops, &sd_vfio_mig_ops);
+	KUNIT_EXPECT_EQ(test, sd->vdev.migration_flags, SD_FLAGS);
+
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, RU);
+	f = ops->migration_set_state(&sd->vdev, SC);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(f));
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), SC);
+	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
+	KUNIT_EXPECT_EQ(test, state, SC);
+	KUNIT_ASSERT_EQ(test, ops->migration_get_data_size(&sd->vdev, &len), 0);
+	KUNIT_EXPECT_EQ(test, len, generic_len);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ops->migration_set_state(&sd->vdev, ER)),
+			-EINVAL);
+	KUNIT_EXPECT_NULL(test, ops->migration_set_state(&sd->vdev, RU));
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), RU);
+	fput(f);
+}
+
 static struct kunit_case vmig_vfio_cases[] = {
 	KUNIT_CASE(vmig_vfio_mig_ops),
+	KUNIT_CASE(vmig_vfio_driver_mig_ops),
 	KUNIT_CASE(vmig_vfio_index_reuse),
 	KUNIT_CASE(vmig_vfio_feature_arcs),
 	KUNIT_CASE(vmig_vfio_precopy_v2_feature),

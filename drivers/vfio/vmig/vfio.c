@@ -47,7 +47,8 @@
  */
 
 /*
- * Every device with a vfio_device, by the vfio_device's index, for vfio.ko's
+ * Every device with a vfio_device whose driver has no vfio_mig_ops of
+ * VMIG_DEFINE_VFIO_MIG_OPS(), by the vfio_device's index, for vfio.ko's
  * callbacks.  A lookup takes no lock of ours: the xarray's reads run under
  * RCU, and the object found lives as long as the vfio_device whose callback
  * looks for it.
@@ -85,7 +86,17 @@ static int vmig_vfio_get_state(struct vfio_device *vdev,
 	return 0;
 }
 
-static int vmig_data_size(struct vmig_device *mig, unsigned long *len)
+/**
+ * vmig_data_size() - VFIO_DEVICE_FEATURE_MIG_DATA_SIZE of a device
+ * @mig: the per-device object
+ * @len: the stream bytes a STOP_COPY session would send now
+ *
+ * The driver's estimate (&struct vmig_ops.get_data_size, none without it)
+ * plus the core's envelope: never 0.  For VMIG_DEFINE_VFIO_MIG_OPS().
+ *
+ * Return: 0, or the driver's error.
+ */
+int vmig_data_size(struct vmig_device *mig, unsigned long *len)
 {
 	unsigned long bytes = 0;
 	u32 id_len;
@@ -102,6 +113,7 @@ static int vmig_data_size(struct vmig_device *mig, unsigned long *len)
 	*len = bytes + vmig_stream_overhead(id_len);
 	return 0;
 }
+EXPORT_SYMBOL_GPL(vmig_data_size);
 
 static int vmig_vfio_get_data_size(struct vfio_device *vdev,
 				   unsigned long *stop_copy_length)
@@ -152,7 +164,7 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	strscpy(mig->name, vdev && vdev->dev ? dev_name(vdev->dev) : "-",
 		sizeof(mig->name));
 
-	if (vdev) {
+	if (vdev && !ops->vfio_mig_ops) {
 		int ret = xa_err(xa_store(&vmig_devices, vdev->index, mig,
 					  GFP_KERNEL));
 
@@ -160,8 +172,10 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 			mutex_destroy(&mig->state_lock);
 			return ret;
 		}
+	}
+	if (vdev) {
 		vdev->migration_flags = flags;
-		vdev->mig_ops = &vmig_vfio_mig_ops;
+		vdev->mig_ops = ops->vfio_mig_ops ?: &vmig_vfio_mig_ops;
 	}
 	vmig_debugfs_add(mig);
 	return 0;
@@ -197,7 +211,7 @@ void vmig_uninit(struct vmig_device *mig)
 {
 	wait_var_event(&mig->file_users, !atomic_read(&mig->file_users));
 	vmig_debugfs_remove(mig);
-	if (mig->vdev)
+	if (mig->vdev && !mig->ops->vfio_mig_ops)
 		xa_cmpxchg(&vmig_devices, mig->vdev->index, mig, NULL, 0);
 	scoped_guard(mutex, &mig->state_lock) {
 		/* close_device ended every session; be safe if it did not. */

@@ -9,7 +9,12 @@
  *     an idle device, versus the whole stream, and the STOP_COPY time (the
  *     downtime) with and without pre-copy;
  *  3. kernel memory: the most chunk memory a save held (the core's debugfs
- *     status) plus the driver's tracking memory, versus the BAR size.
+ *     status) plus the driver's tracking memory, versus the BAR size;
+ *  4. resuming: writing the stream back into the device versus a plain
+ *     userspace write of the same BAR2 through its mmap;
+ *  5. pre-copy under load: while a thread writes BAR2 at a steady rate, a
+ *     VMM-like loop reads what pre-copy sends and asks PRECOPY_INFO; then
+ *     the bytes STOP_COPY still sends, and what each PRECOPY_INFO cost.
  *
  * A program, not a test: it prints, it does not judge.  Run it in the VM
  * with scripts/bench.sh.
@@ -17,6 +22,8 @@
  * usage: vmig-ivshmem-bench DEVICE [ROUNDS]
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +126,111 @@ static void save(struct libvmig_dev *d, struct libvmig_buf *b, bool precopy,
 	r->peak = debugfs_value(d->name, "status", "last saving session: peak");
 }
 
+/* The writer of the loaded pre-copy: whole 4 KiB blocks at @rate bytes/s. */
+struct writer {
+	unsigned char *bar;
+	size_t size;
+	double rate;
+	atomic_int stop;
+	size_t written;
+	pthread_t thread;
+};
+
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	unsigned long long x = 0x2545f4914f6cdd1dull;
+	double t0 = now();
+
+	while (!atomic_load(&w->stop)) {
+		/* Catch up with the rate every millisecond. */
+		while (w->written < (now() - t0) * w->rate) {
+			size_t blk;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			blk = (x % (w->size / 4096)) * 4096;
+			memset(w->bar + blk, (int)x, 4096);
+			w->written += 4096;
+		}
+		usleep(1000);
+	}
+	return NULL;
+}
+
+struct load_result {
+	size_t written;		/* bytes the writer wrote during pre-copy */
+	size_t pre_len;		/* bytes pre-copy sent */
+	size_t stop_len;	/* bytes STOP_COPY sent */
+	int queries;		/* PRECOPY_INFO calls */
+	double info_mean;	/* their mean and longest time, s */
+	double info_max;
+};
+
+/*
+ * Pre-copy for @secs while BAR2 is written at @rate bytes/s, as a VMM
+ * iterates: read to the temporary end, ask PRECOPY_INFO, wait 50 ms.  The
+ * writer stops before STOP_COPY, as a guest's vCPUs do.
+ */
+static void loaded_save(struct libvmig_dev *d, unsigned char *bar, size_t size,
+			double rate, double secs, struct libvmig_buf *b,
+			struct load_result *r)
+{
+	struct writer w = { .bar = bar, .size = size, .rate = rate };
+	struct vfio_precopy_info info;
+	double t0, t, info_sum = 0;
+	int fd, ret;
+
+	memset(r, 0, sizeof(*r));
+	b->len = 0;
+	ret = libvmig_set_state(d, VFIO_DEVICE_STATE_PRE_COPY, &fd);
+	if (ret)
+		die("RUNNING -> PRE_COPY", ret);
+	if (pthread_create(&w.thread, NULL, writer_run, &w))
+		die("pthread_create", -EAGAIN);
+	t0 = now();
+	do {
+		ret = libvmig_read_stream(fd, b);
+		if (ret != -ENOMSG)
+			die("pre-copy read", ret ? ret : -EPROTO);
+		t = now();
+		ret = libvmig_precopy_info(fd, &info);
+		t = now() - t;
+		if (ret)
+			die("precopy info", ret);
+		r->queries++;
+		info_sum += t;
+		if (t > r->info_max)
+			r->info_max = t;
+		usleep(50000);
+	} while (now() - t0 < secs);
+	atomic_store(&w.stop, 1);
+	pthread_join(w.thread, NULL);
+	r->written = w.written;
+	r->info_mean = info_sum / r->queries;
+	ret = libvmig_read_stream(fd, b);
+	if (ret != -ENOMSG)
+		die("pre-copy read", ret ? ret : -EPROTO);
+	r->pre_len = b->len;
+	ret = libvmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
+	if (ret)
+		die("PRE_COPY -> STOP_COPY", ret);
+	ret = libvmig_read_stream(fd, b);
+	if (ret)
+		die("read to the end", ret);
+	r->stop_len = b->len - r->pre_len;
+	close(fd);
+	ret = libvmig_reset(d);
+	if (ret)
+		die("reset", ret);
+}
+
 int main(int argc, char **argv)
 {
+	static const double rates[] = { 1 << 20, 8 << 20, 32 << 20 };
+	double t_write = 1e9, t_resume = 1e9;
+	struct load_result lr;
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
 	struct save_result full = {}, pre = {}, r;
 	double t_copy = 1e9, t;
@@ -165,6 +275,29 @@ int main(int argc, char **argv)
 	if (memcmp(copy, bar, size) || b.len < size)
 		die("the device memory changed under the benchmark", -EIO);
 
+	/* Resuming: the last stream written back, against a plain write. */
+	for (k = 0; k < rounds; k++) {
+		double t0 = now();
+
+		memcpy(bar, copy, size);
+		t = now() - t0;
+		if (t < t_write)
+			t_write = t;
+		memset(bar, 0, size);
+		ret = libvmig_set_state(&d, VFIO_DEVICE_STATE_STOP, NULL);
+		if (ret)
+			die("RUNNING -> STOP", ret);
+		t0 = now();
+		ret = libvmig_resume_all(&d, &b, 1 << 20);
+		t = now() - t0;
+		if (ret)
+			die("resume", ret);
+		if (t < t_resume)
+			t_resume = t;
+		if (memcmp(copy, bar, size))
+			die("the resumed device differs", -EIO);
+	}
+
 	pre.stop_secs = 1e9;
 	for (k = 0; k < rounds; k++) {
 		save(&d, &b, true, &r);
@@ -182,6 +315,12 @@ int main(int argc, char **argv)
 	       full.len / full.secs / (1 << 20), full.len);
 	printf("ratio stream / copy throughput            %8.2f\n",
 	       (full.len / full.secs) / (size / t_copy));
+	printf("userspace write of BAR2 (mmap)            %8.0f MiB/s\n",
+	       size / t_write / (1 << 20));
+	printf("RESUMING stream write (1 MiB writes)      %8.0f MiB/s\n",
+	       b.len / t_resume / (1 << 20));
+	printf("ratio resume / write throughput           %8.2f\n",
+	       (b.len / t_resume) / (size / t_write));
 	printf("idle pre-copy                             %zu bytes, then STOP_COPY %zu bytes\n",
 	       pre.pre_len, pre.len - pre.pre_len);
 	printf("ratio STOP_COPY after pre-copy / stream   %.2e\n",
@@ -199,6 +338,18 @@ int main(int argc, char **argv)
 				track) / size,
 		       100.0 * ((pre.peak > full.peak ? pre.peak : full.peak) +
 				track) / size);
+
+	printf("pre-copy under load, 3 s each, PRECOPY_INFO every 50 ms:\n");
+	printf("  write MiB/s  written MiB  pre-copy MiB  STOP_COPY MiB");
+	printf("  STOP_COPY/BAR2  queries  PRECOPY_INFO us mean/max\n");
+	for (i = 0; i < ARRAY_SIZE(rates); i++) {
+		loaded_save(&d, bar, size, rates[i], 3, &b, &lr);
+		printf("  %11.0f %12.1f %13.1f %14.2f %15.2e %8d %12.0f / %.0f\n",
+		       rates[i] / (1 << 20), lr.written / 1048576.0,
+		       lr.pre_len / 1048576.0, lr.stop_len / 1048576.0,
+		       (double)lr.stop_len / size, lr.queries,
+		       lr.info_mean * 1e6, lr.info_max * 1e6);
+	}
 
 	libvmig_buf_free(&b);
 	free(copy);

@@ -135,7 +135,6 @@ struct vmig_failure {
  * @last_peak_bytes: most chunk memory the last ended saving session held
  * @inject: debugfs fault injection: the arc to fail, its errno and count
  * @debugfs: the device's debugfs directory
- * @node: entry in the core's table of devices, looked up by @vdev
  *
  * Drivers embed this structure in their own device structure, initialise it
  * with vmig_init() and get back to their structure with container_of().  All

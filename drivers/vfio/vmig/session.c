@@ -1077,11 +1077,14 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	}
 
 	/*
-	 * Fill the buffer with what is queued and what can be queued without
-	 * waiting (one call for a small stream, as for a QEMU read of 1 MiB),
-	 * and wait only while nothing was copied.  What stops the filling
-	 * after a copy (an error, the end of the stream or of a pre-copy
-	 * round) is the next call's result.
+	 * In STOP_COPY a blocking read fills the buffer with what is queued
+	 * and what the producer queues on demand (one call for a small
+	 * stream, as for a QEMU read of 1 MiB), until a signal comes.  It
+	 * waits only while nothing was copied.  Otherwise, and in pre-copy,
+	 * where each refill asks the driver what is pending, a read returns
+	 * what was queued as soon as it copied something.  Whatever stopped
+	 * the filling (an error, the end of the stream) is found again by
+	 * the next call.
 	 */
 	for (;;) {
 		ret = vmig_save_copy_out(sess, to);
@@ -1090,6 +1093,10 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		done += ret;
 		if (!iov_iter_count(to))
 			break;
+		if (done && (nonblock || signal_pending(current) ||
+			     READ_ONCE(sess->phase) != VFIO_DEVICE_STATE_STOP_COPY))
+			break;
+		cond_resched();
 		ret = vmig_save_refill(sess);
 		if (ret == 1)
 			continue;
@@ -1312,6 +1319,8 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			if (!sess->error)
 				sess->error = ret;
 			spin_unlock(&sess->lock);
+			/* A poller waits for EPOLLERR too. */
+			vmig_session_wake(sess);
 		}
 		vmig_session_unlock_device(mig);
 		if (ret)

@@ -838,6 +838,58 @@ static void vmig_session_nonblock(struct kunit *test)
 	fput(f);
 }
 
+/*
+ * In STOP_COPY one blocking read with room for the whole stream gets it
+ * all, as QEMU's 1 MiB reads do, and the next read finds its end.
+ */
+static void vmig_session_read_fills(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
+	loff_t pos = 0;
+	struct sd_buf b;
+	struct file *f;
+	ssize_t n;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	n = kernel_read(f, b.data, b.size, &pos);
+	KUNIT_EXPECT_EQ(test, n, (ssize_t)(vmig_stream_overhead(strlen(SD_ID)) +
+					  5 * vmig_stream_record_size(100)));
+	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, b.size, &pos), 0);
+	KUNIT_EXPECT_EQ(test, src->produce_calls, 1);
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
+/*
+ * A read that may not block returns what is queued without going for the
+ * state lock, which an arc or a reset may hold for long.
+ */
+static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
+	struct sd_reader *r;
+	unsigned long left;
+	struct file *f;
+
+	f = sd_goto(test, src, SC);
+	f->f_flags |= O_NONBLOCK;
+	mutex_lock(&src->mig.state_lock);
+	r = sd_start_reader(test, f, false);
+	left = wait_for_completion_timeout(&r->done, HZ);
+	mutex_unlock(&src->mig.state_lock);
+	KUNIT_EXPECT_GT_MSG(test, left, 0,
+			    "an O_NONBLOCK read waited for the state lock");
+	if (!left)
+		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done,
+								  10 * HZ), 0);
+	/* The header, queued when the session started, and nothing else. */
+	KUNIT_EXPECT_EQ(test, r->ret, (ssize_t)(sizeof(struct vmig_stream_hdr) +
+						strlen(SD_ID)));
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
 struct sd_nowait_io {
 	struct file *file;
 	bool write;
@@ -1798,6 +1850,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_notify_vs_pending),
 	KUNIT_CASE(vmig_session_pending_without_data),
 	KUNIT_CASE(vmig_session_nonblock),
+	KUNIT_CASE(vmig_session_read_fills),
+	KUNIT_CASE(vmig_session_nonblock_keeps_off_state_lock),
 	KUNIT_CASE(vmig_session_nowait_behind_blocking),
 	KUNIT_CASE(vmig_session_nowait_write_behind_blocking),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),

@@ -51,6 +51,43 @@ struct vmig_session;
 	VMIG_ARC(VFIO_DEVICE_STATE_##from, VFIO_DEVICE_STATE_##to)
 
 /**
+ * struct vmig_vfio_ops - how vfio.ko's migration callbacks reach a device
+ * @ops: what vfio.ko calls: the core's vmig_vfio_set_state(),
+ *	vmig_vfio_get_state() and vmig_vfio_get_data_size()
+ * @to_mig: the driver's container_of() from its vfio_device to its
+ *	vmig_device; vmig_init() checks that it finds the device it is given
+ *
+ * Define one per driver with VMIG_VFIO_OPS() and put it in
+ * &struct vmig_ops.vfio_ops.  The core's callbacks get from vfio.ko's
+ * vfio_device to the table through its mig_ops, then to the vmig device
+ * through @to_mig: no lookup, no lock, and the table stays const.
+ */
+struct vmig_vfio_ops {
+	struct vfio_migration_ops ops;
+	struct vmig_device *(*to_mig)(struct vfio_device *vdev);
+};
+
+struct file *vmig_vfio_set_state(struct vfio_device *vdev,
+				 enum vfio_device_mig_state new_state);
+int vmig_vfio_get_state(struct vfio_device *vdev,
+			enum vfio_device_mig_state *curr_state);
+int vmig_vfio_get_data_size(struct vfio_device *vdev,
+			    unsigned long *stop_copy_length);
+
+/**
+ * VMIG_VFIO_OPS() - initialiser of a &struct vmig_vfio_ops
+ * @to_mig_fn: the driver's function from its vfio_device to its vmig_device
+ */
+#define VMIG_VFIO_OPS(to_mig_fn) {					\
+	.ops = {							\
+		.migration_set_state = vmig_vfio_set_state,		\
+		.migration_get_state = vmig_vfio_get_state,		\
+		.migration_get_data_size = vmig_vfio_get_data_size,	\
+	},								\
+	.to_mig = (to_mig_fn),						\
+}
+
+/**
  * struct vmig_ops - what a driver provides to the migration core
  * @migration_step_device_state: perform exactly one FSM arc, from the
  *	current state @from to the adjacent state @to.  The core only ever
@@ -76,10 +113,9 @@ struct vmig_session;
  *	the driver keeps for the FSM (run mode, frozen registers) to its
  *	state after a reset before any arc can run again, so that no arc
  *	sees a device that disagrees with the FSM.  Must not fail.
- * @vfio_mig_ops: optional; the vfio_migration_ops of
- *	VMIG_DEFINE_VFIO_MIG_OPS() for the driver's device structure.  Its
- *	callbacks reach the vmig device with container_of(); without it
- *	the core's own look the device up by the vfio_device's index.
+ * @vfio_ops: the vfio_migration_ops of the core with the driver's way from
+ *	its vfio_device to its vmig_device, from VMIG_VFIO_OPS(); mandatory
+ *	when vmig_init() is given a vfio_device.
  */
 struct vmig_ops {
 	struct file *(*migration_step_device_state)(struct vmig_device *mig,
@@ -87,7 +123,7 @@ struct vmig_ops {
 						    enum vfio_device_mig_state to);
 	int (*get_data_size)(struct vmig_device *mig, unsigned long *bytes);
 	void (*reset)(struct vmig_device *mig);
-	const struct vfio_migration_ops *vfio_mig_ops;
+	const struct vmig_vfio_ops *vfio_ops;
 };
 
 /**
@@ -184,47 +220,6 @@ const char *vmig_state_name(u32 state);
 
 struct file *vmig_set_state(struct vmig_device *mig, u32 target);
 enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig);
-int vmig_data_size(struct vmig_device *mig, unsigned long *len);
-
-/**
- * VMIG_DEFINE_VFIO_MIG_OPS() - vfio_migration_ops for a driver's device type
- * @name: the const struct vfio_migration_ops to define
- * @to_mig: the driver's function from its struct vfio_device to its struct
- *	vmig_device, a container_of() and nothing else
- *
- * Defines @name and three static callbacks that get to the vmig device
- * through @to_mig, without a lookup, and call the core's vmig_set_state(),
- * vmig_get_state() and vmig_data_size().  Put @name in
- * &struct vmig_ops.vfio_mig_ops.
- */
-#define VMIG_DEFINE_VFIO_MIG_OPS(name, to_mig)				\
-static struct vmig_device *name##_mig(struct vfio_device *vdev)		\
-{									\
-	return (to_mig)(vdev);						\
-}									\
-static struct file *							\
-name##_set_state(struct vfio_device *vdev,				\
-		 enum vfio_device_mig_state new_state)			\
-{									\
-	return vmig_set_state(name##_mig(vdev), new_state);		\
-}									\
-static int name##_get_state(struct vfio_device *vdev,			\
-			    enum vfio_device_mig_state *curr_state)	\
-{									\
-	*curr_state = vmig_get_state(name##_mig(vdev));			\
-	return 0;							\
-}									\
-static int name##_get_data_size(struct vfio_device *vdev,		\
-				unsigned long *stop_copy_length)	\
-{									\
-	return vmig_data_size(name##_mig(vdev), stop_copy_length);	\
-}									\
-static const struct vfio_migration_ops name = {				\
-	.migration_set_state = name##_set_state,			\
-	.migration_get_state = name##_get_state,			\
-	.migration_get_data_size = name##_get_data_size,		\
-}
-
 void vmig_arc_broken(struct vmig_device *mig);
 
 /* --- Device life cycle: open, close, reset ------------------------------ */

@@ -776,13 +776,13 @@ static struct vmig_device *vmtty_vdev_mig(struct vfio_device *vdev)
 	return &container_of(vdev, struct vmtty_device, vdev)->mig;
 }
 
-VMIG_DEFINE_VFIO_MIG_OPS(vmtty_vfio_mig_ops, vmtty_vdev_mig);
+static const struct vmig_vfio_ops vmtty_mig_vfio_ops = VMIG_VFIO_OPS(vmtty_vdev_mig);
 
 const struct vmig_ops vmtty_mig_ops = {
 	.migration_step_device_state = vmtty_step,
 	.get_data_size = vmtty_get_data_size,
 	.reset = vmtty_mig_reset,
-	.vfio_mig_ops = &vmtty_vfio_mig_ops,
+	.vfio_ops = &vmtty_mig_vfio_ops,
 };
 
 /**

@@ -355,25 +355,18 @@ static void sd_reset(struct vmig_device *mig)
 	sd->released_at_reset = sd->released;
 }
 
-static const struct vmig_ops sd_ops = {
-	.migration_step_device_state = sd_step,
-	.get_data_size = sd_data_size,
-	.reset = sd_reset,
-};
-
-/* The same driver with vfio_migration_ops of its own, found by offset. */
 static struct vmig_device *sd_vdev_mig(struct vfio_device *vdev)
 {
 	return &container_of(vdev, struct sd_dev, vdev)->mig;
 }
 
-VMIG_DEFINE_VFIO_MIG_OPS(sd_vfio_mig_ops, sd_vdev_mig);
+static const struct vmig_vfio_ops sd_vfio_ops = VMIG_VFIO_OPS(sd_vdev_mig);
 
-static const struct vmig_ops sd_ops_direct = {
+static const struct vmig_ops sd_ops = {
 	.migration_step_device_state = sd_step,
 	.get_data_size = sd_data_size,
 	.reset = sd_reset,
-	.vfio_mig_ops = &sd_vfio_mig_ops,
+	.vfio_ops = &sd_vfio_ops,
 };
 
 static void sd_exit(struct kunit_resource *res)
@@ -385,8 +378,6 @@ static void sd_exit(struct kunit_resource *res)
 	vmig_close(&sd->mig);
 	vmig_uninit(&sd->mig);
 }
-
-static atomic_t sd_next_index = ATOMIC_INIT(0);
 
 static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 		     u32 initial, u32 final_recs, u32 rec_len, u32 chunk)
@@ -403,8 +394,6 @@ static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 	init_completion(&sd->load_entered);
 	init_completion(&sd->load_release);
 	INIT_WORK(&sd->work, sd_worker);
-	/* vfio_alloc_device() would give each device an index of its own. */
-	sd->vdev.index = atomic_inc_return(&sd_next_index);
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
 }
 
@@ -1882,13 +1871,14 @@ static struct kunit_suite vmig_session_suite = {
 
 static void vmig_vfio_mig_ops(struct kunit *test)
 {
-	const struct vfio_migration_ops *ops = vmig_vfio_ops();
 	struct sd_dev *sd = sd_new(test, false, 1, 1, 10, 0);
+	const struct vfio_migration_ops *ops = sd->vdev.mig_ops;
 	enum vfio_device_mig_state state;
 	unsigned long len = 0;
 	struct file *f;
 
-	KUNIT_EXPECT_PTR_EQ(test, sd->vdev.mig_ops, ops);
+	/* vfio.ko gets the driver's table, made of the core's callbacks. */
+	KUNIT_EXPECT_PTR_EQ(test, ops, &sd_vfio_ops.ops);
 	KUNIT_EXPECT_EQ(test, sd->vdev.migration_flags, SD_FLAGS);
 
 	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
@@ -2061,76 +2051,55 @@ static void vmig_vfio_precopy_v2_feature(struct kunit *test)
 }
 
 /*
- * vfio.ko frees a device's index before the release op that calls
- * vmig_uninit(), so a new device can take the index over while the old
- * one's object is still there: callbacks find the new one, before and after
- * the old one goes.
+ * vmig_init() takes a vfio_device only with the core's callbacks and a
+ * to_mig that finds the device it is given.
  */
-static void vmig_vfio_index_reuse(struct kunit *test)
+static struct vmig_device *sd_vdev_nothing(struct vfio_device *vdev)
 {
-	const struct vfio_migration_ops *ops = vmig_vfio_ops();
-	enum vfio_device_mig_state state;
-	struct sd_dev *old, *new;
-
-	old = kunit_kzalloc(test, sizeof(*old), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, old);
-	sd_setup(test, old, false, 0, 0, 0, 0);
-	new = sd_new(test, false, 0, 0, 0, 0);
-	vmig_uninit(&new->mig);
-	new->vdev.index = old->vdev.index;
-	KUNIT_ASSERT_EQ(test, vmig_init(&new->mig, &new->vdev, &sd_ops,
-					SD_FLAGS), 0);
-	KUNIT_ASSERT_EQ(test, PTR_ERR_OR_ZERO(vmig_set_state(&new->mig, ST)),
-			0);
-
-	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&new->vdev, &state), 0);
-	KUNIT_EXPECT_EQ(test, state, ST);
-	vmig_uninit(&old->mig);
-	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&new->vdev, &state), 0);
-	KUNIT_EXPECT_EQ(test, state, ST);
+	return NULL;
 }
 
-/*
- * A driver's own vfio_migration_ops of VMIG_DEFINE_VFIO_MIG_OPS() are the
- * ones vfio.ko gets, and they do what the core's do.
- */
-static void vmig_vfio_driver_mig_ops(struct kunit *test)
+static void vmig_vfio_init_checks(struct kunit *test)
 {
-	struct sd_dev *sd = sd_new(test, false, 0, 0, 0, 0);
-	enum vfio_device_mig_state state;
-	const struct vfio_migration_ops *ops;
-	unsigned long len = 0, generic_len = 0;
-	struct file *f;
+	static const struct vmig_vfio_ops lost = VMIG_VFIO_OPS(sd_vdev_nothing);
+	static const struct vmig_vfio_ops no_to_mig = VMIG_VFIO_OPS(NULL);
+	static const struct vmig_ops no_vfio = {
+		.migration_step_device_state = sd_step,
+	};
+	static const struct vmig_ops bad_to_mig = {
+		.migration_step_device_state = sd_step,
+		.vfio_ops = &lost,
+	};
+	static const struct vmig_ops null_to_mig = {
+		.migration_step_device_state = sd_step,
+		.vfio_ops = &no_to_mig,
+	};
+	struct vmig_vfio_ops foreign = VMIG_VFIO_OPS(sd_vdev_mig);
+	struct vmig_ops foreign_ops = {
+		.migration_step_device_state = sd_step,
+		.vfio_ops = &foreign,
+	};
+	struct sd_dev *sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
 
-	KUNIT_ASSERT_EQ(test, vmig_vfio_ops()->migration_get_data_size(&sd->vdev,
-								       &generic_len), 0);
+	KUNIT_ASSERT_NOT_NULL(test, sd);
+	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &no_vfio,
+					SD_FLAGS), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &bad_to_mig,
+					SD_FLAGS), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &null_to_mig,
+					SD_FLAGS), -EINVAL);
+	foreign.ops.migration_get_state = NULL;
+	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &foreign_ops,
+					SD_FLAGS), -EINVAL);
+	KUNIT_EXPECT_NULL(test, sd->vdev.mig_ops);
+	/* Without a vfio_device the FSM needs none of it. */
+	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, NULL, &no_vfio, SD_FLAGS), 0);
 	vmig_uninit(&sd->mig);
-	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops_direct,
-					SD_FLAGS), 0);
-	ops = sd->vdev.mig_ops;
-	KUNIT_ASSERT_PTR_EQ(test, ops, &sd_vfio_mig_ops);
-	KUNIT_EXPECT_EQ(test, sd->vdev.migration_flags, SD_FLAGS);
-
-	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
-	KUNIT_EXPECT_EQ(test, state, RU);
-	f = ops->migration_set_state(&sd->vdev, SC);
-	KUNIT_ASSERT_FALSE(test, IS_ERR_OR_NULL(f));
-	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), SC);
-	KUNIT_ASSERT_EQ(test, ops->migration_get_state(&sd->vdev, &state), 0);
-	KUNIT_EXPECT_EQ(test, state, SC);
-	KUNIT_ASSERT_EQ(test, ops->migration_get_data_size(&sd->vdev, &len), 0);
-	KUNIT_EXPECT_EQ(test, len, generic_len);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(ops->migration_set_state(&sd->vdev, ER)),
-			-EINVAL);
-	KUNIT_EXPECT_NULL(test, ops->migration_set_state(&sd->vdev, RU));
-	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), RU);
-	fput(f);
 }
 
 static struct kunit_case vmig_vfio_cases[] = {
 	KUNIT_CASE(vmig_vfio_mig_ops),
-	KUNIT_CASE(vmig_vfio_driver_mig_ops),
-	KUNIT_CASE(vmig_vfio_index_reuse),
+	KUNIT_CASE(vmig_vfio_init_checks),
 	KUNIT_CASE(vmig_vfio_feature_arcs),
 	KUNIT_CASE(vmig_vfio_precopy_v2_feature),
 	{}

@@ -11,7 +11,6 @@
 #include <linux/uaccess.h>
 #include <linux/vmig.h>
 #include <linux/wait_bit.h>
-#include <linux/xarray.h>
 #include <kunit/visibility.h>
 #include <uapi/linux/vmig.h>
 
@@ -47,57 +46,61 @@
  */
 
 /*
- * Every device with a vfio_device whose driver has no vfio_mig_ops of
- * VMIG_DEFINE_VFIO_MIG_OPS(), by the vfio_device's index, for vfio.ko's
- * callbacks.  A lookup takes no lock of ours: the xarray's reads run under
- * RCU, and the object found lives as long as the vfio_device whose callback
- * looks for it.
- *
- * vfio.ko frees the index before the release op that calls vmig_uninit(),
- * so a new device may take it over while the old one is still here.  The
- * old one is unregistered by then and gets no more callbacks: the new entry
- * simply replaces it, and vmig_uninit() removes only its own.
+ * vfio.ko's callbacks: from the vfio_device to the driver's table (its
+ * mig_ops are the table's ops), then to the vmig device through the
+ * driver's container_of().  vmig_init() checked both.
  */
-static DEFINE_XARRAY(vmig_devices);
-
-static struct vmig_device *vmig_find(struct vfio_device *vdev)
+static struct vmig_device *vmig_from_vdev(struct vfio_device *vdev)
 {
-	return xa_load(&vmig_devices, vdev->index);
-}
+	const struct vmig_vfio_ops *vo = container_of(vdev->mig_ops,
+						      struct vmig_vfio_ops, ops);
 
-static struct file *vmig_vfio_set_state(struct vfio_device *vdev,
-					enum vfio_device_mig_state new_state)
-{
-	struct vmig_device *mig = vmig_find(vdev);
-
-	if (WARN_ON_ONCE(!mig))
-		return ERR_PTR(-ENODEV);
-	return vmig_set_state(mig, new_state);
-}
-
-static int vmig_vfio_get_state(struct vfio_device *vdev,
-			       enum vfio_device_mig_state *curr_state)
-{
-	struct vmig_device *mig = vmig_find(vdev);
-
-	if (WARN_ON_ONCE(!mig))
-		return -ENODEV;
-	*curr_state = vmig_get_state(mig);
-	return 0;
+	return vo->to_mig(vdev);
 }
 
 /**
- * vmig_data_size() - VFIO_DEVICE_FEATURE_MIG_DATA_SIZE of a device
- * @mig: the per-device object
- * @len: the stream bytes a STOP_COPY session would send now
+ * vmig_vfio_set_state() - vfio.ko's SET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
+ * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
+ * @new_state: the state userspace asked for
+ *
+ * Return: as vmig_set_state().
+ */
+struct file *vmig_vfio_set_state(struct vfio_device *vdev,
+				 enum vfio_device_mig_state new_state)
+{
+	return vmig_set_state(vmig_from_vdev(vdev), new_state);
+}
+EXPORT_SYMBOL_GPL(vmig_vfio_set_state);
+
+/**
+ * vmig_vfio_get_state() - vfio.ko's GET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
+ * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
+ * @curr_state: the state the FSM is in
+ *
+ * Return: 0.
+ */
+int vmig_vfio_get_state(struct vfio_device *vdev,
+			enum vfio_device_mig_state *curr_state)
+{
+	*curr_state = vmig_get_state(vmig_from_vdev(vdev));
+	return 0;
+}
+EXPORT_SYMBOL_GPL(vmig_vfio_get_state);
+
+/**
+ * vmig_vfio_get_data_size() - vfio.ko's VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
+ * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
+ * @stop_copy_length: the stream bytes a STOP_COPY session would send now
  *
  * The driver's estimate (&struct vmig_ops.get_data_size, none without it)
- * plus the core's envelope: never 0.  For VMIG_DEFINE_VFIO_MIG_OPS().
+ * plus the core's envelope: never 0.
  *
  * Return: 0, or the driver's error.
  */
-int vmig_data_size(struct vmig_device *mig, unsigned long *len)
+int vmig_vfio_get_data_size(struct vfio_device *vdev,
+			    unsigned long *stop_copy_length)
 {
+	struct vmig_device *mig = vmig_from_vdev(vdev);
 	unsigned long bytes = 0;
 	u32 id_len;
 	int ret = 0;
@@ -110,33 +113,17 @@ int vmig_data_size(struct vmig_device *mig, unsigned long *len)
 	if (ret)
 		return ret;
 	/* Never 0: even an empty stream has its frame. */
-	*len = bytes + vmig_stream_overhead(id_len);
+	*stop_copy_length = bytes + vmig_stream_overhead(id_len);
 	return 0;
 }
-EXPORT_SYMBOL_GPL(vmig_data_size);
-
-static int vmig_vfio_get_data_size(struct vfio_device *vdev,
-				   unsigned long *stop_copy_length)
-{
-	struct vmig_device *mig = vmig_find(vdev);
-
-	if (WARN_ON_ONCE(!mig))
-		return -ENODEV;
-	return vmig_data_size(mig, stop_copy_length);
-}
-
-static const struct vfio_migration_ops vmig_vfio_mig_ops = {
-	.migration_set_state = vmig_vfio_set_state,
-	.migration_get_state = vmig_vfio_get_state,
-	.migration_get_data_size = vmig_vfio_get_data_size,
-};
+EXPORT_SYMBOL_GPL(vmig_vfio_get_data_size);
 
 /**
  * vmig_init() - prepare the core's per-device object
  * @mig: the object, embedded in the driver's device structure
- * @vdev: the vfio device, from vfio_alloc_device() and before it is
- *	registered; the core sets its migration_flags and mig_ops.  NULL to
- *	use the FSM without vfio.ko.
+ * @vdev: the vfio device, before it is registered; the core sets its
+ *	migration_flags and mig_ops (those of @ops->vfio_ops).  NULL to use
+ *	the FSM without vfio.ko.
  * @ops: the driver's arc handlers
  * @flags: VFIO_MIGRATION_* flags; VFIO_MIGRATION_STOP_COPY is mandatory,
  *	VFIO_MIGRATION_P2P and VFIO_MIGRATION_PRE_COPY are optional
@@ -144,13 +131,22 @@ static const struct vfio_migration_ops vmig_vfio_mig_ops = {
  * The FSM starts in RUNNING, as the uAPI requires of a freshly opened device.
  * Call from the vfio_device_ops init op, or anywhere before registration.
  *
- * Return: 0, -EINVAL for missing ops or flags the core does not know, or
- * -ENOMEM.
+ * Return: 0, or -EINVAL for missing ops, a &struct vmig_ops.vfio_ops that
+ * is not VMIG_VFIO_OPS() or does not find @mig from @vdev, or flags the
+ * core does not know.
  */
 int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	      const struct vmig_ops *ops, u32 flags)
 {
 	if (!ops || !ops->migration_step_device_state)
+		return -EINVAL;
+	/* vfio.ko's callbacks are the core's, and they find this device. */
+	if (vdev && (!ops->vfio_ops || !ops->vfio_ops->to_mig ||
+		     ops->vfio_ops->ops.migration_set_state != vmig_vfio_set_state ||
+		     ops->vfio_ops->ops.migration_get_state != vmig_vfio_get_state ||
+		     ops->vfio_ops->ops.migration_get_data_size !=
+		     vmig_vfio_get_data_size ||
+		     ops->vfio_ops->to_mig(vdev) != mig))
 		return -EINVAL;
 	if (!(flags & VFIO_MIGRATION_STOP_COPY) || (flags & ~VMIG_KNOWN_FLAGS))
 		return -EINVAL;
@@ -164,18 +160,9 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	strscpy(mig->name, vdev && vdev->dev ? dev_name(vdev->dev) : "-",
 		sizeof(mig->name));
 
-	if (vdev && !ops->vfio_mig_ops) {
-		int ret = xa_err(xa_store(&vmig_devices, vdev->index, mig,
-					  GFP_KERNEL));
-
-		if (ret) {
-			mutex_destroy(&mig->state_lock);
-			return ret;
-		}
-	}
 	if (vdev) {
 		vdev->migration_flags = flags;
-		vdev->mig_ops = ops->vfio_mig_ops ?: &vmig_vfio_mig_ops;
+		vdev->mig_ops = &ops->vfio_ops->ops;
 	}
 	vmig_debugfs_add(mig);
 	return 0;
@@ -211,8 +198,6 @@ void vmig_uninit(struct vmig_device *mig)
 {
 	wait_var_event(&mig->file_users, !atomic_read(&mig->file_users));
 	vmig_debugfs_remove(mig);
-	if (mig->vdev && !mig->ops->vfio_mig_ops)
-		xa_cmpxchg(&vmig_devices, mig->vdev->index, mig, NULL, 0);
 	scoped_guard(mutex, &mig->state_lock) {
 		/* close_device ended every session; be safe if it did not. */
 		if (WARN_ON_ONCE(mig->session))
@@ -405,10 +390,3 @@ int vmig_device_feature(struct vmig_device *mig, u32 flags, void __user *arg,
 	return -ENOTTY;
 }
 EXPORT_SYMBOL_GPL(vmig_device_feature);
-
-/* For KUnit: vfio.ko's view of a device, without vfio.ko. */
-const struct vfio_migration_ops *vmig_vfio_ops(void)
-{
-	return &vmig_vfio_mig_ops;
-}
-EXPORT_SYMBOL_IF_KUNIT(vmig_vfio_ops);

@@ -33,9 +33,6 @@ int vmig_session_resume_check_locked(struct vmig_session *sess);
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m);
 u32 vmig_session_peak_chunks(struct vmig_session *sess);
 
-/* vfio.c */
-const struct vfio_migration_ops *vmig_vfio_ops(void);
-
 /* debugfs.c */
 struct dentry *vmig_debugfs_root(void);
 void vmig_debugfs_add(struct vmig_device *mig);

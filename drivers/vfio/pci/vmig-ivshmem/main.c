@@ -888,12 +888,12 @@ static struct vmig_device *ivsh_vdev_mig(struct vfio_device *vdev)
 	return &ivsh_from_vdev(vdev)->mig;
 }
 
-VMIG_DEFINE_VFIO_MIG_OPS(ivsh_vfio_mig_ops, ivsh_vdev_mig);
+static const struct vmig_vfio_ops ivsh_mig_vfio_ops = VMIG_VFIO_OPS(ivsh_vdev_mig);
 
 static const struct vmig_ops ivsh_mig_ops = {
 	.migration_step_device_state = ivsh_step,
 	.get_data_size = ivsh_get_data_size,
-	.vfio_mig_ops = &ivsh_vfio_mig_ops,
+	.vfio_ops = &ivsh_mig_vfio_ops,
 };
 
 /* ---------------------------------------------------------------------- */

@@ -9,7 +9,9 @@
 #   make kunit                 KUnit on UML, with KASAN, UBSAN and lockdep
 #   make docs                  regenerate the FSM diagram from the table
 #   make demo                  set up, build, boot a VM, run the demo
-#   make bench                 the ivshmem save benchmark, in a VM
+#   make bench                 the benchmarks, in a VM, with one table of
+#                              ratios at the end (BENCH_SIZES="16M 256M 1G"
+#                              for one run per ivshmem size)
 #   make debug-kernel          the debug guest kernel (KASAN, lockdep, ...)
 #   make install               install what make built into
 #                              /lib/modules/<kver>/updates (INSTALL_MOD_PATH
@@ -99,7 +101,7 @@ demo:
 	scripts/demo.sh
 
 bench:
-	scripts/bench.sh
+	scripts/bench.sh $(BENCH_SIZES)
 
 debug-kernel:
 	scripts/setup.sh

@@ -229,7 +229,8 @@ static void loaded_save(struct libvmig_dev *d, unsigned char *bar, size_t size,
 int main(int argc, char **argv)
 {
 	static const double rates[] = { 1 << 20, 8 << 20, 32 << 20 };
-	double t_write = 1e9, t_resume = 1e9;
+	double t_write = 1e9, t_resume = 1e9, residue[ARRAY_SIZE(rates)];
+	size_t b_len_full;
 	struct load_result lr;
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
 	struct save_result full = {}, pre = {}, r;
@@ -276,6 +277,7 @@ int main(int argc, char **argv)
 		die("the device memory changed under the benchmark", -EIO);
 
 	/* Resuming: the last stream written back, against a plain write. */
+	b_len_full = b.len;
 	for (k = 0; k < rounds; k++) {
 		double t0 = now();
 
@@ -318,9 +320,9 @@ int main(int argc, char **argv)
 	printf("userspace write of BAR2 (mmap)            %8.0f MiB/s\n",
 	       size / t_write / (1 << 20));
 	printf("RESUMING stream write (1 MiB writes)      %8.0f MiB/s\n",
-	       b.len / t_resume / (1 << 20));
+	       b_len_full / t_resume / (1 << 20));
 	printf("ratio resume / write throughput           %8.2f\n",
-	       (b.len / t_resume) / (size / t_write));
+	       (b_len_full / t_resume) / (size / t_write));
 	printf("idle pre-copy                             %zu bytes, then STOP_COPY %zu bytes\n",
 	       pre.pre_len, pre.len - pre.pre_len);
 	printf("ratio STOP_COPY after pre-copy / stream   %.2e\n",
@@ -349,7 +351,18 @@ int main(int argc, char **argv)
 		       lr.pre_len / 1048576.0, lr.stop_len / 1048576.0,
 		       (double)lr.stop_len / size, lr.queries,
 		       lr.info_mean * 1e6, lr.info_max * 1e6);
+		residue[i] = (double)lr.stop_len / size;
 	}
+
+	/* One line for scripts/bench.sh's table. */
+	printf("summary: %zu %.2f %.2f %.2e %.2e %.2e %.2e %.2e %lld %.3f\n",
+	       size >> 20, (full.len / full.secs) / (size / t_copy),
+	       (b_len_full / t_resume) / (size / t_write),
+	       (double)(pre.len - pre.pre_len) / full.len,
+	       residue[0], residue[1], residue[2],
+	       (double)((pre.peak > full.peak ? pre.peak : full.peak) + track) /
+	       size, (pre.peak > full.peak ? pre.peak : full.peak) + track,
+	       full.stop_secs);
 
 	libvmig_buf_free(&b);
 	free(copy);

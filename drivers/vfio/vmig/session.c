@@ -191,12 +191,17 @@ static void vmig_free_chunks(struct list_head *head)
 		kvfree(c);
 }
 
-static void vmig_session_unlock_device(struct vmig_device *mig)
+static void vmig_session_user_done(struct vmig_device *mig)
 {
-	mutex_unlock(&mig->state_lock);
 	/* wake_up_var() does not touch @mig, which may be gone by then. */
 	if (atomic_dec_and_test(&mig->file_users))
 		wake_up_var(&mig->file_users);
+}
+
+static void vmig_session_unlock_device(struct vmig_device *mig)
+{
+	mutex_unlock(&mig->state_lock);
+	vmig_session_user_done(mig);
 }
 
 /*
@@ -209,18 +214,23 @@ static void vmig_session_unlock_device(struct vmig_device *mig)
  * session's spinlock: vmig_uninit() waits until none is left.  No new one
  * can come, since every session of the device ended at close_device.
  */
-static bool vmig_session_lock_device(struct vmig_session *sess)
+static int vmig_session_lock_device(struct vmig_session *sess, bool nonblock)
 {
 	struct vmig_device *mig = sess->mig;
 
 	spin_lock(&sess->lock);
 	if (sess->ended) {
 		spin_unlock(&sess->lock);
-		return false;
+		return -ENODEV;
 	}
 	atomic_inc(&mig->file_users);
 	spin_unlock(&sess->lock);
-	mutex_lock(&mig->state_lock);
+	/* An arc or a reset may hold the lock for long. */
+	if (nonblock ? !mutex_trylock(&mig->state_lock) :
+		       mutex_lock_killable(&mig->state_lock)) {
+		vmig_session_user_done(mig);
+		return nonblock ? -EAGAIN : -EINTR;
+	}
 	/*
 	 * Sessions end under the state lock, so look again now that we hold
 	 * it: while we waited, the session may have ended, its release op
@@ -230,9 +240,9 @@ static bool vmig_session_lock_device(struct vmig_session *sess)
 	 */
 	if (sess->ended) {
 		vmig_session_unlock_device(mig);
-		return false;
+		return -ENODEV;
 	}
-	return true;
+	return 0;
 }
 
 static void vmig_session_free(struct kref *kref)
@@ -381,7 +391,7 @@ void vmig_session_sync_locked(struct vmig_device *mig)
 	if (sess->kind == VMIG_SESSION_SAVE) {
 		spin_lock(&sess->lock);
 		if (sess->phase != mig->state) {
-			sess->phase = mig->state;
+			WRITE_ONCE(sess->phase, mig->state);
 			sess->kick = true;
 		}
 		spin_unlock(&sess->lock);
@@ -1032,7 +1042,7 @@ out_nothing:
 	return -ENOMSG;
 }
 
-static int vmig_save_refill(struct vmig_session *sess)
+static int vmig_save_refill(struct vmig_session *sess, bool nonblock)
 {
 	struct vmig_device *mig = sess->mig;
 	int ret;
@@ -1041,8 +1051,9 @@ static int vmig_save_refill(struct vmig_session *sess)
 	sess->kick = false;
 	spin_unlock(&sess->lock);
 
-	if (!vmig_session_lock_device(sess))
-		return -ENODEV;
+	ret = vmig_session_lock_device(sess, nonblock);
+	if (ret)
+		return ret;
 	ret = vmig_save_refill_locked(sess);
 	vmig_session_unlock_device(mig);
 	return ret;
@@ -1097,7 +1108,7 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 			     READ_ONCE(sess->phase) != VFIO_DEVICE_STATE_STOP_COPY))
 			break;
 		cond_resched();
-		ret = vmig_save_refill(sess);
+		ret = vmig_save_refill(sess, nonblock);
 		if (ret == 1)
 			continue;
 		if (done || ret != -EAGAIN || nonblock)
@@ -1144,8 +1155,9 @@ static long vmig_precopy_info(struct vmig_session *sess, void __user *arg)
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	if (!vmig_session_lock_device(sess))
-		return -ENODEV;
+	ret = vmig_session_lock_device(sess, false);
+	if (ret)
+		return ret;
 	ret = -EINVAL;
 	if (mig->state == VFIO_DEVICE_STATE_PRE_COPY ||
 	    mig->state == VFIO_DEVICE_STATE_PRE_COPY_P2P) {
@@ -1288,10 +1300,9 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			break;
 		}
 
-		if (!vmig_session_lock_device(sess)) {
-			ret = -ENODEV;
+		ret = vmig_session_lock_device(sess, nonblock);
+		if (ret)
 			break;
-		}
 		spin_lock(&sess->lock);
 		ret = sess->ended ? -ENODEV : sess->error;
 		spin_unlock(&sess->lock);

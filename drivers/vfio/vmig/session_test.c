@@ -71,6 +71,7 @@ struct sd_dev {
 	int released_at_reset;		/* @released when reset() last ran */
 	int resets;			/* calls of the reset op */
 	int produce_calls;
+	int pending_calls;
 	int stale_calls;		/* produce()/pending() of an ended session */
 	bool notify_in_pending;		/* report new data from pending() */
 	bool no_pending;		/* save ops without pending() */
@@ -195,6 +196,7 @@ static void sd_pending(struct vmig_session *sess, u64 *initial, u64 *dirty)
 	/* The driver's data of an ended session may be gone already. */
 	if (sess != sd->sess)
 		sd->stale_calls++;
+	sd->pending_calls++;
 	/* A record being framed counts until the core has it. */
 	spin_lock(&sd->lock);
 	*initial = (u64)(sd->initial_left + sd->inflight) * rec;
@@ -771,18 +773,28 @@ static int sd_reader_fn(void *arg)
 	return 0;
 }
 
-static struct sd_reader *sd_start_reader(struct kunit *test, struct file *f,
-					 bool loop)
+/* A reader that starts when woken: set it up before taking a lock. */
+static struct sd_reader *sd_prepare_reader(struct kunit *test, struct file *f,
+					   bool loop, struct task_struct **t)
 {
 	struct sd_reader *r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
-	struct task_struct *t;
 
 	KUNIT_ASSERT_NOT_NULL(test, r);
 	r->file = f;
 	r->loop = loop;
 	init_completion(&r->done);
-	t = kthread_run(sd_reader_fn, r, "vmig-reader");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	*t = kthread_create(sd_reader_fn, r, "vmig-reader");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(*t));
+	return r;
+}
+
+static struct sd_reader *sd_start_reader(struct kunit *test, struct file *f,
+					 bool loop)
+{
+	struct task_struct *t;
+	struct sd_reader *r = sd_prepare_reader(test, f, loop, &t);
+
+	wake_up_process(t);
 	return r;
 }
 
@@ -851,20 +863,18 @@ static void vmig_session_read_fills(struct kunit *test)
 }
 
 /*
- * A read that may not block returns what is queued without going for the
- * state lock, which an arc or a reset may hold for long.
+ * A read that may not block never waits for the state lock, which an arc
+ * or a reset may hold for long: it returns what is queued, or -EAGAIN.
  */
-static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
+static void sd_nonblock_read_locked(struct kunit *test, struct sd_dev *src,
+				    struct file *f, ssize_t expect)
 {
-	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
-	struct sd_reader *r;
+	struct task_struct *t;
+	struct sd_reader *r = sd_prepare_reader(test, f, false, &t);
 	unsigned long left;
-	struct file *f;
 
-	f = sd_goto(test, src, SC);
-	f->f_flags |= O_NONBLOCK;
 	mutex_lock(&src->mig.state_lock);
-	r = sd_start_reader(test, f, false);
+	wake_up_process(t);
 	left = wait_for_completion_timeout(&r->done, HZ);
 	mutex_unlock(&src->mig.state_lock);
 	KUNIT_EXPECT_GT_MSG(test, left, 0,
@@ -872,9 +882,44 @@ static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
 	if (!left)
 		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done,
 								  10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, r->ret, expect);
+}
+
+static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
+	struct file *f;
+
+	f = sd_goto(test, src, SC);
+	f->f_flags |= O_NONBLOCK;
 	/* The header, queued when the session started, and nothing else. */
-	KUNIT_EXPECT_EQ(test, r->ret, (ssize_t)(sizeof(struct vmig_stream_hdr) +
-						strlen(SD_ID)));
+	sd_nonblock_read_locked(test, src, f, sizeof(struct vmig_stream_hdr) +
+				strlen(SD_ID));
+	/* Nothing queued: the records need the producer, under the lock. */
+	sd_nonblock_read_locked(test, src, f, -EAGAIN);
+	f->f_flags &= ~O_NONBLOCK;
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
+/*
+ * In pre-copy a read returns after its first copy: each refill asks the
+ * driver what is pending, once per round of reads to the temporary end.
+ */
+static void vmig_session_precopy_read_asks_once(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 100, 0);
+	loff_t pos = 0;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, PC);
+	/* The header was queued at the start: no question asked. */
+	KUNIT_EXPECT_GT(test, kernel_read(f, b.data, b.size, &pos), 0);
+	KUNIT_EXPECT_EQ(test, src->pending_calls, 0);
+	KUNIT_EXPECT_GT(test, kernel_read(f, b.data, b.size, &pos), 0);
+	KUNIT_EXPECT_EQ(test, src->pending_calls, 1);
 	sd_goto(test, src, RU);
 	fput(f);
 }
@@ -1841,6 +1886,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_nonblock),
 	KUNIT_CASE(vmig_session_read_fills),
 	KUNIT_CASE(vmig_session_nonblock_keeps_off_state_lock),
+	KUNIT_CASE(vmig_session_precopy_read_asks_once),
 	KUNIT_CASE(vmig_session_nowait_behind_blocking),
 	KUNIT_CASE(vmig_session_nowait_write_behind_blocking),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
@@ -2059,6 +2105,25 @@ static struct vmig_device *sd_vdev_nothing(struct vfio_device *vdev)
 	return NULL;
 }
 
+/* Not the core's callback, with the same signature. */
+static int sd_foreign_get_state(struct vfio_device *vdev,
+				enum vfio_device_mig_state *curr_state)
+{
+	*curr_state = VFIO_DEVICE_STATE_RUNNING;
+	return 0;
+}
+
+static void sd_expect_refused(struct kunit *test, struct sd_dev *sd,
+			      const struct vmig_ops *ops)
+{
+	int ret = vmig_init(&sd->mig, &sd->vdev, ops, SD_FLAGS);
+
+	KUNIT_EXPECT_EQ(test, ret, -EINVAL);
+	if (!ret)
+		vmig_uninit(&sd->mig);
+	KUNIT_EXPECT_NULL(test, sd->vdev.mig_ops);
+}
+
 static void vmig_vfio_init_checks(struct kunit *test)
 {
 	static const struct vmig_vfio_ops lost = VMIG_VFIO_OPS(sd_vdev_nothing);
@@ -2082,16 +2147,17 @@ static void vmig_vfio_init_checks(struct kunit *test)
 	struct sd_dev *sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
 
 	KUNIT_ASSERT_NOT_NULL(test, sd);
-	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &no_vfio,
-					SD_FLAGS), -EINVAL);
-	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &bad_to_mig,
-					SD_FLAGS), -EINVAL);
-	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &null_to_mig,
-					SD_FLAGS), -EINVAL);
-	foreign.ops.migration_get_state = NULL;
-	KUNIT_EXPECT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &foreign_ops,
-					SD_FLAGS), -EINVAL);
-	KUNIT_EXPECT_NULL(test, sd->vdev.mig_ops);
+	sd_expect_refused(test, sd, &no_vfio);
+	sd_expect_refused(test, sd, &bad_to_mig);
+	sd_expect_refused(test, sd, &null_to_mig);
+	foreign.ops.migration_get_state = sd_foreign_get_state;
+	sd_expect_refused(test, sd, &foreign_ops);
+	/* The same table with the core's callbacks is taken. */
+	foreign.ops.migration_get_state = vmig_vfio_get_state;
+	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &foreign_ops,
+					SD_FLAGS), 0);
+	KUNIT_EXPECT_PTR_EQ(test, sd->vdev.mig_ops, &foreign.ops);
+	vmig_uninit(&sd->mig);
 	/* Without a vfio_device the FSM needs none of it. */
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, NULL, &no_vfio, SD_FLAGS), 0);
 	vmig_uninit(&sd->mig);

@@ -63,6 +63,9 @@ static struct vmig_device *vmig_from_vdev(struct vfio_device *vdev)
  * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
  * @new_state: the state userspace asked for
  *
+ * For VMIG_VFIO_OPS() only, like the two below: they find the device
+ * through the &struct vmig_vfio_ops that holds them.
+ *
  * Return: as vmig_set_state().
  */
 struct file *vmig_vfio_set_state(struct vfio_device *vdev,

@@ -171,7 +171,8 @@ struct load_result {
 /*
  * Pre-copy for @secs while BAR2 is written at @rate bytes/s, as a VMM
  * iterates: read to the temporary end, ask PRECOPY_INFO, wait 50 ms.  The
- * writer stops before STOP_COPY, as a guest's vCPUs do.
+ * writer stops right before STOP_COPY, as a guest's vCPUs do; what
+ * pre-copy had queued and nobody read yet counts as STOP_COPY's.
  */
 static void loaded_save(struct libvmig_dev *d, unsigned char *bar, size_t size,
 			double rate, double secs, struct libvmig_buf *b,
@@ -205,13 +206,11 @@ static void loaded_save(struct libvmig_dev *d, unsigned char *bar, size_t size,
 			r->info_max = t;
 		usleep(50000);
 	} while (now() - t0 < secs);
+	/* Straight to STOP_COPY, as a VMM goes once the vCPUs stopped. */
 	atomic_store(&w.stop, 1);
 	pthread_join(w.thread, NULL);
 	r->written = w.written;
 	r->info_mean = info_sum / r->queries;
-	ret = libvmig_read_stream(fd, b);
-	if (ret != -ENOMSG)
-		die("pre-copy read", ret ? ret : -EPROTO);
 	r->pre_len = b->len;
 	ret = libvmig_set_state(d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
 	if (ret)

@@ -10,6 +10,8 @@
 # usage: scripts/check-fresh.sh [--keep]
 #   --keep   leave the chroot in $VMIG_CACHE/fresh-run for a look afterwards
 #
+# make check's logs are copied to build/check-fresh/ in any case.
+#
 # The root is built once with debootstrap from the machine's own apt
 # sources and kept in $VMIG_CACHE/fresh-root; each run works in a copy of
 # it, with /proc, /sys, /dev (with /dev/kvm when the host has it), /dev/pts
@@ -44,6 +46,12 @@ cleanup() {
 			vmig_log "cannot unmount $m"
 	done
 	mounts=()
+	# The logs of make check (a failing step prints only its tail).
+	if [ -d "$run/root/vmig/build/check" ]; then
+		rm -rf "$VMIG_TOP/build/check-fresh"
+		mkdir -p "$VMIG_TOP/build"
+		cp -a "$run/root/vmig/build/check" "$VMIG_TOP/build/check-fresh"
+	fi
 	if findmnt -rn -o TARGET | grep -q "^$run\(/\|$\)"; then
 		vmig_log "still mounted below $run: not removing it"
 		return

@@ -67,17 +67,16 @@ if [ -e $kmemleak ]; then
 	fi
 fi
 
-# Anything the kernel says only when something is wrong.
-bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|possible circular locking|'
-# Lockdep's own reports; the word "lockdep" alone is also in boot banners.
-bad+='possible recursive locking|inconsistent lock state|INFO: possible|'
-bad+='suspicious RCU usage|DEBUG_LOCKS_WARN_ON|locking correctness validator|'
-bad+='INFO: task .* blocked|hung_task|soft lockup|refcount_t:|list_(add|del) corruption|'
-bad+='invoked oom-killer|Out of memory'
-if dmesg | grep -Eq "$bad"; then
+# Anything the kernel says only when something is wrong.  The host scans
+# the serial console the same way (scripts/vm.sh): it has what the log
+# buffer may have lost.
+dmesg > /tmp/vmig-dmesg
+if ! "$top/scripts/kernel-reports.sh" /tmp/vmig-dmesg > /tmp/vmig-reports; then
 	echo "vm-guest: the kernel log reports a problem:"
-	dmesg | grep -E -B2 -A20 "$bad" | head -n 80
+	head -n 80 /tmp/vmig-reports
 	[ $status = 0 ] && status=125
+else
+	cat /tmp/vmig-reports
 fi
 # The host checks for this line: a log without it was cut short.
 echo "# vm-guest: done, status $status"

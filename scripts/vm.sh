@@ -65,8 +65,10 @@ accel=$(vmig_accel)
 # the guest's soft-lockup detector takes such a pause for its own.  A
 # lockup must last a minute to be reported, on both kernels.
 # The kernel's console keeps what reaches it at warning level and above
-# (see below).
-append="intel_iommu=on watchdog_thresh=30 loglevel=5 ${VMIG_VM_APPEND:-}"
+# (see below).  The log buffer holds a whole run: the guest's scan of it
+# must not miss an early report that later lines pushed out.
+append="intel_iommu=on watchdog_thresh=30 loglevel=5 log_buf_len=16M"
+append="$append ${VMIG_VM_APPEND:-}"
 guest_env=
 if [ $debug = 1 ]; then
 	"$VMIG_TOP/scripts/debug-kernel.sh"
@@ -151,6 +153,17 @@ if [ "$streamed" != 0 ]; then
 	vmig_log "copying the guest's log failed ($streamed): it is in $out/log"
 	[ "$rc" = 0 ] && rc=1
 fi
+# The console has every report the kernel printed, even when the guest's
+# own scan of its log did not run or came too late.
+if [ -s "$out/console" ] &&
+   ! "$VMIG_TOP/scripts/kernel-reports.sh" "$out/console" > "$out/reports"; then
+	echo "# vm.sh: the kernel console reports a problem ($out/console):"
+	sed 's/^/# | /' "$out/reports"
+	[ "$rc" = 0 ] && rc=125
+elif [ -s "$out/reports" ]; then
+	sed 's/^/# vm.sh: /' "$out/reports"
+fi
+rm -f "$out/reports"
 # The guest marks its end (scripts/vm-guest.sh); a guest that did not get
 # there may have left a hang report (scripts/vm-tests.sh) besides its log.
 if [ ! -e "$out/.done" ]; then

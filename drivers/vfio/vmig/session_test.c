@@ -18,6 +18,7 @@
 #include <linux/poll.h>
 #include <linux/prandom.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uio.h>
 #include <linux/vmig.h>
 #include <linux/workqueue.h>
@@ -1087,6 +1088,133 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 	fput(f);
 }
 
+struct sd_killed_io {
+	struct file *file;
+	const u8 *data;		/* written, or a read when NULL */
+	size_t len;
+	u8 buf[64];
+	ssize_t ret;
+	struct completion done;
+};
+
+/* One blocking read() or write() by a task with SIGKILL pending. */
+static int sd_killed_io_fn(void *arg)
+{
+	struct sd_killed_io *k = arg;
+	loff_t pos = 0;
+
+	force_sig(SIGKILL);
+	if (k->data)
+		k->ret = kernel_write(k->file, k->data, k->len, &pos);
+	else
+		k->ret = kernel_read(k->file, k->buf, sizeof(k->buf), &pos);
+	complete_all(&k->done);
+	return 0;
+}
+
+/*
+ * Run one such call while the state lock is held elsewhere, as by a long
+ * arc or a reset: it must give up with -EINTR and not wait for the lock.
+ */
+static void sd_killed_io_locked(struct kunit *test, struct sd_dev *sd,
+				struct file *f, const u8 *data, size_t len)
+{
+	struct sd_killed_io *k = kunit_kzalloc(test, sizeof(*k), GFP_KERNEL);
+	struct task_struct *t;
+	unsigned long left;
+
+	KUNIT_ASSERT_NOT_NULL(test, k);
+	k->file = f;
+	k->data = data;
+	k->len = len;
+	init_completion(&k->done);
+	t = kthread_create(sd_killed_io_fn, k, "vmig-killed");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+
+	mutex_lock(&sd->mig.state_lock);
+	wake_up_process(t);
+	left = wait_for_completion_timeout(&k->done, HZ);
+	mutex_unlock(&sd->mig.state_lock);
+	KUNIT_EXPECT_GT_MSG(test, left, 0,
+			    "a killed task waited for the state lock");
+	if (!left)
+		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&k->done,
+								  10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, k->ret, -EINTR);
+}
+
+/*
+ * A task killed while its read() or write() waits for the state lock
+ * leaves with -EINTR, having taken nothing: the stream read and written
+ * around it afterwards is whole.
+ */
+static void vmig_session_killed_io(struct kunit *test)
+{
+	size_t hdr = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	struct sd_dev *dst;
+	loff_t pos = 0;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	/* The header, queued when the session started: no lock needed. */
+	KUNIT_ASSERT_EQ(test, kernel_read(f, b.data, hdr, &pos), hdr);
+	b.len = hdr;
+	/* The records need the producer, under the state lock. */
+	sd_killed_io_locked(test, src, f, NULL, 0);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&src->mig, RU)));
+	fput(f);
+
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	sd_killed_io_locked(test, dst, f, b.data, b.len);
+	KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 3), 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	fput(f);
+}
+
+/*
+ * A write that may not block never waits for the state lock either: it
+ * returns -EAGAIN, takes nothing, and the whole stream written afterwards
+ * loads.
+ */
+static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
+	struct sd_nowait_io *n;
+	unsigned long left;
+	struct sd_dev *dst;
+	struct sd_buf b;
+	struct file *f;
+
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&src->mig, RU)));
+	fput(f);
+
+	dst = sd_new(test, false, 0, 0, 0, 0);
+	f = sd_goto(test, dst, RE);
+	mutex_lock(&dst->mig.state_lock);
+	n = sd_start_nowait_io(test, f, true);
+	left = wait_for_completion_timeout(&n->done, HZ);
+	mutex_unlock(&dst->mig.state_lock);
+	KUNIT_EXPECT_GT_MSG(test, left, 0,
+			    "an IOCB_NOWAIT write waited for the state lock");
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
+	KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 5), 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	fput(f);
+}
+
 /* How a session may end. */
 enum { END_LEAVE, END_RESET, END_CLOSE, END_ERROR, END_RESUME_DONE };
 
@@ -1889,6 +2017,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_precopy_read_asks_once),
 	KUNIT_CASE(vmig_session_nowait_behind_blocking),
 	KUNIT_CASE(vmig_session_nowait_write_behind_blocking),
+	KUNIT_CASE(vmig_session_killed_io),
+	KUNIT_CASE(vmig_session_nonblock_write_keeps_off_state_lock),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),

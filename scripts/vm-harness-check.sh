@@ -4,8 +4,12 @@
 # The VM harness's own error paths (scripts/vm.sh):
 # - the guest's log is copied whole, however fast the guest writes it;
 # - --timeout stops a guest that does not end, QEMU included, with 124;
-# - a guest that ends keeps its command's exit status and output.
-# Boots the distro kernel twice, about a minute and a half in all.
+# - a guest that ends keeps its command's exit status and output;
+# - a guest that prints nothing for VMIG_VM_SILENCE seconds is stopped
+#   with 75, after QEMU's monitor said what its vCPUs were doing;
+# - a kernel report that only the serial console kept (the guest's log
+#   buffer lost it) fails the run with 125.
+# Boots the distro kernel four times, about four minutes in all.
 
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -59,5 +63,27 @@ check "exit status: 3 (got $rc)" [ "$rc" = 3 ]
 check "output: the command's line is there" \
 	grep -qx vmig-harness-marker "$tmp/run"
 
-[ $status = 0 ] || sed 's/^/| /' "$tmp/tmo" "$tmp/run"
+# A guest that stands still: here, one that sleeps and prints nothing.
+t0=$(date +%s)
+VMIG_VM_SILENCE=60 "$VMIG_TOP/scripts/vm.sh" --timeout 600 -- sleep 600 \
+	> "$tmp/still" 2>&1
+rc=$?
+t=$(($(date +%s) - t0))
+check "silence: status 75 (got $rc)" [ "$rc" = 75 ]
+check "silence: over within 180 s (took $t s)" [ "$t" -le 180 ]
+check "silence: the monitor reported the vCPUs" \
+	grep -q 'HLT=' "$tmp/still"
+check "silence: no QEMU of the run left" no_qemu_left
+
+# A warning in the console only: the guest clears its log buffer after it.
+"$VMIG_TOP/scripts/vm.sh" -- sh -c \
+	'echo "<4>WARNING: CPU: 0 PID: 1 at vmig-harness-check" > /dev/kmsg;
+	 dmesg -C' > "$tmp/report" 2>&1
+rc=$?
+check "console report: status 125 (got $rc)" [ "$rc" = 125 ]
+check "console report: the warning is shown" \
+	grep -q 'WARNING: CPU: 0 PID: 1 at vmig-harness-check' "$tmp/report"
+
+[ $status = 0 ] ||
+	sed 's/^/| /' "$tmp/tmo" "$tmp/run" "$tmp/still" "$tmp/report"
 exit $status

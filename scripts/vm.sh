@@ -90,7 +90,7 @@ done
 
 # --verbose gives the guest kernel's serial console to vng's stderr.
 args=(-r "$kernel" -m "$memory" --cpus "$cpus" --append "$append"
-      --qemu-opts="$qopts" --verbose)
+      --verbose)
 [ "$accel" = kvm ] || args+=(--disable-kvm)
 
 cmd=$(printf '%q ' "$@")
@@ -104,6 +104,8 @@ vmig_log "booting $krel ($accel, $cpus vCPUs, $ivshmem ivshmem-plain of $ivshmem
 mkdir -p "$VMIG_TOP/build/vm-out"
 out=$(mktemp -d "$VMIG_TOP/build/vm-out/run.XXXXXX")
 args+=("--rwdir=/tmp/vmig-out=$out")
+# A monitor, for a look at a guest that stands still (see below).
+args+=("--qemu-opts=$qopts -monitor unix:$out/monitor,server=on,wait=off")
 guest_env="$guest_env VMIG_OUT=/tmp/vmig-out"
 # The guest writes its log to a file of the run directory (see
 # scripts/vm-guest.sh), not to its virtio-serial console; this copies it
@@ -130,6 +132,44 @@ streamer=$!
 	pkill -KILL -f -- "-fsdev local,.*path=$out," || true
 ) &
 killer=$!
+# A guest that printed nothing, to its log or its console, for $silence
+# seconds stands still: its own watchdog (scripts/vm-tests.sh) reports a
+# program that runs too long after 600 s, and the debug kernel boots in
+# under ten minutes.  Before stopping it, ask QEMU's monitor what its
+# vCPUs were doing: the answers go to the run directory's "stall" file.
+# Such a run exits 75; scripts/check.sh runs it once more.
+silence=${VMIG_VM_SILENCE:-780}
+silencer=
+if [ "$silence" -gt 0 ]; then
+	(
+		trap 'kill "$nap" 2> /dev/null; exit 0' TERM
+		last= idle=0
+		while :; do
+			sleep 30 > /dev/null 2>&1 &
+			nap=$!
+			wait "$nap"
+			now=$(stat -c %s "$out/log" "$out/console" 2> /dev/null)
+			if [ "$now" != "$last" ]; then
+				last=$now idle=0
+				continue
+			fi
+			idle=$((idle + 30))
+			[ "$idle" -ge "$silence" ] || continue
+			vmig_log "no output for $idle s: the guest stands still"
+			cpus_cmds=()
+			for c in $(seq 0 $((cpus - 1))); do
+				cpus_cmds+=("cpu $c" "info lapic")
+			done
+			"$VMIG_TOP/scripts/vm-monitor.py" "$out/monitor" \
+				"info status" "info cpus" "info registers -a" \
+				"${cpus_cmds[@]}" "info pic" > "$out/stall" 2>&1
+			: > "$out.stalled"
+			pkill -KILL -f -- "-fsdev local,.*path=$out," || true
+			exit 0
+		done
+	) &
+	silencer=$!
+fi
 # The kernel console (and vng's own chatter) goes to a file of the run
 # directory, through a pipe for the reason above.  It is what is left of
 # a guest whose userspace stood still: hung-task, RCU-stall and lockdep
@@ -139,12 +179,20 @@ vng "${args[@]}" \
 	--exec "$guest_env bash $VMIG_TOP/scripts/vm-guest.sh $cmd" \
 	2> >(cat > "$out/console") | cat
 rc=${PIPESTATUS[0]}
-kill "$killer" 2> /dev/null
-wait "$killer" 2> /dev/null
+kill "$killer" $silencer 2> /dev/null
+wait "$killer" $silencer 2> /dev/null
 set -e
 if [ -e "$out.timeout" ]; then
 	rm -f "$out.timeout"
 	rc=124
+fi
+if [ -e "$out.stalled" ]; then
+	rm -f "$out.stalled"
+	rc=75
+	echo "# vm.sh: the guest stood still for $silence s; the monitor said" \
+	     "($out/stall):"
+	grep -E '^\(qemu\)|CPU ?#|^RIP|^(LVTT|Timer|ISR|IRR)|status' \
+		"$out/stall" | head -n 60 | sed 's/^/# | /'
 fi
 kill -USR1 "$streamer" 2> /dev/null || true
 streamed=0
@@ -173,8 +221,10 @@ if [ ! -e "$out/.done" ]; then
 		tail -n 60 "$out/console" | sed 's/^/# | /'
 	fi
 	for f in "$out"/*; do
-		[ "$f" = "$out/console" ] && continue
-		[ "$f" = "$out/log" ] || [ ! -e "$f" ] && continue
+		case $(basename "$f") in
+		console|log|stall|monitor) continue ;;
+		esac
+		[ -f "$f" ] || continue
 		echo "# vm.sh: the guest left $(basename "$f"):"
 		sed 's/^/# | /' "$f"
 	done

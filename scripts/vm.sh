@@ -77,7 +77,19 @@ if [ $debug = 1 ]; then
 	guest_env="VMIG_KO_DIR=$VMIG_CACHE/debug-kernel/mods"
 fi
 
-qopts="-machine q35 -device intel-iommu ${VMIG_VM_QEMU_OPTS:-}"
+qopts="-machine q35 -device intel-iommu"
+# Under TCG, an x2APIC.  With the xAPIC, every end of interrupt is an
+# MMIO write to the APIC page, and the outer QEMU has lost such a write
+# while another vCPU changed the memory map (a BAR's decoding turned on or
+# off, a bus reset): the timer vector then stays in service on that vCPU,
+# which takes no timer interrupt again, and the guest stands still (its
+# monitor showed ISR 236, IRR 236, PPR 0xe0).  An x2APIC takes its EOI as
+# a register write.  The guest uses it only with interrupt remapping in
+# x2APIC mode: the IOMMU's extended interrupt mode.
+if [ "$accel" != kvm ]; then
+	qopts="$qopts,intremap=on,eim=on -cpu qemu64,+x2apic"
+fi
+qopts="$qopts ${VMIG_VM_QEMU_OPTS:-}"
 for i in $(seq 1 "$ivshmem"); do
 	qopts="$qopts -object memory-backend-ram,id=vmigm$i,size=$ivshmem_size"
 	if [ "$i" = 1 ] && [ $root_bus = 1 ]; then

@@ -1,12 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Inside a benchmark VM (see scripts/bench.sh): create the devices, then
-# run the benchmarks; with --latency, the per-request one first.
+# run the benchmarks; with --latency, the per-request one first.  With
+# --downtime, only QEMU's downtime with and without the device's pre-copy
+# (two ivshmem functions).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/vm-devices.sh"
 [ -n "${VMIG_IVSHMEM_A:-}" ] || { echo "bench: no ivshmem device"; exit 1; }
 
+if [ "${1:-}" = --downtime ]; then
+	echo "# ---- QEMU downtime with and without the device's pre-copy"
+	exec python3 "$top/tools/vmig/vmig-qemu-downtime.py" 3
+fi
 if [ "${1:-}" = --latency ]; then
 	[ -n "${VMIG_MTTY1:-}" ] || { echo "bench: no vmig_mtty device"; exit 1; }
 	# The reference device: a one-port mdev of the kernel's mtty sample.

@@ -5,8 +5,10 @@
 # in the first, tools/vmig/vmig-latency-bench.c, a vmig_mtty device against
 # the kernel's own mtty sample (built here from linux-source for the
 # distro kernel); in each, tools/vmig/vmig-ivshmem-bench.c.  Each prints
-# its own figures as it goes; at the end one table gathers the ratios of
-# every run.
+# its own figures as it goes.  A last VM run with two 64 MiB functions
+# measures QEMU's downtime with and without the device's pre-copy
+# (tools/vmig/vmig-qemu-downtime.py).  At the end one table gathers the
+# ratios of every run.
 #
 # usage: scripts/bench.sh [BAR2 SIZE...]	e.g. scripts/bench.sh 16M 256M 1G
 
@@ -41,6 +43,11 @@ for size in "$@"; do
 		"$VMIG_TOP/scripts/bench-guest.sh" $parts | tee -a "$out"
 	parts=
 done
+# QEMU's downtime for a VM owning a 64 MiB ivshmem, with and without the
+# device's pre-copy: two functions, one VM run of its own.
+"$VMIG_TOP/scripts/vm.sh" --ivshmem 2 --ivshmem-size 64M --memory 3G \
+	--timeout 1800 -- "$VMIG_TOP/scripts/bench-guest.sh" --downtime |
+	tee -a "$out"
 
 echo
 echo "==== vmig bench: ratios first (TCG figures vary; compare ratios) ===="
@@ -48,6 +55,10 @@ awk '$1 == "GET_STATE" || $1 == "STOP+RUNNING" || $1 == "save" {
 	name = $1 == "save" ? "save cycle" : $1
 	ratio = $1 == "save" ? $3 : $2
 	printf "per request vs the mtty sample, %-13s %6s\n", name, ratio
+}
+$1 == "downtime:" {
+	printf "QEMU downtime, %s MiB ivshmem, pre-copy/none %6s " \
+	       "(%s ms / %s ms)\n", $2, $5, $3, $4
 }' "$out"
 printf '%-8s %7s %7s %10s %10s %10s %10s %10s %11s %9s\n' "BAR2" \
 	"stream/" "resume/" "idle" "residue" "residue" "residue" \

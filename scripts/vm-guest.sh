@@ -43,35 +43,8 @@ if [ -e $kmemleak ]; then
 	echo clear > $kmemleak
 fi
 
-# Under TCG the outer QEMU has let an idle vCPU's local APIC timer
-# interrupt go missing: that CPU then sleeps in HLT for good, its timers
-# (a task's usleep_range(), RCU's grace-period kthread) never expire, and
-# minutes later the hung-task and RCU-stall detectors report it with the
-# CPU idle and "Possible timer handling issue on cpu=0".  Waking each CPU
-# from another one every two seconds ends such a sleep: leaving idle
-# programs the tick again.  One waker runs on each CPU, so a CPU whose own
-# timer is lost is still woken by the others.
-vmig_cpu_waker() {
-	local self=$1 cpu
-	while sleep 2; do
-		for cpu in $(seq 0 $(($(nproc --all) - 1))); do
-			[ "$cpu" = "$self" ] && continue
-			taskset -c "$cpu" true 2> /dev/null
-		done
-	done
-}
-wakers=()
-if [ "$(nproc --all)" -gt 1 ]; then
-	for cpu in $(seq 0 $(($(nproc --all) - 1))); do
-		taskset -c "$cpu" bash -c "$(declare -f vmig_cpu_waker);
-			vmig_cpu_waker $cpu" &
-		wakers+=($!)
-	done
-fi
-
 "$@"
 status=$?
-[ ${#wakers[@]} = 0 ] || kill "${wakers[@]}" 2> /dev/null
 
 if [ -e $kmemleak ]; then
 	# An object is reported only once it is older than 5 s and was found

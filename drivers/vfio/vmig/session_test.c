@@ -926,6 +926,7 @@ static void vmig_session_precopy_read_asks_once(struct kunit *test)
 }
 
 struct sd_nowait_io {
+	struct task_struct *task;
 	struct file *file;
 	bool write;
 	ssize_t ret;
@@ -955,18 +956,40 @@ static int sd_nowait_io_fn(void *arg)
 	return 0;
 }
 
-static struct sd_nowait_io *sd_start_nowait_io(struct kunit *test,
-					       struct file *f, bool write)
+/* Also when the test stops early: the call ends before @n is freed. */
+static void sd_nowait_io_stop(void *arg)
+{
+	struct sd_nowait_io *n = arg;
+
+	wake_up_process(n->task);
+	wait_for_completion_timeout(&n->done, 10 * HZ);
+	put_task_struct(n->task);
+}
+
+/* The call's thread, created but not started: wake_up_process(n->task). */
+static struct sd_nowait_io *sd_prepare_nowait_io(struct kunit *test,
+						 struct file *f, bool write)
 {
 	struct sd_nowait_io *n = kunit_kzalloc(test, sizeof(*n), GFP_KERNEL);
-	struct task_struct *t;
 
 	KUNIT_ASSERT_NOT_NULL(test, n);
 	n->file = f;
 	n->write = write;
 	init_completion(&n->done);
-	t = kthread_run(sd_nowait_io_fn, n, "vmig-nowait");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	n->task = kthread_create(sd_nowait_io_fn, n, "vmig-nowait");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(n->task));
+	get_task_struct(n->task);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_nowait_io_stop,
+							n), 0);
+	return n;
+}
+
+static struct sd_nowait_io *sd_start_nowait_io(struct kunit *test,
+					       struct file *f, bool write)
+{
+	struct sd_nowait_io *n = sd_prepare_nowait_io(test, f, write);
+
+	wake_up_process(n->task);
 	return n;
 }
 
@@ -1089,6 +1112,7 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 }
 
 struct sd_killed_io {
+	struct task_struct *task;
 	struct file *file;
 	const u8 *data;		/* written, or a read when NULL */
 	size_t len;
@@ -1097,13 +1121,14 @@ struct sd_killed_io {
 	struct completion done;
 };
 
-/* One blocking read() or write() by a task with SIGKILL pending. */
+/* One blocking read() or write() by a task that SIGKILL may end. */
 static int sd_killed_io_fn(void *arg)
 {
 	struct sd_killed_io *k = arg;
 	loff_t pos = 0;
 
-	force_sig(SIGKILL);
+	/* A kernel thread ignores signals: make SIGKILL fatal again. */
+	kernel_sigaction(SIGKILL, SIG_DFL);
 	if (k->data)
 		k->ret = kernel_write(k->file, k->data, k->len, &pos);
 	else
@@ -1112,31 +1137,52 @@ static int sd_killed_io_fn(void *arg)
 	return 0;
 }
 
+/* Also when the test stops early: the call ends before @k is freed. */
+static void sd_killed_io_stop(void *arg)
+{
+	struct sd_killed_io *k = arg;
+
+	wake_up_process(k->task);
+	wait_for_completion_timeout(&k->done, 10 * HZ);
+	put_task_struct(k->task);
+}
+
 /*
  * Run one such call while the state lock is held elsewhere, as by a long
- * arc or a reset: it must give up with -EINTR and not wait for the lock.
+ * arc or a reset; once it sleeps on the lock, kill it: it must leave
+ * with -EINTR at once, without the lock.
  */
 static void sd_killed_io_locked(struct kunit *test, struct sd_dev *sd,
 				struct file *f, const u8 *data, size_t len)
 {
 	struct sd_killed_io *k = kunit_kzalloc(test, sizeof(*k), GFP_KERNEL);
-	struct task_struct *t;
-	unsigned long left;
+	unsigned long left, deadline;
+	bool slept;
 
 	KUNIT_ASSERT_NOT_NULL(test, k);
 	k->file = f;
 	k->data = data;
 	k->len = len;
 	init_completion(&k->done);
-	t = kthread_create(sd_killed_io_fn, k, "vmig-killed");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	k->task = kthread_create(sd_killed_io_fn, k, "vmig-killed");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(k->task));
+	get_task_struct(k->task);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_killed_io_stop,
+							k), 0);
 
 	mutex_lock(&sd->mig.state_lock);
-	wake_up_process(t);
+	wake_up_process(k->task);
+	deadline = jiffies + 5 * HZ;
+	while (!(slept = READ_ONCE(k->task->__state) == TASK_KILLABLE) &&
+	       !completion_done(&k->done) && time_before(jiffies, deadline))
+		usleep_range(500, 1000);
+	send_sig(SIGKILL, k->task, 1);
 	left = wait_for_completion_timeout(&k->done, HZ);
 	mutex_unlock(&sd->mig.state_lock);
+	KUNIT_EXPECT_TRUE_MSG(test, slept,
+			      "the call did not wait killably for the state lock");
 	KUNIT_EXPECT_GT_MSG(test, left, 0,
-			    "a killed task waited for the state lock");
+			    "a task killed while it waited for the state lock kept waiting");
 	if (!left)
 		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&k->done,
 								  10 * HZ), 0);
@@ -1200,8 +1246,9 @@ static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
 
 	dst = sd_new(test, false, 0, 0, 0, 0);
 	f = sd_goto(test, dst, RE);
+	n = sd_prepare_nowait_io(test, f, true);
 	mutex_lock(&dst->mig.state_lock);
-	n = sd_start_nowait_io(test, f, true);
+	wake_up_process(n->task);
 	left = wait_for_completion_timeout(&n->done, HZ);
 	mutex_unlock(&dst->mig.state_lock);
 	KUNIT_EXPECT_GT_MSG(test, left, 0,

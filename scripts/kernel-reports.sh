@@ -14,8 +14,11 @@
 # dev_set_name() or cdev_device_add() fails, and vfio_group_release()
 # warns about it (and the iommu_group reference is never dropped).  Only
 # an allocation failure inside vfio.ko reaches it: the fail-nth sweep of
-# mdev creation does.  A warning at the same place from any other path
-# is reported as usual.
+# mdev creation does.  It is known only with vfio_create_group() as a
+# reliable frame of its trace (not a "?" one); a warning at the same place
+# from any other path is reported as usual, and so is any other report
+# line inside a known warning's block.  A block ends at its "end trace"
+# line or after 80 lines, whichever comes first.
 
 set -uo pipefail
 
@@ -27,16 +30,21 @@ bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|possible circular locking
 bad+='possible recursive locking|inconsistent lock state|INFO: possible|'
 bad+='suspicious RCU usage|DEBUG_LOCKS_WARN_ON|locking correctness validator|'
 bad+='INFO: task .* blocked|hung_task|soft lockup|refcount_t:|list_(add|del) corruption|'
-bad+='invoked oom-killer|Out of memory'
+bad+='invoked oom-killer|Out of memory|'
+# RCU stalls, hard lockups, panics.
+bad+='detected stalls|self-detected stall|kthread starved|hard LOCKUP|Kernel panic'
 
 awk -v bad="$bad" '
 function flush() {
 	if (!inblk)
 		return
-	if (known)
+	if (known) {
 		nknown++
-	else
+		if (inner != "")
+			report(inner)
+	} else {
 		report(blk)
+	}
 	inblk = 0
 }
 function report(text) {
@@ -52,16 +60,19 @@ function report(text) {
 		report(ctx)
 		after = 0
 	}
-	inblk = 1; blk = $0; known = 0; vfio_warn = 0
+	inblk = 1; blk = $0; known = 0; vfio_warn = 0; lines = 1; inner = ""
 	next
 }
 inblk {
 	blk = blk "\n" $0
+	lines++
 	if ($0 ~ /WARNING: .* at drivers\/vfio\/group\.c:[0-9]+ vfio_group_release\+/)
 		vfio_warn = 1
-	if (vfio_warn && $0 ~ /[ ?]vfio_create_group\+/)
+	else if ($0 ~ bad)
+		inner = inner (inner == "" ? "" : "\n") $0
+	if (vfio_warn && $0 ~ /(^|\])[ \t]+vfio_create_group\+/)
 		known = 1
-	if ($0 ~ /---\[ end trace/)
+	if ($0 ~ /---\[ end trace/ || lines >= 80)
 		flush()
 	next
 }

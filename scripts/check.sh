@@ -21,6 +21,7 @@ cd "$VMIG_TOP"
 
 passed=0
 failed=0
+stalls=
 start=$(date +%s)
 
 step() {	# step NAME COMMAND...: run, log, count
@@ -52,6 +53,7 @@ vm_step() {
 	[ "$step_rc" = 75 ] || return 1
 	mv "$logs/$name.log" "$logs/$name.stalled.log"
 	failed=$((failed - 1))
+	stalls+=" $name"
 	echo "      the guest stood still: once more (first log:" \
 	     "build/check/$name.stalled.log)"
 	step "$@"
@@ -143,5 +145,7 @@ else
 fi
 
 echo "wall time: $(($(date +%s) - start)) s"
+[ -z "$stalls" ] ||
+	echo "VM runs that stood still and ran again:$stalls (build/check/*.stalled.log)"
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]

@@ -116,8 +116,11 @@ vmig_log "booting $krel ($accel, $cpus vCPUs, $ivshmem ivshmem-plain of $ivshmem
 mkdir -p "$VMIG_TOP/build/vm-out"
 out=$(mktemp -d "$VMIG_TOP/build/vm-out/run.XXXXXX")
 args+=("--rwdir=/tmp/vmig-out=$out")
-# A monitor, for a look at a guest that stands still (see below).
-args+=("--qemu-opts=$qopts -monitor unix:$out/monitor,server=on,wait=off")
+# A monitor, for a look at a guest that stands still (see below).  Its
+# socket lives in a short directory of its own: a socket's path has room
+# for 107 bytes, which a deep checkout would exceed.
+mon=$(mktemp -d /tmp/vmig-mon.XXXXXX)
+args+=("--qemu-opts=$qopts -monitor unix:$mon/monitor,server=on,wait=off")
 guest_env="$guest_env VMIG_OUT=/tmp/vmig-out"
 # The guest writes its log to a file of the run directory (see
 # scripts/vm-guest.sh), not to its virtio-serial console; this copies it
@@ -149,11 +152,14 @@ killer=$!
 # program that runs too long after 600 s, and the debug kernel boots in
 # under ten minutes.  Before stopping it, ask QEMU's monitor what its
 # vCPUs were doing: the answers go to the run directory's "stall" file.
-# Such a run exits 75; scripts/check.sh runs it once more.
+# Such a run exits 75 (unless its console has a kernel report, below);
+# scripts/check.sh runs it once more.
 silence=${VMIG_VM_SILENCE:-780}
 silencer=
 if [ "$silence" -gt 0 ]; then
 	(
+		# Whatever fails here, the guest is stopped all the same.
+		set +eu +o pipefail
 		trap 'kill "$nap" 2> /dev/null; exit 0' TERM
 		last= idle=0
 		while :; do
@@ -172,9 +178,10 @@ if [ "$silence" -gt 0 ]; then
 			for c in $(seq 0 $((cpus - 1))); do
 				cpus_cmds+=("cpu $c" "info lapic")
 			done
-			"$VMIG_TOP/scripts/vm-monitor.py" "$out/monitor" \
-				"info status" "info cpus" "info registers -a" \
-				"${cpus_cmds[@]}" "info pic" > "$out/stall" 2>&1
+			timeout 120 "$VMIG_TOP/scripts/vm-monitor.py" \
+				"$mon/monitor" "info status" "info cpus" \
+				"info registers -a" "${cpus_cmds[@]}" "info pic" \
+				> "$out/stall" 2>&1
 			: > "$out.stalled"
 			pkill -KILL -f -- "-fsdev local,.*path=$out," || true
 			exit 0
@@ -193,6 +200,7 @@ vng "${args[@]}" \
 rc=${PIPESTATUS[0]}
 kill "$killer" $silencer 2> /dev/null
 wait "$killer" $silencer 2> /dev/null
+rm -rf "$mon"
 set -e
 if [ -e "$out.timeout" ]; then
 	rm -f "$out.timeout"
@@ -203,8 +211,8 @@ if [ -e "$out.stalled" ]; then
 	rc=75
 	echo "# vm.sh: the guest stood still for $silence s; the monitor said" \
 	     "($out/stall):"
-	grep -E '^\(qemu\)|CPU ?#|^RIP|^(LVTT|Timer|ISR|IRR)|status' \
-		"$out/stall" | head -n 60 | sed 's/^/# | /'
+	grep -E '^\(qemu\)|CPU ?#|^RIP|^(LVTT|Timer|ISR|IRR|APR)|status|vm-monitor' \
+		"$out/stall" | head -n 60 | sed 's/^/# | /' || true
 fi
 kill -USR1 "$streamer" 2> /dev/null || true
 streamed=0
@@ -219,7 +227,9 @@ if [ -s "$out/console" ] &&
    ! "$VMIG_TOP/scripts/kernel-reports.sh" "$out/console" > "$out/reports"; then
 	echo "# vm.sh: the kernel console reports a problem ($out/console):"
 	sed 's/^/# | /' "$out/reports"
-	[ "$rc" = 0 ] && rc=125
+	# A report fails the run even when the guest then stood still: such
+	# a run is not one to run again.
+	case $rc in 0|75) rc=125 ;; esac
 elif [ -s "$out/reports" ]; then
 	sed 's/^/# vm.sh: /' "$out/reports"
 fi

@@ -122,13 +122,7 @@ def migrate_once(q, src_dev, dst_dev, workdir):
         uri = f'unix:{workdir}/dst.sock'
         dst = q.Qmp('destination', workdir,
                     f'host={os.path.basename(dst_dev)}', incoming=uri)
-        for vm in (src, dst):
-            vm.cmd('migrate-set-capabilities', capabilities=[
-                {'capability': 'return-path', 'state': True},
-                {'capability': 'switchover-ack', 'state': True}])
-        src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
-                                              'max-bandwidth': 1 << 34})
-        src.cmd('migrate', uri=uri)
+        q.start_migration(src, dst, uri)
         print('# migrating', flush=True)
         # Progress every 10 s, with the driver's counters.
         src.sock.settimeout(120)

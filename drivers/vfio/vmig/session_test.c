@@ -527,6 +527,30 @@ static struct sd_dev *sd_resume(struct kunit *test, const struct sd_buf *b,
 	return dst;
 }
 
+/* A whole save of @src in STOP_COPY into @b; @src is RUNNING again. */
+static void sd_save_whole(struct kunit *test, struct sd_dev *src,
+			  struct sd_buf *b)
+{
+	struct file *f;
+
+	sd_buf_init(test, b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, sd_drain(test, f, b), 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&src->mig, RU)));
+	fput(f);
+}
+
+/* @f, resuming @dst, takes @b whole: every record loads, intact. */
+static void sd_resume_whole(struct kunit *test, struct sd_dev *dst,
+			    struct file *f, const struct sd_buf *b, u32 seed,
+			    u32 records)
+{
+	KUNIT_EXPECT_EQ(test, sd_feed(f, b->data, b->len, seed), 0);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+	KUNIT_EXPECT_EQ(test, dst->loaded, records);
+	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Suite vmig_session.                                                    */
 
@@ -1217,10 +1241,7 @@ static void vmig_session_killed_io(struct kunit *test)
 	dst = sd_new(test, false, 0, 0, 0, 0);
 	f = sd_goto(test, dst, RE);
 	sd_killed_io_locked(test, dst, f, b.data, b.len);
-	KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 3), 0);
-	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
-	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
-	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	sd_resume_whole(test, dst, f, &b, 3, 4);
 	fput(f);
 }
 
@@ -1238,12 +1259,7 @@ static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
 	struct sd_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, src, SC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
-	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&src->mig, RU)));
-	fput(f);
-
+	sd_save_whole(test, src, &b);
 	dst = sd_new(test, false, 0, 0, 0, 0);
 	f = sd_goto(test, dst, RE);
 	n = sd_prepare_nowait_io(test, f, true);
@@ -1255,10 +1271,7 @@ static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
 			    "an IOCB_NOWAIT write waited for the state lock");
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
-	KUNIT_EXPECT_EQ(test, sd_feed(f, b.data, b.len, 5), 0);
-	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
-	KUNIT_EXPECT_EQ(test, dst->loaded, 4);
-	KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+	sd_resume_whole(test, dst, f, &b, 5, 4);
 	fput(f);
 }
 

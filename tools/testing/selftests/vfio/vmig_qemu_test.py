@@ -223,6 +223,20 @@ WANT_DST = [('STOP', 'RESUMING'), ('RESUMING', 'STOP'),
             ('STOP', 'RUNNING_P2P'), ('RUNNING_P2P', 'RUNNING')]
 
 
+def start_migration(src, dst, uri):
+    """Live-migrate @src into @dst, listening on @uri, as QEMU's VFIO
+    migration wants it: return-path and switchover-ack on both sides."""
+    for vm in (src, dst):
+        vm.cmd('migrate-set-capabilities', capabilities=[
+            {'capability': 'return-path', 'state': True},
+            {'capability': 'switchover-ack', 'state': True}])
+    # Without a DMA dirty log QEMU counts all guest RAM dirty in every
+    # round: let the switchover take what it needs.
+    src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
+                                          'max-bandwidth': 1 << 34})
+    src.cmd('migrate', uri=uri)
+
+
 class Scenario:
     """One migration from a source QEMU to a destination QEMU."""
 
@@ -252,15 +266,7 @@ class Scenario:
         return dst
 
     def migrate(self, src, dst, mig_uri):
-        for vm in (src, dst):
-            vm.cmd('migrate-set-capabilities', capabilities=[
-                {'capability': 'return-path', 'state': True},
-                {'capability': 'switchover-ack', 'state': True}])
-        # Without a DMA dirty log QEMU counts all guest RAM dirty in every
-        # round: let the switchover take what it needs.
-        src.cmd('migrate-set-parameters', **{'downtime-limit': 60000,
-                                              'max-bandwidth': 1 << 34})
-        src.cmd('migrate', uri=mig_uri)
+        start_migration(src, dst, mig_uri)
         deadline = time.time() + 300
         status = None
         while time.time() < deadline:

@@ -949,12 +949,39 @@ static void vmig_session_precopy_read_asks_once(struct kunit *test)
 	fput(f);
 }
 
-struct sd_nowait_io {
+/* A call made by a thread of its own, which the test starts when it wants. */
+struct sd_thread {
 	struct task_struct *task;
+	struct completion done;		/* waited for more than once */
+};
+
+/* Also when the test stops early: the call ends before its data is freed. */
+static void sd_thread_stop(void *arg)
+{
+	struct sd_thread *th = arg;
+
+	wake_up_process(th->task);
+	wait_for_completion_timeout(&th->done, 10 * HZ);
+	put_task_struct(th->task);
+}
+
+/* Create the thread running @fn(@data), not started: wake th->task. */
+static void sd_thread_prepare(struct kunit *test, struct sd_thread *th,
+			      int (*fn)(void *), void *data, const char *name)
+{
+	init_completion(&th->done);
+	th->task = kthread_create(fn, data, "%s", name);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(th->task));
+	get_task_struct(th->task);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_thread_stop,
+							th), 0);
+}
+
+struct sd_nowait_io {
+	struct sd_thread th;
 	struct file *file;
 	bool write;
 	ssize_t ret;
-	struct completion done;
 };
 
 /* One 1-byte read() or write() with IOCB_NOWAIT, as io_uring issues it. */
@@ -976,21 +1003,11 @@ static int sd_nowait_io_fn(void *arg)
 		n->ret = n->file->f_op->write_iter(&kiocb, &iter);
 	else
 		n->ret = n->file->f_op->read_iter(&kiocb, &iter);
-	complete_all(&n->done);		/* waited for more than once */
+	complete_all(&n->th.done);
 	return 0;
 }
 
-/* Also when the test stops early: the call ends before @n is freed. */
-static void sd_nowait_io_stop(void *arg)
-{
-	struct sd_nowait_io *n = arg;
-
-	wake_up_process(n->task);
-	wait_for_completion_timeout(&n->done, 10 * HZ);
-	put_task_struct(n->task);
-}
-
-/* The call's thread, created but not started: wake_up_process(n->task). */
+/* The call's thread, created but not started: wake_up_process(n->th.task). */
 static struct sd_nowait_io *sd_prepare_nowait_io(struct kunit *test,
 						 struct file *f, bool write)
 {
@@ -999,12 +1016,7 @@ static struct sd_nowait_io *sd_prepare_nowait_io(struct kunit *test,
 	KUNIT_ASSERT_NOT_NULL(test, n);
 	n->file = f;
 	n->write = write;
-	init_completion(&n->done);
-	n->task = kthread_create(sd_nowait_io_fn, n, "vmig-nowait");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(n->task));
-	get_task_struct(n->task);
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_nowait_io_stop,
-							n), 0);
+	sd_thread_prepare(test, &n->th, sd_nowait_io_fn, n, "vmig-nowait");
 	return n;
 }
 
@@ -1013,7 +1025,7 @@ static struct sd_nowait_io *sd_start_nowait_io(struct kunit *test,
 {
 	struct sd_nowait_io *n = sd_prepare_nowait_io(test, f, write);
 
-	wake_up_process(n->task);
+	wake_up_process(n->th.task);
 	return n;
 }
 
@@ -1042,14 +1054,14 @@ static void vmig_session_nowait_behind_blocking(struct kunit *test)
 	src->signal_pending = false;
 
 	n = sd_start_nowait_io(test, f, false);
-	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->done, HZ), 0,
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->th.done, HZ), 0,
 			    "IOCB_NOWAIT read waited for the blocking one");
 	KUNIT_EXPECT_FALSE(test, completion_done(&r->done));
 
 	sd_open_gate(src);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&r->done, 10 * HZ), 0);
 	KUNIT_EXPECT_GT(test, r->ret, 0);
-	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->th.done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
 	sd_goto(test, src, RU);
 	fput(f);
@@ -1120,13 +1132,13 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 							  10 * HZ), 0);
 
 	n = sd_start_nowait_io(test, f, true);
-	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->done, HZ), 0,
+	KUNIT_EXPECT_GT_MSG(test, wait_for_completion_timeout(&n->th.done, HZ), 0,
 			    "IOCB_NOWAIT write waited for the blocking one");
 	KUNIT_EXPECT_FALSE(test, completion_done(&w->done));
 
 	complete_all(&dst->load_release);
 	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&w->done, 10 * HZ), 0);
-	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->th.done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
 	KUNIT_EXPECT_EQ(test, w->ret, 0);
 	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
@@ -1136,13 +1148,12 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 }
 
 struct sd_killed_io {
-	struct task_struct *task;
+	struct sd_thread th;
 	struct file *file;
 	const u8 *data;		/* written, or a read when NULL */
 	size_t len;
 	u8 buf[64];
 	ssize_t ret;
-	struct completion done;
 };
 
 /* One blocking read() or write() by a task that SIGKILL may end. */
@@ -1157,18 +1168,8 @@ static int sd_killed_io_fn(void *arg)
 		k->ret = kernel_write(k->file, k->data, k->len, &pos);
 	else
 		k->ret = kernel_read(k->file, k->buf, sizeof(k->buf), &pos);
-	complete_all(&k->done);
+	complete_all(&k->th.done);
 	return 0;
-}
-
-/* Also when the test stops early: the call ends before @k is freed. */
-static void sd_killed_io_stop(void *arg)
-{
-	struct sd_killed_io *k = arg;
-
-	wake_up_process(k->task);
-	wait_for_completion_timeout(&k->done, 10 * HZ);
-	put_task_struct(k->task);
 }
 
 /*
@@ -1187,28 +1188,23 @@ static void sd_killed_io_locked(struct kunit *test, struct sd_dev *sd,
 	k->file = f;
 	k->data = data;
 	k->len = len;
-	init_completion(&k->done);
-	k->task = kthread_create(sd_killed_io_fn, k, "vmig-killed");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(k->task));
-	get_task_struct(k->task);
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, sd_killed_io_stop,
-							k), 0);
+	sd_thread_prepare(test, &k->th, sd_killed_io_fn, k, "vmig-killed");
 
 	mutex_lock(&sd->mig.state_lock);
-	wake_up_process(k->task);
+	wake_up_process(k->th.task);
 	deadline = jiffies + 5 * HZ;
-	while (!(slept = READ_ONCE(k->task->__state) == TASK_KILLABLE) &&
-	       !completion_done(&k->done) && time_before(jiffies, deadline))
+	while (!(slept = READ_ONCE(k->th.task->__state) == TASK_KILLABLE) &&
+	       !completion_done(&k->th.done) && time_before(jiffies, deadline))
 		usleep_range(500, 1000);
-	send_sig(SIGKILL, k->task, 1);
-	left = wait_for_completion_timeout(&k->done, HZ);
+	send_sig(SIGKILL, k->th.task, 1);
+	left = wait_for_completion_timeout(&k->th.done, HZ);
 	mutex_unlock(&sd->mig.state_lock);
 	KUNIT_EXPECT_TRUE_MSG(test, slept,
 			      "the call did not wait killably for the state lock");
 	KUNIT_EXPECT_GT_MSG(test, left, 0,
 			    "a task killed while it waited for the state lock kept waiting");
 	if (!left)
-		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&k->done,
+		KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&k->th.done,
 								  10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, k->ret, -EINTR);
 }
@@ -1264,12 +1260,12 @@ static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
 	f = sd_goto(test, dst, RE);
 	n = sd_prepare_nowait_io(test, f, true);
 	mutex_lock(&dst->mig.state_lock);
-	wake_up_process(n->task);
-	left = wait_for_completion_timeout(&n->done, HZ);
+	wake_up_process(n->th.task);
+	left = wait_for_completion_timeout(&n->th.done, HZ);
 	mutex_unlock(&dst->mig.state_lock);
 	KUNIT_EXPECT_GT_MSG(test, left, 0,
 			    "an IOCB_NOWAIT write waited for the state lock");
-	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->done, 10 * HZ), 0);
+	KUNIT_ASSERT_GT(test, wait_for_completion_timeout(&n->th.done, 10 * HZ), 0);
 	KUNIT_EXPECT_EQ(test, n->ret, -EAGAIN);
 	sd_resume_whole(test, dst, f, &b, 5, 4);
 	fput(f);

@@ -135,8 +135,9 @@ streamer=$!
 #
 # The timeout cannot be timeout(1)'s: QEMU is a grandchild of vng, which
 # does not pass a signal on, and QEMU holds the pipe, so ending vng ended
-# nothing.  This kills the QEMU itself (the run's own directory is in its
-# command line); vng then ends, and so does the pipe.
+# nothing.  stop_vm kills the QEMU itself (the run's own directory is in
+# its command line); vng then ends, and so does the pipe.
+stop_vm() { pkill -KILL -f -- "-fsdev local,.*path=$out," || true; }
 (
 	trap 'kill "$nap" 2> /dev/null; exit 0' TERM
 	sleep "$tmo" > /dev/null 2>&1 &
@@ -144,7 +145,7 @@ streamer=$!
 	wait "$nap"
 	: > "$out.timeout"
 	vmig_log "no end after $tmo s: stopping the VM"
-	pkill -KILL -f -- "-fsdev local,.*path=$out," || true
+	stop_vm
 ) &
 killer=$!
 # A guest that printed nothing, to its log or its console, for $silence
@@ -183,7 +184,7 @@ if [ "$silence" -gt 0 ]; then
 				"info registers -a" "${cpus_cmds[@]}" "info pic" \
 				> "$out/stall" 2>&1
 			: > "$out.stalled"
-			pkill -KILL -f -- "-fsdev local,.*path=$out," || true
+			stop_vm
 			exit 0
 		done
 	) &

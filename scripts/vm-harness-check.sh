@@ -8,7 +8,9 @@
 # - a guest that prints nothing for VMIG_VM_SILENCE seconds is stopped
 #   with 75, after QEMU's monitor said what its vCPUs were doing;
 # - a kernel report that only the serial console kept (the guest's log
-#   buffer lost it) fails the run with 125.
+#   buffer lost it) fails the run with 125;
+# - scripts/kernel-reports.sh tells the known vfio.ko warning from the
+#   rest (on logs made up here, without a VM).
 # Boots the distro kernel four times, about four minutes in all.
 
 set -uo pipefail
@@ -29,6 +31,39 @@ check() {	# check NAME CONDITION...
 		status=1
 	fi
 }
+
+# scripts/kernel-reports.sh on logs made up here, no VM: the one known
+# vfio.ko warning is counted, anything beside it or like it is not.
+# vfio_warn TRACE_FRAME: a vfio_group_release() warning block.
+vfio_warn() {
+	printf '%s\n' '[ 10.000000] ------------[ cut here ]------------' \
+		'[ 10.000001] WARNING: CPU: 1 PID: 9 at drivers/vfio/group.c:538 vfio_group_release+0xd3/0x100' \
+		'[ 10.000002] Call Trace:' \
+		'[ 10.000003]  device_release+0xc8/0x250' \
+		'[ 10.000004]  kobject_put+0x151/0x290' \
+		"[ 10.000005]  $1+0x39b/0x570" \
+		'[ 10.000006] ---[ end trace 0000000000000000 ]---'
+}
+reports() {	# reports NAME EXPECTED_STATUS: the log on stdin
+	local rc
+
+	cat > "$tmp/klog"
+	"$VMIG_TOP/scripts/kernel-reports.sh" "$tmp/klog" > "$tmp/kout" 2>&1
+	rc=$?
+	check "kernel-reports: $1: status $2 (got $rc)" [ "$rc" = "$2" ]
+}
+vfio_warn vfio_create_group | reports "the known warning" 0
+check "kernel-reports: the known warning is counted" \
+	grep -q '^# kernel-reports: 1 known' "$tmp/kout"
+vfio_warn '? vfio_create_group' | reports "an unreliable frame" 1
+vfio_warn vfio_unregister_group_dev | reports "another path" 1
+{ vfio_warn vfio_create_group | sed '$d'
+  echo '[ 11.0] BUG: KASAN: slab-use-after-free in vmig_x+0x1/0x2'; } |
+	reports "a report inside a known block without its end" 1
+echo '[ 12.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:' |
+	reports "an RCU stall" 1
+printf '%s\n' '[ 1.0] Linux version 6.12' '[ 2.0] lockdep: fine' |
+	reports "a clean log" 0
 
 # A writer of 200000 short lines at full speed, streamed while it writes.
 : > "$tmp/log"

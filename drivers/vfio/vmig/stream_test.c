@@ -9,6 +9,7 @@
 #include <linux/prandom.h>
 #include <linux/slab.h>
 #include <linux/vmig.h>
+#include <linux/xxhash.h>
 
 #include "stream.h"
 
@@ -35,7 +36,7 @@ struct ts_sink {
 
 static u32 ts_sum(const void *data, u32 len)
 {
-	return vmig_crc(0x1234, data, len);
+	return lower_32_bits(xxh64(data, len, 0x1234));
 }
 
 static int ts_record(void *ctx, u32 type, u32 flags, const void *data, u32 len)
@@ -222,12 +223,89 @@ static void vmig_stream_every_byte(struct kunit *test)
 	}
 }
 
+/* Make @s a stream of format @version: its number and every check. */
+static void ts_recheck(struct kunit *test, struct ts_stream *s, u32 version)
+{
+	struct vmig_stream_hdr *h = (struct vmig_stream_hdr *)s->buf;
+	size_t off = sizeof(*h) + le32_to_cpu(h->id_len);
+	struct vmig_rec_hdr *r;
+
+	h->version = cpu_to_le16(version);
+	h->check = cpu_to_le32(vmig_stream_check(version, h, sizeof(*h),
+						 offsetof(struct vmig_stream_hdr,
+							  check),
+						 h + 1,
+						 le32_to_cpu(h->id_len)));
+	while (off < s->len) {
+		r = (struct vmig_rec_hdr *)(s->buf + off);
+		KUNIT_ASSERT_LE(test, off + sizeof(*r) + le32_to_cpu(r->len),
+				s->len);
+		r->check = cpu_to_le32(vmig_stream_check(version, r, sizeof(*r),
+							 offsetof(struct vmig_rec_hdr,
+								  check),
+							 r + 1,
+							 le32_to_cpu(r->len)));
+		off += sizeof(*r) + le32_to_cpu(r->len);
+	}
+}
+
+/*
+ * Version 1 streams, checked with CRC32C, are still read: the same
+ * records as the version 2 stream they were made from, and a change of
+ * any byte is caught.  Neither version's checks pass for the other.
+ */
+static void vmig_stream_version1(struct kunit *test)
+{
+	struct ts_sink good = {}, sink = {};
+	struct vmig_stream_hdr *h;
+	struct ts_stream s;
+	size_t off;
+	int ret;
+
+	ts_sample(test, &s);
+	h = (struct vmig_stream_hdr *)s.buf;
+	KUNIT_ASSERT_EQ(test, le16_to_cpu(h->version), 2);
+	KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &good, NULL, TS_MAX), 0);
+	/* ts_recheck() computes what vmig_stream_seal() wrote. */
+	ts_recheck(test, &s, 2);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX), 0);
+	/* A version 2 stream that says 1: -EINVAL, not read as version 1. */
+	h->version = cpu_to_le16(1);
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EINVAL);
+
+	ts_recheck(test, &s, 1);
+	memset(&sink, 0, sizeof(sink));
+	KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX), 0);
+	KUNIT_EXPECT_EQ(test, sink.nr, good.nr);
+	KUNIT_EXPECT_EQ(test, memcmp(sink.recs, good.recs, sizeof(good.recs)),
+			0);
+	for (off = 0; off < s.len; off++) {
+		s.buf[off] ^= 0x10;
+		ret = ts_parse(s.buf, s.len, &sink, NULL, TS_MAX);
+		s.buf[off] ^= 0x10;
+		KUNIT_EXPECT_EQ_MSG(test, ret, -EINVAL, "byte %zu", off);
+	}
+
+	/* A version 1 header over records checked as version 2: -EINVAL. */
+	ts_sample(test, &s);
+	h = (struct vmig_stream_hdr *)s.buf;
+	h->version = cpu_to_le16(1);
+	h->check = cpu_to_le32(vmig_stream_check(1, h, sizeof(*h),
+						 offsetof(struct vmig_stream_hdr,
+							  check),
+						 h + 1, strlen(TS_ID)));
+	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+			-EINVAL);
+}
+
 /* Streams that are sound but say what this core cannot do. */
 static void vmig_stream_crafted(struct kunit *test)
 {
 	struct vmig_stream_hdr *h;
 	struct ts_sink sink = {};
 	struct ts_stream s;
+	int i;
 
 	/* Unknown mandatory driver record: -EOPNOTSUPP. */
 	ts_begin(test, &s, TS_ID);
@@ -272,18 +350,24 @@ static void vmig_stream_crafted(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
 			-EINVAL);
 
-	/* A future format version, with a valid CRC: -EOPNOTSUPP. */
-	ts_begin(test, &s, TS_ID);
-	h = (struct vmig_stream_hdr *)s.buf;
-	h->version = cpu_to_le16(VMIG_STREAM_VERSION + 1);
-	vmig_stream_put_hdr(s.buf, TS_ID, strlen(TS_ID));
-	h->version = cpu_to_le16(VMIG_STREAM_VERSION + 1);
-	h->crc = 0;
-	h->crc = cpu_to_le32(~vmig_crc(vmig_crc(~0U, h, sizeof(*h)),
-				       TS_ID, strlen(TS_ID)));
-	ts_end(test, &s);
-	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
-			-EOPNOTSUPP);
+	/*
+	 * A future format version, whose header is checked as version 2's:
+	 * -EOPNOTSUPP; version 0 too.  The same with a stale check: -EINVAL.
+	 */
+	for (i = 0; i < 2; i++) {
+		ts_begin(test, &s, TS_ID);
+		h = (struct vmig_stream_hdr *)s.buf;
+		h->version = cpu_to_le16(i ? 0 : VMIG_STREAM_VERSION + 1);
+		ts_end(test, &s);
+		KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+				-EINVAL);
+		h->check = cpu_to_le32(vmig_stream_check(2, h, sizeof(*h),
+							 offsetof(struct vmig_stream_hdr,
+								  check),
+							 TS_ID, strlen(TS_ID)));
+		KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
+				-EOPNOTSUPP);
+	}
 
 	/* A record larger than the driver accepts: -EINVAL before buffering. */
 	ts_begin(test, &s, TS_ID);
@@ -454,6 +538,7 @@ static struct kunit_case vmig_stream_cases[] = {
 	KUNIT_CASE(vmig_stream_every_truncation),
 	KUNIT_CASE(vmig_stream_every_byte),
 	KUNIT_CASE(vmig_stream_crafted),
+	KUNIT_CASE(vmig_stream_version1),
 	KUNIT_CASE(vmig_stream_sequence),
 	KUNIT_CASE(vmig_stream_sticky),
 	KUNIT_CASE_SLOW(vmig_stream_fuzz),

@@ -510,7 +510,7 @@ int libvmig_resume_all(struct libvmig_dev *d, const struct libvmig_buf *b,
 
 /* The stream envelope of drivers/vfio/vmig/stream.h, all little endian. */
 #define LIBVMIG_STREAM_MAGIC	0x4d5254534749474dULL	/* "VMIGSTRM" */
-#define LIBVMIG_STREAM_VERSION	1
+#define LIBVMIG_STREAM_VERSION	2
 #define LIBVMIG_REC_END		1
 
 struct libvmig_wire_hdr {
@@ -519,7 +519,7 @@ struct libvmig_wire_hdr {
 	__le16 hdr_len;
 	__le32 id_len;
 	__le32 flags;
-	__le32 crc;
+	__le32 check;
 };
 
 struct libvmig_wire_rec {
@@ -527,7 +527,7 @@ struct libvmig_wire_rec {
 	__le16 flags;
 	__le32 len;
 	__le32 seq;
-	__le32 crc;
+	__le32 check;
 };
 
 struct libvmig_wire_end {
@@ -540,32 +540,93 @@ static_assert(sizeof(struct libvmig_wire_hdr) == 24, "stream header");
 static_assert(sizeof(struct libvmig_wire_rec) == 16, "record header");
 
 /*
- * CRC32C (Castagnoli, reflected), four bits at a time.  Like the kernel's
- * libvmig_crc(): seed with ~0, finish with ~.
+ * XXH64, the check of format version 2: 64-bit multiply-rotate rounds over
+ * four lanes of 32-byte stripes, the lanes merged, the tail mixed in 8, 4
+ * and 1 bytes, and a final avalanche.
  */
-static __u32 libvmig_crc32c(__u32 crc, const void *data, size_t len)
-{
-	static const __u32 nibble[16] = {
-		0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
-		0x417b1dbc, 0x5125dad3, 0x61c69362, 0x7198540d,
-		0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
-		0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
-	};
-	const unsigned char *p = data;
+#define XXH_P1	0x9e3779b185ebca87ULL
+#define XXH_P2	0xc2b2ae3d27d4eb4fULL
+#define XXH_P3	0x165667b19e3779f9ULL
+#define XXH_P4	0x85ebca77c2b2ae63ULL
+#define XXH_P5	0x27d4eb2f165667c5ULL
 
-	while (len--) {
-		crc ^= *p++;
-		crc = (crc >> 4) ^ nibble[crc & 15];
-		crc = (crc >> 4) ^ nibble[crc & 15];
-	}
-	return crc;
+static __u64 xxh_rotl(__u64 x, int r)
+{
+	return (x << r) | (x >> (64 - r));
 }
 
-/* The CRC of a header whose crc field is still zero, and what follows it. */
-static __u32 libvmig_crc_hdr_and(const void *hdr, size_t hdr_len,
-				 const void *data, size_t len)
+static __u64 xxh_get64(const unsigned char *p)
 {
-	return ~libvmig_crc32c(libvmig_crc32c(~0U, hdr, hdr_len), data, len);
+	__u64 v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+static __u64 xxh_get32(const unsigned char *p)
+{
+	__u32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static __u64 xxh_round(__u64 acc, __u64 in)
+{
+	return xxh_rotl(acc + in * XXH_P2, 31) * XXH_P1;
+}
+
+static __u64 xxh_merge(__u64 h, __u64 lane)
+{
+	return (h ^ xxh_round(0, lane)) * XXH_P1 + XXH_P4;
+}
+
+static __u64 libvmig_xxh64(const void *data, size_t len, __u64 seed)
+{
+	const unsigned char *p = data, *end = p + len;
+	__u64 h;
+
+	if (len >= 32) {
+		__u64 v1 = seed + XXH_P1 + XXH_P2, v2 = seed + XXH_P2;
+		__u64 v3 = seed, v4 = seed - XXH_P1;
+
+		for (; end - p >= 32; p += 32) {
+			v1 = xxh_round(v1, xxh_get64(p));
+			v2 = xxh_round(v2, xxh_get64(p + 8));
+			v3 = xxh_round(v3, xxh_get64(p + 16));
+			v4 = xxh_round(v4, xxh_get64(p + 24));
+		}
+		h = xxh_rotl(v1, 1) + xxh_rotl(v2, 7) + xxh_rotl(v3, 12) +
+		    xxh_rotl(v4, 18);
+		h = xxh_merge(xxh_merge(xxh_merge(xxh_merge(h, v1), v2), v3), v4);
+	} else {
+		h = seed + XXH_P5;
+	}
+	h += len;
+	for (; end - p >= 8; p += 8)
+		h = xxh_rotl(h ^ xxh_round(0, xxh_get64(p)), 27) * XXH_P1 + XXH_P4;
+	if (end - p >= 4) {
+		h = xxh_rotl(h ^ (xxh_get32(p) * XXH_P1), 23) * XXH_P2 + XXH_P3;
+		p += 4;
+	}
+	for (; p < end; p++)
+		h = xxh_rotl(h ^ (*p * XXH_P5), 11) * XXH_P1;
+	h ^= h >> 33;
+	h *= XXH_P2;
+	h ^= h >> 29;
+	h *= XXH_P3;
+	return h ^ (h >> 32);
+}
+
+/*
+ * The check of a header whose check field is still zero, and what follows
+ * it: the low 32 bits of the XXH64 of the bytes, seeded with the XXH64 of
+ * the header.
+ */
+static __u32 libvmig_check_hdr_and(const void *hdr, size_t hdr_len,
+				   const void *data, size_t len)
+{
+	return (__u32)libvmig_xxh64(data, len, libvmig_xxh64(hdr, hdr_len, 0));
 }
 
 static int buf_put(struct libvmig_buf *b, const void *data, size_t len)
@@ -600,7 +661,7 @@ int libvmig_stream_add(struct libvmig_stream *s, const struct libvmig_rec *r)
  * Take the stream in @b apart into @s, whose records are replaced: the
  * identity and each record up to the trailer, pointing into @b.  Only the
  * framing is checked (magic, header length, every length within @b, a
- * trailer); CRCs and sequence numbers are not, nor what follows the
+ * trailer); checks and sequence numbers are not, nor what follows the
  * trailer.
  */
 int libvmig_stream_split(const struct libvmig_buf *b, struct libvmig_stream *s)
@@ -673,14 +734,14 @@ static int stream_put_rec(struct libvmig_buf *out, __u16 type, __u16 flags,
 		.seq = htole32(seq),
 	};
 
-	w.crc = htole32(libvmig_crc_hdr_and(&w, sizeof(w), data, len));
+	w.check = htole32(libvmig_check_hdr_and(&w, sizeof(w), data, len));
 	return buf_put(out, &w, sizeof(w)) ?: buf_put(out, data, len);
 }
 
 /*
  * Frame @s as a sound stream into @out, which is emptied first and must not
  * be what @s points into: a fresh header, the records numbered from 0 with
- * their CRCs, and the trailer with their count and payload bytes.
+ * their checks, and the trailer with their count and payload bytes.
  */
 int libvmig_stream_join(const struct libvmig_stream *s, struct libvmig_buf *out)
 {
@@ -695,7 +756,7 @@ int libvmig_stream_join(const struct libvmig_stream *s, struct libvmig_buf *out)
 	int i, ret;
 
 	out->len = 0;
-	h.crc = htole32(libvmig_crc_hdr_and(&h, sizeof(h), s->id, s->id_len));
+	h.check = htole32(libvmig_check_hdr_and(&h, sizeof(h), s->id, s->id_len));
 	ret = buf_put(out, &h, sizeof(h)) ?: buf_put(out, s->id, s->id_len);
 	for (i = 0; !ret && i < s->nr; i++) {
 		const struct libvmig_rec *r = &s->recs[i];

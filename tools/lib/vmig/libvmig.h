@@ -44,7 +44,7 @@ struct libvmig_buf {
 
 /*
  * A migration stream taken apart, to forge streams whose envelope (header,
- * sequence numbers, CRCs, trailer) is sound and whose content is not.  The
+ * sequence numbers, checks, trailer) is sound and whose content is not.  The
  * envelope is the core's, drivers/vfio/vmig/stream.h.  Identity and
  * payloads point into the buffer the stream was split from, or into any
  * buffer of the caller's that is still there when the stream is joined.

@@ -166,9 +166,9 @@ static int fired(int efd)
 /*
  * Forged streams.  The envelope is the core's (see stream.h there): a
  * header with the identity, records of type, flags, length, sequence and
- * CRC32C, and a trailer of type 1 with the counts.  The tests take a real
+ * check, and a trailer of type 1 with the counts.  The tests take a real
  * stream apart, change a record, and frame it again with fresh sequence
- * numbers, CRCs and trailer (libvmig_stream_split() and libvmig_stream_join()),
+ * numbers, checks and trailer (libvmig_stream_split() and libvmig_stream_join()),
  * so that the envelope is sound and only the driver can object.
  */
 #define REC_CONFIG	16

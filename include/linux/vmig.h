@@ -16,6 +16,7 @@
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
+#include <linux/wait.h>
 
 struct dentry;
 struct file;
@@ -265,7 +266,24 @@ struct vmig_stream_id {
  *	nothing queued and more data is due.  Add records with vmig_save_*()
  *	without waiting for chunks; stop at -ENOBUFS, you are called again.
  *	Any other error fails the session: read() returns it from then on.
- *	Drivers without it produce from their own worker.
+ *	Drivers without it produce from @feed, or from a worker of their
+ *	own.
+ * @pending: optional; bytes of record payload not yet added to the stream,
+ *	split as VFIO_MIG_GET_PRECOPY_INFO reports them.  Called with the
+ *	state lock held, in PRE_COPY states only.  Without it, PRECOPY_INFO
+ *	counts only what is framed and unread, a reader in PRE_COPY calls
+ *	@produce and meets the temporary end of stream when it adds
+ *	nothing, and a session fed by a worker has no temporary end at
+ *	all: read() waits for the worker.
+ * @feed: optional, not with @produce; the session's worker.  The core
+ *	calls it once, from a work item of its own, as soon as the session
+ *	is the device's, and waits for it to return before the session's
+ *	release op.  Add records with vmig_save_reserve() waiting for
+ *	chunks; wait for requests with vmig_feed_wait() and friends, which
+ *	vmig_feed_kick() wakes; return when vmig_session_ended() says so,
+ *	or once vmig_save_complete() was called.  Another return than 0
+ *	fails the stream, unless the session ended.  Never takes the state
+ *	lock: the core holds it while it waits for @feed to return.
  * @pending: optional; bytes of record payload not yet added to the stream,
  *	split as VFIO_MIG_GET_PRECOPY_INFO reports them.  Called with the
  *	state lock held, in PRE_COPY states only.  Without it, PRECOPY_INFO
@@ -274,11 +292,13 @@ struct vmig_stream_id {
  *	nothing, and a session fed by a worker has no temporary end at
  *	all: read() waits for the worker.
  * @release: the session ended (the FSM left the saving group, the device
- *	was reset or closed): stop producing, wait for any worker, free what
- *	the session used.  Called once, with the state lock held.
+ *	was reset or closed): stop producing, wait for any worker of the
+ *	driver's own (@feed has returned already), free what the session
+ *	used.  Called once, with the state lock held.
  */
 struct vmig_save_ops {
 	int (*produce)(struct vmig_session *sess);
+	int (*feed)(struct vmig_session *sess);
 	void (*pending)(struct vmig_session *sess, u64 *initial, u64 *dirty);
 	void (*release)(struct vmig_session *sess);
 };
@@ -342,6 +362,43 @@ void vmig_save_error(struct vmig_session *sess, int err);
 void vmig_save_notify(struct vmig_session *sess);
 void vmig_save_reinit(struct vmig_session *sess);
 bool vmig_session_ended(struct vmig_session *sess);
+wait_queue_head_t *vmig_feed_waitq(struct vmig_session *sess);
+void vmig_feed_kick(struct vmig_session *sess);
+
+/**
+ * vmig_feed_wait() - sleep in &struct vmig_save_ops.feed until @cond
+ * @sess: the saving session
+ * @cond: the driver's condition, read again after each wake-up
+ *
+ * Wakes when @cond holds after vmig_feed_kick(), or when the session
+ * ends; the sleep counts as idle, not as load, and is not interruptible
+ * (a work item has no signals).  Check vmig_session_ended() afterwards.
+ */
+#define vmig_feed_wait(sess, cond)					\
+do {									\
+	struct vmig_session *__fs = (sess);				\
+									\
+	wait_event_idle(*vmig_feed_waitq(__fs),				\
+			vmig_session_ended(__fs) || (cond));		\
+} while (0)
+
+/**
+ * vmig_feed_wait_timeout() - vmig_feed_wait() for at most @timeout jiffies
+ * @sess: the saving session
+ * @cond: as for vmig_feed_wait()
+ * @timeout: jiffies
+ *
+ * Return: as wait_event_idle_timeout(): 0 if @timeout elapsed with @cond
+ * false and the session not ended, else at least 1.
+ */
+#define vmig_feed_wait_timeout(sess, cond, timeout)			\
+({									\
+	struct vmig_session *__fs = (sess);				\
+									\
+	wait_event_idle_timeout(*vmig_feed_waitq(__fs),			\
+				vmig_session_ended(__fs) || (cond),	\
+				(timeout));				\
+})
 struct dentry *vmig_debugfs_dir(struct vmig_device *mig);
 
 u32 vmig_stream_overhead(u32 id_len);

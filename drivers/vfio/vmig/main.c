@@ -6,6 +6,7 @@
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/vmig.h>
+#include <linux/workqueue.h>
 
 #define CREATE_TRACE_POINTS
 #include "vmig_priv.h"
@@ -49,8 +50,15 @@ void vmig_fsm_show_table(struct seq_file *m)
 					   "  (starts a session)" : "");
 }
 
+/* The workers of saving sessions (&struct vmig_save_ops.feed). */
+struct workqueue_struct *vmig_wq;
+
 static int __init vmig_module_init(void)
 {
+	/* Unbound: a feed may run for the whole of a pre-copy. */
+	vmig_wq = alloc_workqueue("vmig", WQ_UNBOUND, 0);
+	if (!vmig_wq)
+		return -ENOMEM;
 	vmig_debugfs_init();
 	return 0;
 }
@@ -58,6 +66,7 @@ static int __init vmig_module_init(void)
 static void __exit vmig_module_exit(void)
 {
 	vmig_debugfs_exit();
+	destroy_workqueue(vmig_wq);
 }
 
 module_init(vmig_module_init);

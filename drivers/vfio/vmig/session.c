@@ -16,6 +16,7 @@
 #include <linux/uio.h>
 #include <linux/vmig.h>
 #include <linux/wait_bit.h>
+#include <linux/workqueue.h>
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 #include <uapi/linux/vmig.h>
@@ -35,8 +36,14 @@
  * the kernel memory of a save is bounded whatever the size of the device
  * state.  A driver produces either on demand, from
  * &struct vmig_save_ops.produce, which the core calls when a reader finds
- * the queue empty, or from its own worker, which blocks in
- * vmig_save_reserve() while the queue is full.
+ * the queue empty, or from a worker, which blocks in vmig_save_reserve()
+ * while the queue is full: then the device is read into the next chunk
+ * while read() copies the last one out.  The core runs that worker for the
+ * driver, &struct vmig_save_ops.feed: it starts it once the session is the
+ * device's, wakes it when the session ends or the driver kicks it (from
+ * &struct vmig_save_ops.pending, an arc, anywhere), and waits for it to
+ * return before the release op, so that a driver keeps no stop flag,
+ * waitqueue or cancellation of its own.
  *
  * read() returns what is queued.  With nothing queued, in the PRE_COPY
  * states it fails with -ENOMSG when the driver reports no pending data
@@ -99,6 +106,7 @@ struct vmig_session {
 	const struct vmig_resume_ops *resume;
 	bool attached;		/* mig->session points here */
 	bool released;		/* the driver's release op ran */
+	struct work_struct feed_work;	/* runs save->feed */
 
 	struct mutex io_lock;	/* read()/write(); held across user copies */
 	spinlock_t lock;	/* everything below */
@@ -319,7 +327,10 @@ void vmig_session_end_locked(struct vmig_session *sess)
 	spin_unlock(&sess->lock);
 	vmig_session_wake(sess);
 
-	/* The release op waits for the driver's worker, if any. */
+	/* The feed sees ended and returns; the release op may free its data. */
+	if (sess->kind == VMIG_SESSION_SAVE && sess->save->feed)
+		cancel_work_sync(&sess->feed_work);
+	/* The release op waits for the driver's own worker, if any. */
 	sess->released = true;
 	if (sess->kind == VMIG_SESSION_SAVE)
 		sess->save->release(sess);
@@ -364,6 +375,10 @@ void vmig_session_attach_locked(struct vmig_session *sess)
 	sess->attached = true;
 	mig->session = sess;
 	vmig_session_sync_locked(mig);
+	/* Only now: until the arc's file is the device's, a walk may drop it. */
+	if (sess->kind == VMIG_SESSION_SAVE && sess->save->feed &&
+	    !sess->ended)
+		queue_work(vmig_wq, &sess->feed_work);
 }
 
 /*
@@ -804,6 +819,49 @@ void vmig_save_error(struct vmig_session *sess, int err)
 }
 EXPORT_SYMBOL_GPL(vmig_save_error);
 
+/* The core's worker of a session with &struct vmig_save_ops.feed. */
+static void vmig_feed_work(struct work_struct *work)
+{
+	struct vmig_session *sess = container_of(work, struct vmig_session,
+						 feed_work);
+	int ret;
+
+	ret = sess->save->feed(sess);
+	/* An ended session wants nothing; a failed one must say why. */
+	if (ret && !vmig_session_ended(sess))
+		vmig_save_error(sess, ret);
+}
+
+/**
+ * vmig_feed_waitq() - where &struct vmig_save_ops.feed waits
+ * @sess: the saving session
+ *
+ * For vmig_feed_wait() and vmig_feed_wait_timeout(); the core wakes it
+ * when the session ends, vmig_feed_kick() when the driver says so, and
+ * the core's own queue when a chunk frees up or data arrives.
+ *
+ * Return: the session's waitqueue.
+ */
+wait_queue_head_t *vmig_feed_waitq(struct vmig_session *sess)
+{
+	return &sess->wq;
+}
+EXPORT_SYMBOL_GPL(vmig_feed_waitq);
+
+/**
+ * vmig_feed_kick() - wake &struct vmig_save_ops.feed to look again
+ * @sess: the saving session
+ *
+ * After the driver changed what the feed's vmig_feed_wait() condition
+ * reads.  Callable from any context that may take a spinlock, until the
+ * session's release op has run.
+ */
+void vmig_feed_kick(struct vmig_session *sess)
+{
+	vmig_session_wake(sess);
+}
+EXPORT_SYMBOL_GPL(vmig_feed_kick);
+
 /**
  * vmig_save_notify() - more data became pending during PRE_COPY
  * @sess: the saving session
@@ -1229,13 +1287,14 @@ struct file *vmig_save_open(struct vmig_device *mig,
 	struct vmig_chunk *c;
 	struct file *file;
 
-	if (!ops || !ops->release)
+	if (!ops || !ops->release || (ops->produce && ops->feed))
 		return ERR_PTR(-EINVAL);
 	sess = vmig_session_new(mig, VMIG_SESSION_SAVE, cfg);
 	if (IS_ERR(sess))
 		return ERR_CAST(sess);
 	sess->save = ops;
 	sess->hint = true;
+	INIT_WORK(&sess->feed_work, vmig_feed_work);
 
 	c = vmig_get_chunk(sess, false);
 	if (IS_ERR(c)) {

@@ -61,14 +61,15 @@ struct sd_dev {
 	u32 final_recs;			/* records STOP_COPY adds at the end */
 	bool final;			/* STOP_COPY reached: finish the stream */
 	bool gate;			/* the worker may add dirty records */
-	bool stop;			/* the session ended: worker, leave */
 	u32 seq;			/* payload pattern of the next record */
 	u32 inflight;			/* taken, not yet committed */
 
 	struct vmig_session *sess;	/* the live saving session */
-	struct work_struct work;
-	wait_queue_head_t wq;
+	bool feeding;			/* sd_feed_op() runs */
+	int feed_ret;			/* what it returned last */
+	int feed_fail;			/* -errno it returns after its records */
 	int released;
+	int released_feeding;		/* release ops run while it ran */
 	int released_at_reset;		/* @released when reset() last ran */
 	int resets;			/* calls of the reset op */
 	int produce_calls;
@@ -216,38 +217,53 @@ static bool sd_worker_due(struct sd_dev *sd)
 	bool due;
 
 	spin_lock(&sd->lock);
-	due = sd->stop || sd->initial_left || sd->final ||
+	due = sd->initial_left || sd->final ||
 	      (sd->dirty_left && sd->gate);
 	spin_unlock(&sd->lock);
 	return due;
 }
 
-static void sd_worker(struct work_struct *work)
+/* The feed of a push session: the core runs it. */
+static int sd_feed_op(struct vmig_session *sess)
 {
-	struct sd_dev *sd = container_of(work, struct sd_dev, work);
-	struct vmig_session *sess = sd->sess;
+	struct sd_dev *sd = vmig_session_priv(sess);
+	int ret = 0;
 
-	while (!READ_ONCE(sd->stop)) {
-		if (sd_add_records(sd, sess, true))
+	WRITE_ONCE(sd->feeding, true);
+	while (!vmig_session_ended(sess)) {
+		ret = sd_add_records(sd, sess, true);
+		if (ret)
 			break;
 		vmig_save_flush(sess);
 		if (sd_finished(sd)) {
-			vmig_save_complete(sess);
+			ret = sd->feed_fail;
+			if (!ret)
+				vmig_save_complete(sess);
 			break;
 		}
-		wait_event(sd->wq, sd_worker_due(sd));
+		vmig_feed_wait(sess, sd_worker_due(sd));
 	}
+	WRITE_ONCE(sd->feed_ret, ret);
+	WRITE_ONCE(sd->feeding, false);
+	return ret;
+}
+
+/* Wake the feed after a change of what it waits for. */
+static void sd_kick(struct sd_dev *sd)
+{
+	struct vmig_session *sess = READ_ONCE(sd->sess);
+
+	if (sess)
+		vmig_feed_kick(sess);
 }
 
 static void sd_release(struct vmig_session *sess)
 {
 	struct sd_dev *sd = vmig_session_priv(sess);
 
-	if (sd->push) {
-		WRITE_ONCE(sd->stop, true);
-		wake_up_all(&sd->wq);
-		cancel_work_sync(&sd->work);
-	}
+	/* The core must have waited for the feed. */
+	if (READ_ONCE(sd->feeding))
+		sd->released_feeding++;
 	sd->sess = NULL;
 	sd->released++;
 }
@@ -264,6 +280,7 @@ static const struct vmig_save_ops sd_pull_nopending_ops = {
 };
 
 static const struct vmig_save_ops sd_push_ops = {
+	.feed = sd_feed_op,
 	.pending = sd_pending,
 	.release = sd_release,
 };
@@ -324,22 +341,19 @@ static struct file *sd_step(struct vmig_device *mig, u32 from, u32 to)
 		spin_lock(&sd->lock);
 		sd->final = true;
 		spin_unlock(&sd->lock);
-		wake_up_all(&sd->wq);
+		sd_kick(sd);
 	}
 	if (!vmig_arc_starts_session(from, to))
 		return NULL;
 	if (to == RE)
 		return vmig_resume_open(mig, &sd_resume_ops, &cfg);
 
-	sd->stop = false;
 	f = vmig_save_open(mig, sd->push ? &sd_push_ops :
 			   sd->no_pending ? &sd_pull_nopending_ops : &sd_pull_ops,
 			   &cfg);
 	if (IS_ERR(f))
 		return f;
 	sd->sess = vmig_file_session(f);
-	if (sd->push)
-		queue_work(system_unbound_wq, &sd->work);
 	return f;
 }
 
@@ -392,11 +406,9 @@ static void sd_setup(struct kunit *test, struct sd_dev *sd, bool push,
 	sd->rec_len = rec_len;
 	sd->chunk = chunk;
 	spin_lock_init(&sd->lock);
-	init_waitqueue_head(&sd->wq);
 	init_completion(&sd->pending_seen);
 	init_completion(&sd->load_entered);
 	init_completion(&sd->load_release);
-	INIT_WORK(&sd->work, sd_worker);
 	KUNIT_ASSERT_EQ(test, vmig_init(&sd->mig, &sd->vdev, &sd_ops, SD_FLAGS), 0);
 }
 
@@ -419,7 +431,7 @@ static void sd_add_dirty(struct sd_dev *sd, u32 n)
 	spin_unlock(&sd->lock);
 	if (sd->sess)
 		vmig_save_notify(sd->sess);
-	wake_up_all(&sd->wq);
+	sd_kick(sd);
 }
 
 static void sd_open_gate(struct sd_dev *sd)
@@ -427,7 +439,7 @@ static void sd_open_gate(struct sd_dev *sd)
 	spin_lock(&sd->lock);
 	sd->gate = true;
 	spin_unlock(&sd->lock);
-	wake_up_all(&sd->wq);
+	sd_kick(sd);
 }
 
 static struct file *sd_goto(struct kunit *test, struct sd_dev *sd, u32 state)
@@ -1356,6 +1368,103 @@ static void vmig_session_end_paths(struct kunit *test)
 	fput(f);
 }
 
+/* The ends of a saving session. */
+static const int sd_feed_ends[] = { END_LEAVE, END_RESET, END_CLOSE, END_ERROR };
+
+KUNIT_ARRAY_PARAM(sd_feed_ends, sd_feed_ends, sd_end_desc);
+
+/*
+ * The core's worker (&struct vmig_save_ops.feed) returns before the
+ * release op runs, however the session ends: blocked in a full queue
+ * (-ENODEV from vmig_save_reserve()) or waiting for a request.
+ */
+static void vmig_session_feed_ends_first(struct kunit *test)
+{
+	int how = *(const int *)test->param_value;
+	struct sd_dev *sd;
+	bool in_queue;
+	loff_t pos = 0;
+	struct file *f;
+	u8 byte;
+
+	for (in_queue = false; ; in_queue = true) {
+		/* Six records of 60000 bytes fill the 4 chunks of 64 KiB. */
+		sd = sd_new(test, true, in_queue ? 6 : 0, 1, 60000, SZ_64K);
+		sd_add_dirty(sd, 2);	/* the gate stays shut: the feed waits */
+		f = sd_goto(test, sd, PC);
+		KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), 1);
+		/* Let it block: the queue full again, or the wait for the gate. */
+		msleep(50);
+		KUNIT_EXPECT_TRUE(test, READ_ONCE(sd->feeding));
+
+		switch (how) {
+		case END_LEAVE:
+			sd_goto(test, sd, RU);
+			break;
+		case END_RESET:
+			vmig_reset(&sd->mig);
+			break;
+		case END_CLOSE:
+			vmig_close(&sd->mig);
+			break;
+		case END_ERROR:
+			sd->mig.inject.from = RU;
+			sd->mig.inject.to = RP;
+			sd->mig.inject.err = -EIO;
+			sd->mig.inject.count = 1;
+			KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&sd->mig, ST)),
+					-EIO);
+			break;
+		}
+		KUNIT_EXPECT_EQ(test, sd->released, 1);
+		KUNIT_EXPECT_EQ_MSG(test, sd->released_feeding, 0,
+				    "released while the feed ran (%s)",
+				    in_queue ? "in a full queue" : "waiting");
+		KUNIT_EXPECT_FALSE(test, READ_ONCE(sd->feeding));
+		KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_ret),
+				in_queue ? -ENODEV : 0);
+		KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
+		fput(f);
+		if (in_queue)
+			break;
+	}
+}
+
+/*
+ * A failing feed fails the stream: read() returns its error, and the
+ * records before it were framed as usual.  A feed and a produce op
+ * together are refused.
+ */
+static void vmig_session_feed_fails(struct kunit *test)
+{
+	static const struct vmig_save_ops both = {
+		.produce = sd_produce,
+		.feed = sd_feed_op,
+		.release = sd_release,
+	};
+	struct vmig_session_cfg cfg = {};
+	struct sd_dev *sd = sd_new(test, true, 3, 0, 100, 0);
+	struct sd_buf b;
+	struct file *f;
+
+	sd->feed_fail = -EIO;
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, SC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -EIO);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_ret), -EIO);
+	fput(f);
+	sd_goto(test, sd, RU);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+
+	cfg.priv = sd;
+	mutex_lock(&sd->mig.state_lock);
+	f = vmig_save_open(&sd->mig, &both, &cfg);
+	mutex_unlock(&sd->mig.state_lock);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(f), -EINVAL);
+	if (!IS_ERR(f))
+		fput(f);
+}
+
 /* A reader in full flight while the FSM leaves the group, again and again. */
 static void vmig_session_read_vs_leave(struct kunit *test)
 {
@@ -2076,6 +2185,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_killed_io),
 	KUNIT_CASE(vmig_session_nonblock_write_keeps_off_state_lock),
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
+	KUNIT_CASE_PARAM(vmig_session_feed_ends_first, sd_feed_ends_gen_params),
+	KUNIT_CASE(vmig_session_feed_fails),
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),
 	KUNIT_CASE_PARAM(vmig_session_stale_file_vs_new_session,

@@ -37,6 +37,9 @@ u32 vmig_session_peak_chunks(struct vmig_session *sess);
 struct dentry *vmig_debugfs_root(void);
 void vmig_debugfs_add(struct vmig_device *mig);
 void vmig_debugfs_remove(struct vmig_device *mig);
+struct workqueue_struct;
+extern struct workqueue_struct *vmig_wq;
+
 void vmig_debugfs_init(void);
 void vmig_debugfs_exit(void);
 

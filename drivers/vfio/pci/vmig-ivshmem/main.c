@@ -20,20 +20,20 @@
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
 #include <linux/vmig.h>
-#include <linux/wait.h>
-#include <linux/workqueue.h>
 
 #include "cmd.h"
 
 /**
  * DOC: Saving
  *
- * A saving session is fed by a work item, never by the reader: the reader
- * only drains the core's queue of at most %VMIG_SAVE_CHUNKS chunks of
- * IVSH_CHUNK (256 KiB) bytes, and the worker blocks in vmig_save_reserve()
- * while all of them are full.  Kernel memory for the stream is therefore
- * 1 MiB whatever the size of BAR2; memory records carry up to 252 KiB each,
- * read straight from BAR2 into the chunk.
+ * A saving session is fed by the core's worker (&struct vmig_save_ops.feed,
+ * ivsh_save_feed()), never by the reader: the reader only drains the
+ * core's queue of at most %VMIG_SAVE_CHUNKS chunks of IVSH_CHUNK (256 KiB)
+ * bytes, and the worker blocks in vmig_save_reserve() while all of them
+ * are full, so BAR2 is read into one chunk while read() copies another
+ * out.  Kernel memory for the stream is therefore 1 MiB whatever the size
+ * of BAR2; memory records carry up to 252 KiB each, read straight from
+ * BAR2 into the chunk.
  *
  * STOP_COPY from STOP.  The device is frozen: the worker sends all of BAR2
  * in memory records, then the registers captured at the freeze, then
@@ -84,8 +84,9 @@
  * reaches the stream nor the tracker.
  *
  * The core ends the session (the FSM left the saving group, a reset, a
- * close) by calling the release op, which stops the worker and waits for
- * it.  The worker takes no lock but its own spinlock and, for a window,
+ * close): the worker sees vmig_session_ended() and returns, the core waits
+ * for it, then calls the release op, which frees the session's data.  The
+ * worker takes no lock but its own spinlock and, for a window,
  * vfio-pci-core's memory_lock, which it only tries: never the state lock,
  * and it never waits for memory_lock.  It allocates the session's chunks
  * before its first window (vmig_save_prealloc()), and in a window adds
@@ -131,8 +132,6 @@ static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
 /* The worker's pause between tries for an access window, at least. */
 #define IVSH_ACCESS_POLL_US	500
 
-static struct workqueue_struct *ivsh_wq;
-
 /* Read when a device is bound: a change applies to devices bound later. */
 static bool ivsh_precopy = true;
 module_param_named(precopy, ivsh_precopy, bool, 0644);
@@ -143,8 +142,6 @@ MODULE_PARM_DESC(precopy,
  * struct ivsh_save - a saving session's state
  * @ivsh: the device
  * @sess: the core's session
- * @work: the worker that feeds @sess
- * @wq: the worker waits here for requests
  * @trk: the dirty tracker; NULL for a session without pre-copy
  * @scratch: one block, for scans
  * @rec_max: data bytes per memory record
@@ -155,7 +152,6 @@ MODULE_PARM_DESC(precopy,
  * @reopen_at: the next window opens no earlier than this
  * @lock: protects the members below
  * @final: STOP_COPY: the last pass, the registers, the end
- * @stop: the session ended: the worker returns
  * @scan: someone asked for pending data: scan again
  * @regs: the registers for the REGS record, from the freeze
  * @initial_left: stream bytes of the initial image not yet added
@@ -165,8 +161,6 @@ MODULE_PARM_DESC(precopy,
 struct ivsh_save {
 	struct ivsh_device *ivsh;
 	struct vmig_session *sess;
-	struct work_struct work;
-	wait_queue_head_t wq;
 	struct ivsh_tracker *trk;
 	void *scratch;
 	u32 rec_max;
@@ -178,7 +172,6 @@ struct ivsh_save {
 
 	spinlock_t lock;	/* the members below */
 	bool final;
-	bool stop;
 	bool scan;
 	struct ivsh_regs regs;
 	u64 initial_left;
@@ -207,7 +200,7 @@ static struct ivsh_device *ivsh_from_mig(struct vmig_device *mig)
 
 static bool ivsh_save_stopped(struct ivsh_save *s)
 {
-	return READ_ONCE(s->stop) || vmig_session_ended(s->sess);
+	return vmig_session_ended(s->sess);
 }
 
 static bool ivsh_save_final(struct ivsh_save *s)
@@ -588,7 +581,7 @@ static int ivsh_save_last(struct ivsh_save *s)
 
 static bool ivsh_save_due(struct ivsh_save *s)
 {
-	return READ_ONCE(s->stop) || READ_ONCE(s->final) || READ_ONCE(s->scan);
+	return READ_ONCE(s->final) || READ_ONCE(s->scan);
 }
 
 /* PRE_COPY: scan and send changed blocks, when asked or now and then. */
@@ -606,9 +599,8 @@ static int ivsh_save_precopy(struct ivsh_save *s)
 			      nsecs_to_jiffies(s->scan_ns));
 		spin_unlock(&s->lock);
 		/* Asked or not, a scan waits as long as the last one took. */
-		wait_event_idle_timeout(s->wq, READ_ONCE(s->stop) ||
-					READ_ONCE(s->final), pause);
-		wait_event_idle_timeout(s->wq, ivsh_save_due(s), 3 * pause);
+		vmig_feed_wait_timeout(s->sess, ivsh_save_final(s), pause);
+		vmig_feed_wait_timeout(s->sess, ivsh_save_due(s), 3 * pause);
 		if (ivsh_save_stopped(s))
 			return -ENODEV;
 		if (ivsh_save_final(s))
@@ -621,23 +613,21 @@ static int ivsh_save_precopy(struct ivsh_save *s)
 	return ret;
 }
 
-static void ivsh_save_work(struct work_struct *work)
+/* &struct vmig_save_ops.feed: the session's worker, run by the core. */
+static int ivsh_save_feed(struct vmig_session *sess)
 {
-	struct ivsh_save *s = container_of(work, struct ivsh_save, work);
+	struct ivsh_save *s = vmig_session_priv(sess);
 	int ret;
 
 	/* Reservations inside a window must not sleep in an allocation. */
-	ret = vmig_save_prealloc(s->sess);
+	ret = vmig_save_prealloc(sess);
 	if (!ret && s->trk)
 		ret = ivsh_save_precopy(s);
 	ivsh_save_close(s);
-	if (!ret) {
-		wait_event_idle(s->wq, READ_ONCE(s->stop) || READ_ONCE(s->final));
-		ret = ivsh_save_stopped(s) ? -ENODEV : ivsh_save_last(s);
-	}
-	/* An ended session wants nothing; a failed one must say why. */
-	if (ret && !ivsh_save_stopped(s))
-		vmig_save_error(s->sess, ret);
+	if (ret)
+		return ret;
+	vmig_feed_wait(sess, ivsh_save_final(s));
+	return ivsh_save_stopped(s) ? -ENODEV : ivsh_save_last(s);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -653,7 +643,7 @@ static void ivsh_save_pending(struct vmig_session *sess, u64 *initial,
 	*dirty = s->dirty_left;
 	s->scan = true;
 	spin_unlock(&s->lock);
-	wake_up(&s->wq);
+	vmig_feed_kick(sess);
 }
 
 static void ivsh_save_free(struct ivsh_save *s)
@@ -667,17 +657,13 @@ static void ivsh_save_release(struct vmig_session *sess)
 {
 	struct ivsh_save *s = vmig_session_priv(sess);
 
-	spin_lock(&s->lock);
-	s->stop = true;
-	spin_unlock(&s->lock);
-	wake_up(&s->wq);
-	/* The session ended: a worker blocked on a chunk gets -ENODEV. */
-	cancel_work_sync(&s->work);
+	/* The core waited for ivsh_save_feed() to return. */
 	s->ivsh->save = NULL;
 	ivsh_save_free(s);
 }
 
 static const struct vmig_save_ops ivsh_save_ops = {
+	.feed = ivsh_save_feed,
 	.pending = ivsh_save_pending,
 	.release = ivsh_save_release,
 };
@@ -699,8 +685,6 @@ static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 	s->rec_max = ivsh_cmd_mem_rec_max(IVSH_CHUNK);
 	s->nr_blocks = ivsh->bar2_size / IVSH_BLOCK;
 	spin_lock_init(&s->lock);
-	init_waitqueue_head(&s->wq);
-	INIT_WORK(&s->work, ivsh_save_work);
 	if (precopy) {
 		s->trk = ivsh_tracker_alloc(ivsh->bar2_size);
 		s->scratch = kmalloc(IVSH_BLOCK, GFP_KERNEL_ACCOUNT);
@@ -728,7 +712,6 @@ static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 	ivsh->stats.saves++;
 	ivsh->stats.track_bytes = track;
 	spin_unlock(&ivsh->stats.lock);
-	queue_work(ivsh_wq, &s->work);
 	return file;
 
 err_free:
@@ -749,7 +732,7 @@ static void ivsh_save_finish(struct ivsh_device *ivsh)
 	s->dirty_left = 0;
 	WRITE_ONCE(s->final, true);
 	spin_unlock(&s->lock);
-	wake_up(&s->wq);
+	vmig_feed_kick(s->sess);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1188,31 +1171,7 @@ static struct pci_driver ivsh_pci_driver = {
 	.driver_managed_dma = true,
 };
 
-static int __init ivsh_init(void)
-{
-	int ret;
-
-	ivsh_wq = alloc_workqueue("vmig-ivshmem", WQ_UNBOUND, 0);
-	if (!ivsh_wq)
-		return -ENOMEM;
-	ret = pci_register_driver(&ivsh_pci_driver);
-	if (ret)
-		goto err_destroy_wq;
-	return 0;
-
-err_destroy_wq:
-	destroy_workqueue(ivsh_wq);
-	return ret;
-}
-
-static void __exit ivsh_exit(void)
-{
-	pci_unregister_driver(&ivsh_pci_driver);
-	destroy_workqueue(ivsh_wq);
-}
-
-module_init(ivsh_init);
-module_exit(ivsh_exit);
+module_pci_driver(ivsh_pci_driver);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("VFIO live-migration driver for QEMU's ivshmem-plain device");

@@ -28,12 +28,13 @@
  *
  * A saving session is fed by the core's worker (&struct vmig_save_ops.feed,
  * ivsh_save_feed()), never by the reader: the reader only drains the
- * core's queue of at most %VMIG_SAVE_CHUNKS chunks of IVSH_CHUNK (256 KiB)
+ * core's queue of at most %VMIG_SAVE_CHUNKS chunks of IVSH_CHUNK (512 KiB)
  * bytes, and the worker blocks in vmig_save_reserve() while all of them
  * are full, so BAR2 is read into one chunk while read() copies another
- * out.  Kernel memory for the stream is therefore 1 MiB whatever the size
- * of BAR2; memory records carry up to 252 KiB each, read straight from
- * BAR2 into the chunk.
+ * out.  Kernel memory for the stream is therefore 2 MiB whatever the size
+ * of BAR2; memory records carry up to 508 KiB each, read straight from
+ * BAR2 into the chunk.  The chunk size was measured: see "Benchmark" in
+ * the driver's documentation.
  *
  * STOP_COPY from STOP.  The device is frozen: the worker sends all of BAR2
  * in memory records, then the registers captured at the freeze, then
@@ -112,8 +113,8 @@
  * memory across a reset) or starts a new stream after a reset.
  */
 
-/* Chunks of the stream queue. */
-#define IVSH_CHUNK		(256 * 1024)
+/* Chunks of the stream queue (see "Benchmark" in the documentation). */
+#define IVSH_CHUNK		(512 * 1024)
 /* The worker's pause between scans nobody asked for, at least. */
 #define IVSH_RESCAN_MIN_MS	100
 /* Blocks a scan looks at in one access window: 256 KiB. */

@@ -10,7 +10,8 @@
  *  - STOP+RUNNING: SET STOP then SET RUNNING, a walk each (with P2P, two
  *    arcs each);
  *  - save cycle: SET STOP_COPY from RUNNING, read the stream to its end,
- *    close it, SET RUNNING.
+ *    close it, SET RUNNING; then, as comment lines, the time of each of
+ *    these four phases, the median over the rounds as for the requests.
  *
  * The devices take turns within each round, so that what the machine does
  * meanwhile weighs on both alike; the figure of an operation is the median
@@ -84,30 +85,6 @@ static void op_stop_running(struct libvmig_dev *d, struct libvmig_buf *b)
 	set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 }
 
-static void op_save_cycle(struct libvmig_dev *d, struct libvmig_buf *b)
-{
-	int fd = -1, ret;
-
-	set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
-	b->len = 0;
-	ret = libvmig_read_stream(fd, b);
-	if (ret)
-		die(d->name, "reading the STOP_COPY stream", ret);
-	close(fd);
-	set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
-}
-
-static const struct bench_op {
-	const char *name;
-	void (*run)(struct libvmig_dev *d, struct libvmig_buf *b);
-	int weight;		/* iterations are divided by this */
-} ops[] = {
-	{ "GET_INFO x2", op_get_info, 1 },
-	{ "GET_STATE", op_get_state, 1 },
-	{ "STOP+RUNNING", op_stop_running, 4 },
-	{ "save cycle", op_save_cycle, 8 },
-};
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -120,6 +97,80 @@ static double median(double *v, int n)
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
+
+/* Where a save cycle's time goes, summed over every cycle of a device. */
+enum { PH_STOP_COPY, PH_READ, PH_CLOSE, PH_RUNNING, NR_PHASES };
+static const char * const phase_names[NR_PHASES] = {
+	"SET STOP_COPY", "read", "close", "SET RUNNING",
+};
+static struct libvmig_dev *phase_devs;
+static double phase_sum[NR_DEVS][NR_PHASES];
+static long phase_cycles[NR_DEVS];
+static double *phase_round[NR_DEVS][NR_PHASES];	/* per round: the mean */
+
+static void op_save_cycle(struct libvmig_dev *d, struct libvmig_buf *b)
+{
+	double *sum = phase_sum[d - phase_devs], t[NR_PHASES + 1];
+	int fd = -1, ret, p;
+
+	t[0] = now();
+	set_state(d, VFIO_DEVICE_STATE_STOP_COPY, &fd);
+	t[1] = now();
+	b->len = 0;
+	ret = libvmig_read_stream(fd, b);
+	if (ret)
+		die(d->name, "reading the STOP_COPY stream", ret);
+	t[2] = now();
+	close(fd);
+	t[3] = now();
+	set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
+	t[4] = now();
+	for (p = 0; p < NR_PHASES; p++)
+		sum[p] += t[p + 1] - t[p];
+	phase_cycles[d - phase_devs]++;
+}
+
+/* The cycles since the last call become round @r's means of device @i. */
+static void phase_end_round(int i, int r)
+{
+	int p;
+
+	for (p = 0; p < NR_PHASES; p++) {
+		if (r >= 0)
+			phase_round[i][p][r] = phase_sum[i][p] / phase_cycles[i];
+		phase_sum[i][p] = 0;
+	}
+	phase_cycles[i] = 0;
+}
+
+/* Each phase of a save cycle, per device: the median of its round means. */
+static void print_phases(int rounds)
+{
+	static const char * const who[NR_DEVS] = { "device", "reference" };
+	int i, p;
+
+	printf("# save cycle by phase, us (median over the rounds):\n# %-10s", "");
+	for (p = 0; p < NR_PHASES; p++)
+		printf(" %14s", phase_names[p]);
+	printf("\n");
+	for (i = 0; i < NR_DEVS; i++) {
+		printf("# %-10s", who[i]);
+		for (p = 0; p < NR_PHASES; p++)
+			printf(" %14.2f", median(phase_round[i][p], rounds) * 1e6);
+		printf("\n");
+	}
+}
+
+static const struct bench_op {
+	const char *name;
+	void (*run)(struct libvmig_dev *d, struct libvmig_buf *b);
+	int weight;		/* iterations are divided by this */
+} ops[] = {
+	{ "GET_INFO x2", op_get_info, 1 },
+	{ "GET_STATE", op_get_state, 1 },
+	{ "STOP+RUNNING", op_stop_running, 4 },
+	{ "save cycle", op_save_cycle, 8 },
+};
 
 int main(int argc, char **argv)
 {
@@ -146,6 +197,7 @@ int main(int argc, char **argv)
 	if (argc - optind != NR_DEVS || rounds < 1 || iters < 8)
 		goto usage;
 
+	phase_devs = devs;
 	for (i = 0; i < NR_DEVS; i++) {
 		int ret = libvmig_dev_open(&devs[i], argv[optind + i]);
 
@@ -154,6 +206,11 @@ int main(int argc, char **argv)
 		t[i] = calloc(rounds, sizeof(double));
 		if (!t[i])
 			die(devs[i].name, "calloc", ENOMEM);
+		for (k = 0; k < NR_PHASES; k++) {
+			phase_round[i][k] = calloc(rounds, sizeof(double));
+			if (!phase_round[i][k])
+				die(devs[i].name, "calloc", ENOMEM);
+		}
 		op_save_cycle(&devs[i], &buf);
 		stream_len[i] = buf.len;
 	}
@@ -181,9 +238,13 @@ int main(int argc, char **argv)
 				struct libvmig_dev *d = &devs[(i + r) % NR_DEVS];
 				double t0 = now();
 
+				if (ops[o].run == op_save_cycle)
+					phase_end_round((i + r) % NR_DEVS, -1);
 				for (k = 0; k < n; k++)
 					ops[o].run(d, &buf);
 				t[(i + r) % NR_DEVS][r] = (now() - t0) / n;
+				if (ops[o].run == op_save_cycle)
+					phase_end_round((i + r) % NR_DEVS, r);
 			}
 		}
 		for (i = 0; i < NR_DEVS; i++)
@@ -191,10 +252,13 @@ int main(int argc, char **argv)
 		printf("%-14s %8.2f %12.2f %12.2f\n", ops[o].name, m[0] / m[1],
 		       m[0] * 1e6, m[1] * 1e6);
 	}
+	print_phases(rounds);
 
 	for (i = 0; i < NR_DEVS; i++) {
 		libvmig_dev_close(&devs[i]);
 		free(t[i]);
+		for (k = 0; k < NR_PHASES; k++)
+			free(phase_round[i][k]);
 	}
 	libvmig_buf_free(&buf);
 	return 0;

@@ -223,6 +223,42 @@ static void vmig_stream_every_byte(struct kunit *test)
 	}
 }
 
+/*
+ * The checks against values computed outside the kernel (the XXH64 and
+ * the bitwise CRC32C of another implementation), for a record header
+ * {type 0x10, flags 1, len 5, seq 3, check 0} and two payloads: a change
+ * of seed order, of the bytes hashed or of the truncation shows here even
+ * when reader and writer agree with each other.
+ */
+static void vmig_stream_known_answers(struct kunit *test)
+{
+	static const u8 hdr[16] = { 0x10, 0, 1, 0, 5, 0, 0, 0, 3 };
+	u8 big[100];
+	int i;
+
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = i * 7 + 1;
+	KUNIT_EXPECT_EQ(test, vmig_stream_check(2, hdr, sizeof(hdr), 12,
+						"hello", 5), 0x0783046e);
+	KUNIT_EXPECT_EQ(test, vmig_stream_check(1, hdr, sizeof(hdr), 12,
+						"hello", 5), 0x0c28aca2);
+	KUNIT_EXPECT_EQ(test, vmig_stream_check(2, hdr, sizeof(hdr), 12,
+						big, sizeof(big)), 0x1057dc88);
+	KUNIT_EXPECT_EQ(test, vmig_stream_check(1, hdr, sizeof(hdr), 12,
+						big, sizeof(big)), 0x48f54f33);
+	/* The check field is read as zero, whatever it holds. */
+	{
+		u8 h[16];
+
+		memcpy(h, hdr, sizeof(h));
+		memset(h + 12, 0xa5, 4);
+		KUNIT_EXPECT_EQ(test, vmig_stream_check(2, h, sizeof(h), 12,
+							"hello", 5), 0x0783046e);
+		KUNIT_EXPECT_EQ(test, vmig_stream_check(1, h, sizeof(h), 12,
+							"hello", 5), 0x0c28aca2);
+	}
+}
+
 /* Make @s a stream of format @version: its number and every check. */
 static void ts_recheck(struct kunit *test, struct ts_stream *s, u32 version)
 {
@@ -260,6 +296,7 @@ static void vmig_stream_version1(struct kunit *test)
 	struct vmig_stream_hdr *h;
 	struct ts_stream s;
 	size_t off;
+	u8 *orig;
 	int ret;
 
 	ts_sample(test, &s);
@@ -267,7 +304,11 @@ static void vmig_stream_version1(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, le16_to_cpu(h->version), 2);
 	KUNIT_ASSERT_EQ(test, ts_parse(s.buf, s.len, &good, NULL, TS_MAX), 0);
 	/* ts_recheck() computes what vmig_stream_seal() wrote. */
+	orig = kunit_kmalloc(test, s.len, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, orig);
+	memcpy(orig, s.buf, s.len);
 	ts_recheck(test, &s, 2);
+	KUNIT_EXPECT_EQ(test, memcmp(orig, s.buf, s.len), 0);
 	KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX), 0);
 	/* A version 2 stream that says 1: -EINVAL, not read as version 1. */
 	h->version = cpu_to_le16(1);
@@ -352,12 +393,15 @@ static void vmig_stream_crafted(struct kunit *test)
 
 	/*
 	 * A future format version, whose header is checked as version 2's:
-	 * -EOPNOTSUPP; version 0 too.  The same with a stale check: -EINVAL.
+	 * -EOPNOTSUPP, also when it says its header is longer; version 0
+	 * too.  The same with a stale check: -EINVAL.
 	 */
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		ts_begin(test, &s, TS_ID);
 		h = (struct vmig_stream_hdr *)s.buf;
-		h->version = cpu_to_le16(i ? 0 : VMIG_STREAM_VERSION + 1);
+		h->version = cpu_to_le16(i == 1 ? 0 : VMIG_STREAM_VERSION + 1);
+		if (i == 2)
+			h->hdr_len = cpu_to_le16(sizeof(*h) + 8);
 		ts_end(test, &s);
 		KUNIT_EXPECT_EQ(test, ts_parse(s.buf, s.len, &sink, NULL, TS_MAX),
 				-EINVAL);
@@ -539,6 +583,7 @@ static struct kunit_case vmig_stream_cases[] = {
 	KUNIT_CASE(vmig_stream_every_byte),
 	KUNIT_CASE(vmig_stream_crafted),
 	KUNIT_CASE(vmig_stream_version1),
+	KUNIT_CASE(vmig_stream_known_answers),
 	KUNIT_CASE(vmig_stream_sequence),
 	KUNIT_CASE(vmig_stream_sticky),
 	KUNIT_CASE_SLOW(vmig_stream_fuzz),

@@ -12,6 +12,8 @@
  *  - save cycle: SET STOP_COPY from RUNNING, read the stream to its end,
  *    close it, SET RUNNING; then, as comment lines, the time of each of
  *    these four phases, the median over the rounds as for the requests.
+ *    The clock reads between the phases (four per cycle, the same for
+ *    both devices) are part of the cycle's time.
  *
  * The devices take turns within each round, so that what the machine does
  * meanwhile weighs on both alike; the figure of an operation is the median
@@ -100,9 +102,11 @@ static double median(double *v, int n)
 
 /* Where a save cycle's time goes, summed over every cycle of a device. */
 enum { PH_STOP_COPY, PH_READ, PH_CLOSE, PH_RUNNING, NR_PHASES };
+
 static const char * const phase_names[NR_PHASES] = {
 	"SET STOP_COPY", "read", "close", "SET RUNNING",
 };
+
 static struct libvmig_dev *phase_devs;
 static double phase_sum[NR_DEVS][NR_PHASES];
 static long phase_cycles[NR_DEVS];
@@ -236,10 +240,11 @@ int main(int argc, char **argv)
 			for (i = 0; i < NR_DEVS; i++) {
 				/* Alternate who goes first. */
 				struct libvmig_dev *d = &devs[(i + r) % NR_DEVS];
-				double t0 = now();
+				double t0;
 
 				if (ops[o].run == op_save_cycle)
 					phase_end_round((i + r) % NR_DEVS, -1);
+				t0 = now();
 				for (k = 0; k < n; k++)
 					ops[o].run(d, &buf);
 				t[(i + r) % NR_DEVS][r] = (now() - t0) / n;

@@ -268,22 +268,20 @@ struct vmig_stream_id {
  *	Any other error fails the session: read() returns it from then on.
  *	Drivers without it produce from @feed, or from a worker of their
  *	own.
- * @pending: optional; bytes of record payload not yet added to the stream,
- *	split as VFIO_MIG_GET_PRECOPY_INFO reports them.  Called with the
- *	state lock held, in PRE_COPY states only.  Without it, PRECOPY_INFO
- *	counts only what is framed and unread, a reader in PRE_COPY calls
- *	@produce and meets the temporary end of stream when it adds
- *	nothing, and a session fed by a worker has no temporary end at
- *	all: read() waits for the worker.
  * @feed: optional, not with @produce; the session's worker.  The core
- *	calls it once, from a work item of its own, as soon as the session
- *	is the device's, and waits for it to return before the session's
- *	release op.  Add records with vmig_save_reserve() waiting for
- *	chunks; wait for requests with vmig_feed_wait() and friends, which
- *	vmig_feed_kick() wakes; return when vmig_session_ended() says so,
- *	or once vmig_save_complete() was called.  Another return than 0
- *	fails the stream, unless the session ended.  Never takes the state
- *	lock: the core holds it while it waits for @feed to return.
+ *	calls it at most once (not at all if the session ends first), from
+ *	a work item of its own, once the session is the device's, and
+ *	waits for it to return before the session's release op.  Add
+ *	records with vmig_save_reserve() waiting for chunks; wait for
+ *	requests with vmig_feed_wait() and friends, which vmig_feed_kick()
+ *	wakes; return when vmig_session_ended() says so, or once
+ *	vmig_save_complete() was called.  Another return than 0 fails the
+ *	stream unless the session ended, and so does 0 before either.
+ *	The core holds the state lock while it waits for @feed to return:
+ *	never take it, nor call what takes it (vmig_set_state(),
+ *	vmig_get_state(), vmig_reset(), the device's vfio callbacks), nor
+ *	wait for anything that waits for it.  At most %WQ_MAX_ACTIVE
+ *	feeds run at once, system-wide; more wait for one to return.
  * @pending: optional; bytes of record payload not yet added to the stream,
  *	split as VFIO_MIG_GET_PRECOPY_INFO reports them.  Called with the
  *	state lock held, in PRE_COPY states only.  Without it, PRECOPY_INFO

@@ -55,8 +55,11 @@ struct workqueue_struct *vmig_wq;
 
 static int __init vmig_module_init(void)
 {
-	/* Unbound: a feed may run for the whole of a pre-copy. */
-	vmig_wq = alloc_workqueue("vmig", WQ_UNBOUND, 0);
+	/*
+	 * Unbound, and as many at once as a workqueue allows: each feed
+	 * holds its worker for the whole of a pre-copy.
+	 */
+	vmig_wq = alloc_workqueue("vmig", WQ_UNBOUND, WQ_MAX_ACTIVE);
 	if (!vmig_wq)
 		return -ENOMEM;
 	vmig_debugfs_init();

@@ -81,12 +81,19 @@ enum vmig_session_kind {
 	VMIG_SESSION_RESUME,
 };
 
+/*
+ * The data is an allocation of its own, of exactly the session's chunk
+ * size: a power of two such as 512 KiB then takes 512 KiB of pages, where
+ * a header in front of it would round the allocation up to twice that.
+ * It is page aligned from 4 KiB on, so records whose sizes are multiples
+ * of 8 keep their payloads 8-byte aligned.
+ */
 struct vmig_chunk {
 	struct list_head list;
 	u32 len;		/* bytes written */
 	u32 pos;		/* bytes read */
 	bool initial;		/* every byte in it is initial pre-copy data */
-	u8 data[];
+	u8 *data;		/* chunk_size bytes */
 };
 
 /* Bytes of user data that write() takes per round of parsing. */
@@ -128,6 +135,7 @@ struct vmig_session {
 	u32 rec_len;
 	u8 phase;		/* FSM state while in the saving group */
 	bool complete;		/* the driver added its last record */
+	bool producing;		/* refill runs save->produce in STOP_COPY */
 	bool trailer;		/* the trailer is queued */
 	bool eos;		/* ... and was read */
 	bool kick;		/* wake readers to look again */
@@ -191,12 +199,20 @@ bool vmig_session_ended(struct vmig_session *sess)
 }
 EXPORT_SYMBOL_GPL(vmig_session_ended);
 
+static void vmig_chunk_free(struct vmig_chunk *c)
+{
+	if (c) {
+		kvfree(c->data);
+		kfree(c);
+	}
+}
+
 static void vmig_free_chunks(struct list_head *head)
 {
 	struct vmig_chunk *c, *tmp;
 
 	list_for_each_entry_safe(c, tmp, head, list)
-		kvfree(c);
+		vmig_chunk_free(c);
 }
 
 static void vmig_session_user_done(struct vmig_device *mig)
@@ -261,8 +277,8 @@ static void vmig_session_free(struct kref *kref)
 	WARN_ON_ONCE(!sess->ended);
 	vmig_free_chunks(&sess->ready);
 	vmig_free_chunks(&sess->free);
-	kvfree(sess->fill);
-	kvfree(sess->reading);
+	vmig_chunk_free(sess->fill);
+	vmig_chunk_free(sess->reading);
 	vmig_stream_parser_destroy(&sess->parser);
 	kfree(sess->bounce);
 	mutex_destroy(&sess->io_lock);
@@ -340,14 +356,14 @@ void vmig_session_end_locked(struct vmig_session *sess)
 	vmig_free_chunks(&dead);
 	if (sess->kind == VMIG_SESSION_SAVE) {
 		sess->mig->last_peak_bytes = (u64)sess->peak_chunks *
-					     struct_size_t(struct vmig_chunk, data,
-							   sess->chunk_size);
+					     (sizeof(struct vmig_chunk) +
+					      sess->chunk_size);
 		/* The producer is gone: its chunk can go too. */
 		spin_lock(&sess->lock);
 		c = sess->fill;
 		sess->fill = NULL;
 		spin_unlock(&sess->lock);
-		kvfree(c);
+		vmig_chunk_free(c);
 		sess->rec = NULL;
 	}
 	trace_vmig_session(sess->mig, sess->kind == VMIG_SESSION_SAVE,
@@ -495,14 +511,28 @@ static struct file *vmig_session_file(struct vmig_session *sess,
 /* ---------------------------------------------------------------------- */
 /* Saving: chunks and records.                                            */
 
-/* A new chunk; a KUnit static stub can make it fail. */
-VISIBLE_IF_KUNIT struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess)
+/* A new chunk, or NULL. */
+VISIBLE_IF_KUNIT struct vmig_chunk *vmig_chunk_new(struct vmig_session *sess)
 {
 	struct vmig_chunk *c;
 
+	c = kmalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
+	if (!c)
+		return NULL;
+	c->data = kvmalloc(sess->chunk_size, GFP_KERNEL_ACCOUNT);
+	if (!c->data) {
+		kfree(c);
+		return NULL;
+	}
+	return c;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_chunk_new);
+
+/* vmig_chunk_new(), where a KUnit static stub can make it fail. */
+VISIBLE_IF_KUNIT struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess)
+{
 	KUNIT_STATIC_STUB_REDIRECT(vmig_chunk_alloc, sess);
-	return kvmalloc(struct_size(c, data, sess->chunk_size),
-			GFP_KERNEL_ACCOUNT);
+	return vmig_chunk_new(sess);
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_chunk_alloc);
 
@@ -584,7 +614,7 @@ int vmig_save_prealloc(struct vmig_session *sess)
 			sess->nr_chunks--;
 			ret = c ? -ENODEV : -ENOMEM;
 			spin_unlock(&sess->lock);
-			kvfree(c);
+			vmig_chunk_free(c);
 			return ret;
 		}
 		list_add(&c->list, &sess->free);
@@ -624,7 +654,7 @@ static void vmig_queue_fill(struct vmig_session *sess)
 	sess->fill = NULL;
 	if (sess->ended) {
 		spin_unlock(&sess->lock);
-		kvfree(c);
+		vmig_chunk_free(c);
 		return;
 	}
 	list_add_tail(&c->list, &sess->ready);
@@ -795,7 +825,9 @@ EXPORT_SYMBOL_GPL(vmig_save_flush);
  */
 void vmig_save_complete(struct vmig_session *sess)
 {
-	vmig_save_flush(sess);
+	/* From produce in STOP_COPY the trailer joins the last chunk. */
+	if (!sess->producing)
+		vmig_save_flush(sess);
 	spin_lock(&sess->lock);
 	sess->complete = true;
 	sess->kick = true;
@@ -827,8 +859,14 @@ static void vmig_feed_work(struct work_struct *work)
 	int ret;
 
 	ret = sess->save->feed(sess);
-	/* An ended session wants nothing; a failed one must say why. */
-	if (ret && !vmig_session_ended(sess))
+	if (vmig_session_ended(sess))
+		return;		/* an ended session wants nothing */
+	if (!ret && !READ_ONCE(sess->complete)) {
+		/* Nobody would ever complete it: readers would wait for good. */
+		pr_warn_once("vmig: a feed returned before its stream was complete\n");
+		ret = -EIO;
+	}
+	if (ret)
 		vmig_save_error(sess, ret);
 }
 
@@ -954,7 +992,7 @@ static ssize_t vmig_save_copy_out(struct vmig_session *sess,
 		sess->reading = NULL;
 		if (sess->ended) {
 			spin_unlock(&sess->lock);
-			kvfree(c);
+			vmig_chunk_free(c);
 			return done ?: -ENODEV;
 		}
 		c->pos += n;
@@ -967,6 +1005,9 @@ static ssize_t vmig_save_copy_out(struct vmig_session *sess,
 			list_add(&c->list, &sess->free);
 		else
 			list_add(&c->list, &sess->ready);
+		/* The trailer was read: no refill has anything more to say. */
+		if (sess->trailer && list_empty(&sess->ready))
+			sess->eos = true;
 		spin_unlock(&sess->lock);
 		vmig_session_wake(sess);
 
@@ -1043,10 +1084,23 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 		}
 		if (!sess->save->produce)
 			return -EAGAIN;
+		sess->producing = true;
 		ret = sess->save->produce(sess);
+		sess->producing = false;
 		if (ret && ret != -ENOBUFS) {
 			vmig_save_error(sess, ret);
 			return ret;
+		}
+		/*
+		 * The last records and the trailer in one chunk if they fit,
+		 * and in one round of the reader: a small stream is read
+		 * whole after a single refill.
+		 */
+		if (READ_ONCE(sess->complete) && !sess->rec) {
+			ret = vmig_save_trailer_locked(sess);
+			if (ret)
+				vmig_save_flush(sess);
+			return 1;
 		}
 		vmig_save_flush(sess);
 		if (vmig_save_queued(sess) || READ_ONCE(sess->complete))
@@ -1160,7 +1214,7 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		if (ret < 0)
 			break;
 		done += ret;
-		if (!iov_iter_count(to))
+		if (!iov_iter_count(to) || READ_ONCE(sess->eos))
 			break;
 		if (done && (nonblock || signal_pending(current) ||
 			     READ_ONCE(sess->phase) != VFIO_DEVICE_STATE_STOP_COPY))

@@ -66,8 +66,9 @@ struct sd_dev {
 
 	struct vmig_session *sess;	/* the live saving session */
 	bool feeding;			/* sd_feed_op() runs */
+	int feed_runs;			/* times it ran */
 	int feed_ret;			/* what it returned last */
-	int feed_fail;			/* -errno it returns after its records */
+	int feed_fail;			/* after its records: -errno, 1: 0 */
 	int released;
 	int released_feeding;		/* release ops run while it ran */
 	int released_at_reset;		/* @released when reset() last ran */
@@ -229,6 +230,7 @@ static int sd_feed_op(struct vmig_session *sess)
 	struct sd_dev *sd = vmig_session_priv(sess);
 	int ret = 0;
 
+	WRITE_ONCE(sd->feed_runs, sd->feed_runs + 1);
 	WRITE_ONCE(sd->feeding, true);
 	while (!vmig_session_ended(sess)) {
 		ret = sd_add_records(sd, sess, true);
@@ -236,8 +238,8 @@ static int sd_feed_op(struct vmig_session *sess)
 			break;
 		vmig_save_flush(sess);
 		if (sd_finished(sd)) {
-			ret = sd->feed_fail;
-			if (!ret)
+			ret = sd->feed_fail > 0 ? 0 : sd->feed_fail;
+			if (!sd->feed_fail)
 				vmig_save_complete(sess);
 			break;
 		}
@@ -925,6 +927,7 @@ static void sd_nonblock_read_locked(struct kunit *test, struct sd_dev *src,
 static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
+	struct sd_buf b;
 	struct file *f;
 
 	f = sd_goto(test, src, SC);
@@ -934,6 +937,12 @@ static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
 				strlen(SD_ID));
 	/* Nothing queued: the records need the producer, under the lock. */
 	sd_nonblock_read_locked(test, src, f, -EAGAIN);
+	f->f_flags &= ~O_NONBLOCK;
+	sd_buf_init(test, &b, 1 << 16);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	/* The end of the stream was read: later reads know it unlocked. */
+	f->f_flags |= O_NONBLOCK;
+	sd_nonblock_read_locked(test, src, f, 0);
 	f->f_flags &= ~O_NONBLOCK;
 	sd_goto(test, src, RU);
 	fput(f);
@@ -1368,6 +1377,21 @@ static void vmig_session_end_paths(struct kunit *test)
 	fput(f);
 }
 
+/* Wait up to 5 s until the feed runs and has taken @recs records. */
+static bool sd_feed_blocked(struct sd_dev *sd, u32 recs)
+{
+	int i;
+
+	for (i = 0; i < 250; i++) {
+		if (READ_ONCE(sd->feeding) && READ_ONCE(sd->seq) >= recs) {
+			msleep(20);	/* and is on its way to sleep */
+			return true;
+		}
+		msleep(20);
+	}
+	return false;
+}
+
 /* The ends of a saving session. */
 static const int sd_feed_ends[] = { END_LEAVE, END_RESET, END_CLOSE, END_ERROR };
 
@@ -1393,9 +1417,12 @@ static void vmig_session_feed_ends_first(struct kunit *test)
 		sd_add_dirty(sd, 2);	/* the gate stays shut: the feed waits */
 		f = sd_goto(test, sd, PC);
 		KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), 1);
-		/* Let it block: the queue full again, or the wait for the gate. */
-		msleep(50);
-		KUNIT_EXPECT_TRUE(test, READ_ONCE(sd->feeding));
+		/*
+		 * Let it block: the queue full again (the fourth record
+		 * taken), or the wait for the gate.  Ending it earlier would
+		 * pass the checks below too, the same way.
+		 */
+		KUNIT_EXPECT_TRUE(test, sd_feed_blocked(sd, in_queue ? 4 : 0));
 
 		switch (how) {
 		case END_LEAVE:
@@ -1431,9 +1458,10 @@ static void vmig_session_feed_ends_first(struct kunit *test)
 }
 
 /*
- * A failing feed fails the stream: read() returns its error, and the
- * records before it were framed as usual.  A feed and a produce op
- * together are refused.
+ * A failing feed fails the stream: read() returns its error.  So does a
+ * feed that returns 0 before it completed the stream, as -EIO, where a
+ * reader would otherwise wait for good.  A feed and a produce op together
+ * are refused.
  */
 static void vmig_session_feed_fails(struct kunit *test)
 {
@@ -1456,13 +1484,88 @@ static void vmig_session_feed_fails(struct kunit *test)
 	sd_goto(test, sd, RU);
 	KUNIT_EXPECT_EQ(test, sd->released, 1);
 
+	sd = sd_new(test, true, 3, 0, 100, 0);
+	sd->feed_fail = 1;	/* return 0 before completing */
+	sd_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, SC);
+	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -EIO);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_ret), 0);
+	fput(f);
+	sd_goto(test, sd, RU);
+
 	cfg.priv = sd;
 	mutex_lock(&sd->mig.state_lock);
 	f = vmig_save_open(&sd->mig, &both, &cfg);
+	if (!IS_ERR(f))
+		vmig_session_abandon_locked(f);
 	mutex_unlock(&sd->mig.state_lock);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(f), -EINVAL);
 	if (!IS_ERR(f))
 		fput(f);
+}
+
+/*
+ * A session whose file never became the device's (the walk or the fd
+ * install failed after the arc) ends without its feed ever running, and
+ * its release op runs once.
+ */
+static void vmig_session_feed_never_attached(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, true, 3, 1, 100, 0);
+	struct vmig_session_cfg cfg = { .priv = sd };
+	struct file *f;
+
+	mutex_lock(&sd->mig.state_lock);
+	f = vmig_save_open(&sd->mig, &sd_push_ops, &cfg);
+	if (!IS_ERR(f))
+		vmig_session_abandon_locked(f);
+	mutex_unlock(&sd->mig.state_lock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(f));
+	/* Time for a wrongly queued feed to show. */
+	msleep(50);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_runs), 0);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+	fput(f);
+	KUNIT_EXPECT_EQ(test, sd->released, 1);
+}
+
+/*
+ * Payloads of records whose sizes are multiples of 8 are 8-byte aligned
+ * in the chunk, from the first one after the stream header on, when the
+ * identity keeps the header a multiple of 8 too.
+ */
+static void vmig_session_record_alignment(struct kunit *test)
+{
+	static const char id[16] = "sd aligned id";
+	struct sd_dev *sd = sd_new(test, false, 0, 0, 8, 0);
+	struct vmig_session_cfg cfg = {
+		.id = { .data = id, .len = sizeof(id) },
+		.chunk_size = SZ_64K,
+		.priv = sd,
+	};
+	struct vmig_session *sess;
+	struct file *f;
+	void *buf;
+	int i;
+
+	mutex_lock(&sd->mig.state_lock);
+	f = vmig_save_open(&sd->mig, &sd_pull_ops, &cfg);
+	mutex_unlock(&sd->mig.state_lock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(f));
+	sess = vmig_file_session(f);
+	for (i = 0; i < 4; i++) {
+		buf = vmig_save_reserve(sess, SD_T_INITIAL, 0, 8 * (i + 1) * 3,
+					false);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+		KUNIT_EXPECT_TRUE_MSG(test, IS_ALIGNED((unsigned long)buf, 8),
+				      "record %d at offset %lu mod 8", i,
+				      (unsigned long)buf % 8);
+		vmig_save_commit(sess);
+	}
+	mutex_lock(&sd->mig.state_lock);
+	vmig_session_abandon_locked(f);
+	mutex_unlock(&sd->mig.state_lock);
+	fput(f);
 }
 
 /* A reader in full flight while the FSM leaves the group, again and again. */
@@ -1868,8 +1971,7 @@ static struct vmig_chunk *sd_chunk_after_end(struct vmig_session *sess)
 {
 	KUNIT_EXPECT_FALSE(sd_ending->test,
 			   IS_ERR(vmig_set_state(&sd_ending->mig, RU)));
-	/* Large enough for any chunk header; only listed and freed. */
-	return kvmalloc(8192, GFP_KERNEL);
+	return vmig_chunk_new(sess);
 }
 
 /*
@@ -2187,6 +2289,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_end_paths, sd_ends_gen_params),
 	KUNIT_CASE_PARAM(vmig_session_feed_ends_first, sd_feed_ends_gen_params),
 	KUNIT_CASE(vmig_session_feed_fails),
+	KUNIT_CASE(vmig_session_feed_never_attached),
+	KUNIT_CASE(vmig_session_record_alignment),
 	KUNIT_CASE(vmig_session_read_vs_leave),
 	KUNIT_CASE(vmig_session_precopy_ioctl),
 	KUNIT_CASE_PARAM(vmig_session_stale_file_vs_new_session,

@@ -48,6 +48,7 @@ void vmig_debugfs_exit(void);
 struct file *vmig_set_state_locked(struct vmig_device *mig, u32 target);
 void vmig_queue_fill_hook(struct vmig_session *sess);
 struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess);
+struct vmig_chunk *vmig_chunk_new(struct vmig_session *sess);
 #endif
 
 #endif /* _VMIG_PRIV_H */

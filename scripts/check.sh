@@ -88,9 +88,11 @@ count_tap() {
 	fi
 }
 
-# W=1 and sparse must be silent: any warning fails the build step.
+# W=1 and sparse must be silent: any warning fails the build step.  The
+# build starts from a clean tree, so that every file is checked again: a
+# clean that fails fails the step, or the build would be incremental.
 build_clean() {
-	make -s -C "$(vmig_kdir)" M="$VMIG_TOP" clean >/dev/null 2>&1
+	make -s -C "$(vmig_kdir)" M="$VMIG_TOP" clean || return 1
 	make modules W=1 C=2 || return 1
 	! grep -E '(warning|error):' "$logs/build.log"
 }

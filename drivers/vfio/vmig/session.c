@@ -50,9 +50,11 @@
  * (&struct vmig_save_ops.pending gives 0 initial and 0 dirty bytes): a
  * temporary end of stream, which poll() leaves once vmig_save_notify()
  * says more data arrived.  In STOP_COPY, once the driver called
- * vmig_save_complete() and the queue drained, the core appends the trailer
- * and read() returns 0 from then on: the permanent end of stream, always
- * readable for poll().  -ENOMSG never happens in STOP_COPY.  Otherwise
+ * vmig_save_complete() and the queue drained (from produce: right after
+ * the last records, in the same refill), the core appends the trailer,
+ * and once it was read, read() returns 0 from then on without taking the
+ * state lock: the permanent end of stream, always readable for poll().
+ * -ENOMSG never happens in STOP_COPY.  Otherwise
  * read() sleeps until data arrives, or fails with -EAGAIN under O_NONBLOCK.
  *
  * VFIO_MIG_GET_PRECOPY_INFO reports, in the PRE_COPY states only, the
@@ -82,11 +84,13 @@ enum vmig_session_kind {
 };
 
 /*
- * The data is an allocation of its own, of exactly the session's chunk
- * size: a power of two such as 512 KiB then takes 512 KiB of pages, where
- * a header in front of it would round the allocation up to twice that.
- * It is page aligned from 4 KiB on, so records whose sizes are multiples
- * of 8 keep their payloads 8-byte aligned.
+ * The data is an allocation of its own, of the session's chunk size: a
+ * power of two such as 512 KiB then takes exactly 512 KiB of pages, where
+ * a header in front of it would round the allocation up to twice that
+ * (other sizes round up to the next power of two either way).  It is page
+ * aligned from 4 KiB on, and each record starts where the last one ended:
+ * records whose sizes are multiples of 8 keep their payloads 8-byte
+ * aligned.
  */
 struct vmig_chunk {
 	struct list_head list;
@@ -820,13 +824,19 @@ EXPORT_SYMBOL_GPL(vmig_save_flush);
  * vmig_save_complete() - the driver added the last record of the stream
  * @sess: the saving session
  *
- * Flushes.  Once the FSM is in STOP_COPY and the queue drained, the core
- * appends the trailer, and read() reaches the permanent end of stream.
+ * Flushes, and once the FSM is in STOP_COPY and the queue drained, the
+ * core appends the trailer and read() reaches the permanent end of
+ * stream.  From &struct vmig_save_ops.produce in STOP_COPY the core
+ * appends the trailer right after produce returns, in the same chunk as
+ * the last records if it fits, and flushes then.  Call it from the one
+ * context that produces: produce, or the feed.
  */
 void vmig_save_complete(struct vmig_session *sess)
 {
-	/* From produce in STOP_COPY the trailer joins the last chunk. */
-	if (!sess->producing)
+	/* Set only while produce runs, under the state lock. */
+	if (sess->producing)
+		lockdep_assert_held(&sess->mig->state_lock);
+	else
 		vmig_save_flush(sess);
 	spin_lock(&sess->lock);
 	sess->complete = true;
@@ -1098,9 +1108,11 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 		 */
 		if (READ_ONCE(sess->complete) && !sess->rec) {
 			ret = vmig_save_trailer_locked(sess);
-			if (ret)
-				vmig_save_flush(sess);
-			return 1;
+			if (!ret)
+				return 1;
+			/* The records go out; the trailer is tried again. */
+			vmig_save_flush(sess);
+			return ret == -ENOBUFS ? 1 : ret;
 		}
 		vmig_save_flush(sess);
 		if (vmig_save_queued(sess) || READ_ONCE(sess->complete))

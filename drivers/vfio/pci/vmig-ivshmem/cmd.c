@@ -669,6 +669,8 @@ static void ivsh_tracker_set(struct ivsh_tracker *trk, u32 block, u64 hash)
  * core's chunks keep memory records 8-byte aligned, but nothing here
  * relies on it (plain moves on x86).
  */
+static_assert(IVSH_BLOCK % 8 == 0 && IVSH_MEM_ALIGN % 8 == 0);
+
 static void ivsh_bar_read(void *dst, const void __iomem *src, size_t len)
 {
 	const u64 __iomem *s = src;

@@ -13,11 +13,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # Packages from the default suites (procps: the VM harness stops QEMU
-# with pkill).
+# with pkill; systemd-sysv: virtme-ng's guest init, which runs on this
+# machine's root, ends with `poweroff -f`, and without one its init exits
+# and the guest kernel panics, which the console scan reports; every
+# Debian machine booted with systemd has it, a minimal root does not).
 BASE_PKGS="bc flex bison libelf-dev libssl-dev dwarves make gcc perl python3
 	cpio kmod xz-utils rsync sparse busybox-static graphviz python3-sphinx
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
-	dkms procps"
+	dkms procps systemd-sysv"
 # From bookworm-backports: QEMU that can migrate VFIO v2 devices.
 BPO_PKGS="qemu-system-x86"
 # From trixie, the one package and nothing else.

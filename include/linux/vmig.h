@@ -14,6 +14,7 @@
 #include <linux/atomic.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 #include <linux/wait.h>
@@ -150,6 +151,23 @@ struct vmig_failure {
 };
 
 /**
+ * struct vmig_region_stats - what the region sessions of a device did
+ * @scans: scans for changed blocks during pre-copy
+ * @scan_ns: duration of the last of them
+ * @final_ns: duration of the last STOP_COPY pass over a region
+ * @resent_blocks: blocks sent again after they changed
+ * @track_bytes: memory of the tracking of the last pre-copy session (the
+ *	core's bitmaps; the driver's own is not counted)
+ */
+struct vmig_region_stats {
+	u64 scans;
+	u64 scan_ns;
+	u64 final_ns;
+	u64 resent_blocks;
+	u64 track_bytes;
+};
+
+/**
  * struct vmig_device - per-device migration state owned by the core
  * @ops: the driver's arc handlers
  * @vdev: the vfio device whose mig_ops the core provides, or NULL
@@ -170,6 +188,8 @@ struct vmig_failure {
  * @nr_walks: requests that ran at least one arc
  * @nr_resets: calls of vmig_reset()
  * @last_peak_bytes: most chunk memory the last ended saving session held
+ * @stats_lock: protects @region
+ * @region: what its region sessions did, for debugfs and the driver
  * @inject: debugfs fault injection: the arc to fail, its errno and count
  * @debugfs: the device's debugfs directory
  *
@@ -196,6 +216,8 @@ struct vmig_device {
 	u64 nr_walks;
 	u64 nr_resets;
 	u64 last_peak_bytes;
+	spinlock_t stats_lock;	/* @region */
+	struct vmig_region_stats region;
 	struct {
 		u8 from;
 		u8 to;
@@ -397,6 +419,91 @@ do {									\
 				vmig_session_ended(__fs) || (cond),	\
 				(timeout));				\
 })
+
+void vmig_save_cancel(struct vmig_session *sess);
+
+/* --- Region sessions ----------------------------------------------------- */
+
+/**
+ * struct vmig_region_rec - payload of a region record
+ * @offset: where in the region @data starts, little endian
+ * @data: whole blocks of the region, up to the end of the record
+ *
+ * The layout of every record of a region session (see "Region sessions"):
+ * the resuming side's &struct vmig_resume_ops.load gets it as is.
+ */
+struct vmig_region_rec {
+	__le64 offset;
+	u8 data[];
+} __packed;
+
+/**
+ * struct vmig_region_ops - how the core reads a region of the device
+ * @read: copy @len bytes of the region from @off, whole blocks, to @buf,
+ *	which is 8-byte aligned.  With @track, the core will later ask
+ *	@changed about these blocks: remember what they hold now (a hash, a
+ *	generation), or clear their bits in a hardware dirty log.  Return
+ *	0; -EAGAIN when the copy was disturbed and must be redone (the core
+ *	calls again, at most three times in a row, then fails the stream
+ *	with -EIO); or another -errno, which fails the stream.  Runs on the
+ *	session's worker, with the constraints of &struct vmig_save_ops.feed.
+ * @changed: mandatory with pre-copy.  Of the @n blocks (at most 64) from
+ *	@off, those whose bit is set in *@mask on entry (bit i for the block
+ *	at @off + i * block size) were read with @track before; clear the bit
+ *	of each that still holds what that read returned.  Return as @read;
+ *	the core ignores *@mask after an error and sets it again before it
+ *	calls again.
+ * @idle: optional; the worker is about to sleep (for a free chunk, for a
+ *	request, for STOP_COPY), to call @tail, or to return.  Release what
+ *	@read and @changed keep across calls, such as a lock held to reach
+ *	device memory.
+ * @linger: optional; every chunk of the session is queued, waiting for
+ *	read().  Return true to have the core poll for a free one every
+ *	200 us or so instead of calling @idle and sleeping: for a driver
+ *	whose @idle is expensive enough to be worth a short wait.  Asked again
+ *	after each poll.
+ * @tail: optional; add the records that follow the region in STOP_COPY
+ *	(registers, a device context) with vmig_save_record(), waiting for
+ *	chunks.  Called once, from the worker, after the last region record
+ *	and @idle.  What the arc into STOP_COPY left for it under the state
+ *	lock is visible to it and stays until the session ended.
+ * @release: the session ended: free the driver's session data.  Called
+ *	once, with the state lock held, after the worker returned.
+ */
+struct vmig_region_ops {
+	int (*read)(struct vmig_session *sess, u64 off, u32 len, void *buf,
+		    bool track);
+	int (*changed)(struct vmig_session *sess, u64 off, u32 n, u64 *mask);
+	void (*idle)(struct vmig_session *sess);
+	bool (*linger)(struct vmig_session *sess);
+	int (*tail)(struct vmig_session *sess);
+	void (*release)(struct vmig_session *sess);
+};
+
+/**
+ * struct vmig_region_cfg - the region a region session saves
+ * @size: bytes of the region, a whole number of blocks, at most 2^31 blocks
+ * @block: bytes per block, the unit of tracking: a power of two, at least
+ *	8, and small enough that one record of one block fits in a chunk
+ * @type: record type of the region records, %VMIG_REC_DRIVER_BASE or above
+ * @precopy: the session starts in a PRE_COPY state (it tracks changes and
+ *	reports pending data); false for a session started in STOP_COPY
+ */
+struct vmig_region_cfg {
+	u64 size;
+	u32 block;
+	u32 type;
+	bool precopy;
+};
+
+struct file *vmig_region_save_open(struct vmig_device *mig,
+				   const struct vmig_region_ops *ops,
+				   const struct vmig_region_cfg *rcfg,
+				   const struct vmig_session_cfg *cfg);
+u64 vmig_region_stream_bytes(u64 size, u32 block, u32 chunk_size);
+bool vmig_region_left(struct vmig_device *mig, u64 *bytes);
+void vmig_region_stats(struct vmig_device *mig, struct vmig_region_stats *st);
+
 struct dentry *vmig_debugfs_dir(struct vmig_device *mig);
 
 u32 vmig_stream_overhead(u32 id_len);

@@ -24,7 +24,8 @@
  * ``status``
  *	state, flags, number of walks and resets, how often each arc
  *	succeeded and failed, the last failure, and the current session with
- *	its memory use.
+ *	its memory use; for a device that ran region sessions, their totals
+ *	(&struct vmig_region_stats).
  * ``fail_arc``
  *	fault injection, off by default.  Writing ``FROM TO ERRNO [broken]
  *	[count=N]`` (state names or numbers) makes the next N (default 1)
@@ -63,6 +64,7 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 {
 	struct vmig_device *mig = m->private;
 	struct vmig_failure *lf = &mig->last_failure;
+	struct vmig_region_stats rs;
 	u32 from, to;
 
 	guard(mutex)(&mig->state_lock);
@@ -97,6 +99,11 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 		seq_puts(m, "session: none\n");
 	seq_printf(m, "last saving session: peak %llu bytes of chunks\n",
 		   mig->last_peak_bytes);
+	vmig_region_stats(mig, &rs);
+	if (rs.scans || rs.final_ns)
+		seq_printf(m, "region sessions: %llu scans (last %llu ns), last final pass %llu ns, %llu blocks resent, %llu bytes of tracking\n",
+			   rs.scans, rs.scan_ns, rs.final_ns, rs.resent_blocks,
+			   rs.track_bytes);
 	if (mig->inject.count)
 		seq_printf(m, "fail_arc: %s -> %s err %d%s, %u left\n",
 			   vmig_state_name(mig->inject.from),

@@ -118,6 +118,7 @@ struct vmig_session {
 	bool attached;		/* mig->session points here */
 	bool released;		/* the driver's release op ran */
 	struct work_struct feed_work;	/* runs save->feed */
+	struct vmig_region *region;	/* a region session's, see region.c */
 
 	struct mutex io_lock;	/* read()/write(); held across user copies */
 	spinlock_t lock;	/* everything below */
@@ -780,6 +781,20 @@ void vmig_save_commit(struct vmig_session *sess)
 		vmig_queue_fill(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_commit);
+
+/**
+ * vmig_save_cancel() - drop the record vmig_save_reserve() started
+ * @sess: the saving session
+ *
+ * For a producer that could not fill it: nothing of it reaches the stream,
+ * and the next record may be reserved.
+ */
+void vmig_save_cancel(struct vmig_session *sess)
+{
+	WARN_ON_ONCE(!sess->rec);
+	sess->rec = NULL;
+}
+EXPORT_SYMBOL_GPL(vmig_save_cancel);
 
 /**
  * vmig_save_record() - add one record, copying its payload
@@ -1551,6 +1566,28 @@ err_free:
 EXPORT_SYMBOL_GPL(vmig_resume_open);
 
 /* The most chunks the session ever held, for the memory bound. */
+/* The FSM state of a saving session, as of the last arc. */
+u32 vmig_session_phase(struct vmig_session *sess)
+{
+	u32 phase;
+
+	/* The lock orders what the arc did before the phase changed. */
+	spin_lock(&sess->lock);
+	phase = sess->phase;
+	spin_unlock(&sess->lock);
+	return phase;
+}
+
+struct vmig_region *vmig_session_region(struct vmig_session *sess)
+{
+	return sess->region;
+}
+
+void vmig_session_set_region(struct vmig_session *sess, struct vmig_region *r)
+{
+	sess->region = r;
+}
+
 u32 vmig_session_peak_chunks(struct vmig_session *sess)
 {
 	return sess->peak_chunks;
@@ -1574,4 +1611,6 @@ void vmig_session_show(struct vmig_session *sess, struct seq_file *m)
 			   sess->bytes_written, sess->parser.nr_records,
 			   sess->error);
 	spin_unlock(&sess->lock);
+	if (sess->region)
+		vmig_region_show(sess->region, m);
 }

@@ -160,6 +160,7 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	mig->flags = flags;
 	mig->state = VFIO_DEVICE_STATE_RUNNING;
 	mutex_init(&mig->state_lock);
+	spin_lock_init(&mig->stats_lock);
 	strscpy(mig->name, vdev && vdev->dev ? dev_name(vdev->dev) : "-",
 		sizeof(mig->name));
 

@@ -14,6 +14,7 @@ struct vfio_migration_ops;
 struct seq_file;
 struct vmig_chunk;
 struct vmig_device;
+struct vmig_region;
 struct vmig_session;
 
 /* fsm.c */
@@ -32,6 +33,12 @@ bool vmig_session_attachable(struct vmig_session *sess,
 int vmig_session_resume_check_locked(struct vmig_session *sess);
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m);
 u32 vmig_session_peak_chunks(struct vmig_session *sess);
+u32 vmig_session_phase(struct vmig_session *sess);
+struct vmig_region *vmig_session_region(struct vmig_session *sess);
+void vmig_session_set_region(struct vmig_session *sess, struct vmig_region *r);
+
+/* region.c */
+void vmig_region_show(struct vmig_region *r, struct seq_file *m);
 
 /* debugfs.c */
 struct dentry *vmig_debugfs_root(void);

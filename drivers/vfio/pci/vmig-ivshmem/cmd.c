@@ -2,7 +2,7 @@
 /*
  * vmig-ivshmem-vfio-pci device commands: what quiesce, freeze, save and load
  * mean for QEMU's ivshmem-plain, the stream format of its state, and the
- * dirty tracker.  Nothing here knows the FSM or the data files.
+ * dirty tracking.  Nothing here knows the FSM or the data files.
  */
 
 #include <linux/bitmap.h>
@@ -154,57 +154,27 @@
  * DOC: Dirty tracking
  *
  * ivshmem-plain has no dirty log, and writes through the user's mmap never
- * reach the kernel.  During PRE_COPY the tracker therefore keeps, for every
+ * reach the kernel.  During PRE_COPY the driver therefore keeps, for every
  * IVSH_BLOCK (4 KiB) block of BAR2, the xxh64 of the bytes the stream last
  * carried for it, hashed from the record buffer itself so that the hash
- * always describes what was sent even while the guest keeps writing.  A scan
- * reads each block into a scratch buffer, hashes it and marks the block
- * dirty when the hash differs; the final pass in STOP_COPY does the same
- * and sends the changed blocks.  A change is missed only if it keeps the
- * 64-bit hash, a chance of 2^-64 per changed block.
+ * always describes what was sent even while the guest keeps writing; the
+ * core keeps which blocks were sent and which are known dirty.  Asked
+ * which blocks changed (&struct vmig_region_ops.changed), the driver reads
+ * each into a scratch buffer and compares its hash; the core's final pass
+ * in STOP_COPY asks once more and reads the changed blocks again into the
+ * stream.  A change is missed only if it keeps the 64-bit hash, a chance
+ * of 2^-64 per changed block.
  *
- * Cost.  Memory: 8 bytes of hash and 2 bits per 4 KiB block, 0.2 % of BAR2
- * (2 MiB and 64 KiB of bitmaps for 1 GiB), plus one 4 KiB scratch block,
- * allocated only for a session that starts in a PRE_COPY state; a
- * STOP_COPY-only session tracks nothing.  CPU: a scan reads all of BAR2
- * once and hashes it (xxh64 runs at several GB/s natively; reading the BAR
- * dominates); the final pass is one more scan.  4 KiB blocks match the
- * granularity of guest writes, so a scattered writer dirties as little as
- * possible; larger blocks would shrink the tracker but resend more.
+ * Cost.  Memory: 8 bytes of hash here and 2 bits in the core per 4 KiB
+ * block, 0.2 % of BAR2 (2 MiB and 64 KiB of bitmaps for 1 GiB), plus one
+ * 4 KiB scratch block, allocated only for a session that starts in a
+ * PRE_COPY state; a STOP_COPY-only session tracks nothing.  CPU: a scan
+ * reads all of BAR2 once and hashes it (xxh64 runs at several GB/s
+ * natively; reading the BAR dominates); the final pass is one more scan,
+ * plus a second read of each block it found changed.  4 KiB blocks match
+ * the granularity of guest writes, so a scattered writer dirties as little
+ * as possible; larger blocks would shrink the hashes but resend more.
  */
-
-/* The stream carries BAR2 in records of at most this many data bytes. */
-u32 ivsh_cmd_mem_rec_max(u32 chunk_size)
-{
-	u32 room = chunk_size - vmig_stream_record_size(sizeof(struct ivsh_rec_mem));
-
-	return min_t(u32, rounddown(room, IVSH_BLOCK),
-		     rounddown(IVSH_MEM_MAX_DATA, IVSH_BLOCK));
-}
-
-/* Stream bytes (record headers included) of @bytes of BAR2 in records. */
-u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max)
-{
-	return bytes + DIV_ROUND_UP_ULL(bytes, rec_max) *
-		       vmig_stream_record_size(sizeof(struct ivsh_rec_mem));
-}
-
-/**
- * ivsh_cmd_state_size() - stream bytes of a full save of the device
- * @ivsh: the device
- * @rec_max: data bytes per memory record
- *
- * What a STOP_COPY session without pre-copy adds: every byte of BAR2 in
- * memory records, and the registers.  The core adds the stream framing and
- * the identity.
- *
- * Return: the size in bytes.
- */
-u64 ivsh_cmd_state_size(struct ivsh_device *ivsh, u32 rec_max)
-{
-	return ivsh_cmd_mem_stream_bytes(ivsh->bar2_size, rec_max) +
-	       vmig_stream_record_size(sizeof(struct ivsh_rec_regs));
-}
 
 /**
  * ivsh_cmd_probe() - is this an ivshmem-plain function the driver can migrate
@@ -612,53 +582,14 @@ int ivsh_cmd_reset_locked(struct ivsh_device *ivsh)
 }
 
 /**
- * ivsh_tracker_alloc() - a dirty tracker for a BAR2 of @bar2_size bytes
+ * ivsh_cmd_hash_alloc() - the per-block hashes of a BAR2 of @bar2_size bytes
  * @bar2_size: a multiple of IVSH_BLOCK
  *
- * Every block starts unsent.
- *
- * Return: the tracker, or NULL.
+ * Return: the array, zeroed, or NULL; free it with kvfree().
  */
-struct ivsh_tracker *ivsh_tracker_alloc(u64 bar2_size)
+u64 *ivsh_cmd_hash_alloc(u64 bar2_size)
 {
-	u32 nr = bar2_size / IVSH_BLOCK;
-	struct ivsh_tracker *trk;
-
-	trk = kzalloc(sizeof(*trk), GFP_KERNEL_ACCOUNT);
-	if (!trk)
-		return NULL;
-	trk->nr_blocks = nr;
-	trk->hash = kvcalloc(nr, sizeof(*trk->hash), GFP_KERNEL_ACCOUNT);
-	trk->sent = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
-	trk->dirty = kvcalloc(BITS_TO_LONGS(nr), sizeof(long), GFP_KERNEL_ACCOUNT);
-	if (!trk->hash || !trk->sent || !trk->dirty) {
-		ivsh_tracker_free(trk);
-		return NULL;
-	}
-	trk->bytes = sizeof(*trk) + nr * sizeof(*trk->hash) +
-		     2 * BITS_TO_LONGS(nr) * sizeof(long);
-	return trk;
-}
-
-/**
- * ivsh_tracker_free() - free a tracker
- * @trk: the tracker, or NULL
- */
-void ivsh_tracker_free(struct ivsh_tracker *trk)
-{
-	if (!trk)
-		return;
-	kvfree(trk->hash);
-	kvfree(trk->sent);
-	kvfree(trk->dirty);
-	kfree(trk);
-}
-
-static void ivsh_tracker_set(struct ivsh_tracker *trk, u32 block, u64 hash)
-{
-	trk->hash[block] = hash;
-	__set_bit(block, trk->sent);
-	__clear_bit(block, trk->dirty);
+	return kvcalloc(bar2_size / IVSH_BLOCK, sizeof(u64), GFP_KERNEL_ACCOUNT);
 }
 
 /*
@@ -712,80 +643,52 @@ static void ivsh_bar_write(void __iomem *dst, const void *src, size_t len)
 }
 
 /**
- * ivsh_cmd_read_mem() - read a run of blocks into a memory record payload
+ * ivsh_cmd_read_mem() - read a run of BAR2 into memory
  * @ivsh: the device, in an access window
- * @block: first block
- * @nr_blocks: number of blocks; the payload has room for all of them
- * @payload: a reserved MEM record of sizeof(ivsh_rec_mem) + data bytes
+ * @off: offset into BAR2, a multiple of IVSH_BLOCK
+ * @len: bytes, a multiple of IVSH_BLOCK
+ * @buf: where to, @len bytes
  */
-void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u32 block, u32 nr_blocks,
-		       void *payload)
+void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u64 off, u32 len, void *buf)
 {
-	struct ivsh_rec_mem *rec = payload;
-	u64 off = (u64)block * IVSH_BLOCK;
-
 	lockdep_assert_held_read(&ivsh->core.memory_lock);
-	rec->offset = cpu_to_le64(off);
-	ivsh_bar_read(rec->data, ivsh->bar2 + off, (size_t)nr_blocks * IVSH_BLOCK);
+	ivsh_bar_read(buf, ivsh->bar2 + off, len);
 }
 
 /**
- * ivsh_cmd_track_mem() - the blocks of a memory record are sent
- * @trk: the tracker
+ * ivsh_cmd_track_mem() - hash blocks as the stream carries them
+ * @hash: the per-block hashes
  * @block: first block
  * @nr_blocks: number of blocks
- * @payload: the record ivsh_cmd_read_mem() filled in a window that closed
- *	without error
- *
- * Hashes what the record carries: the blocks are sent and clean.
+ * @data: their content, read by ivsh_cmd_read_mem() in a window that
+ *	closed without error, from the record that carries them
  */
-void ivsh_cmd_track_mem(struct ivsh_tracker *trk, u32 block, u32 nr_blocks,
-			const void *payload)
+void ivsh_cmd_track_mem(u64 *hash, u32 block, u32 nr_blocks, const void *data)
 {
-	const struct ivsh_rec_mem *rec = payload;
 	u32 i;
 
 	for (i = 0; i < nr_blocks; i++)
-		ivsh_tracker_set(trk, block + i,
-				 xxh64(rec->data + (size_t)i * IVSH_BLOCK,
-				       IVSH_BLOCK, 0));
+		hash[block + i] = xxh64(data + (size_t)i * IVSH_BLOCK,
+					IVSH_BLOCK, 0);
 }
 
 /**
- * ivsh_cmd_block_changed() - does a sent block differ from what was sent
+ * ivsh_cmd_block_changed() - does a block differ from what was sent
  * @ivsh: the device, in an access window
- * @trk: the tracker; @block must be sent
+ * @hash: the per-block hashes; @block's is that of what the stream carries
  * @block: the block
- * @scratch: IVSH_BLOCK bytes; receives the block's current content
+ * @scratch: IVSH_BLOCK bytes, clobbered
  *
- * Marks nothing: the answer counts only if the window closes without
- * error.  @scratch then holds the new content for ivsh_cmd_save_mem_copy().
+ * The answer counts only if the window closes without error.
  *
  * Return: true if the block changed.
  */
-bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
+bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, const u64 *hash,
 			    u32 block, void *scratch)
 {
 	lockdep_assert_held_read(&ivsh->core.memory_lock);
 	ivsh_bar_read(scratch, ivsh->bar2 + (u64)block * IVSH_BLOCK, IVSH_BLOCK);
-	return xxh64(scratch, IVSH_BLOCK, 0) != trk->hash[block];
-}
-
-/**
- * ivsh_cmd_save_mem_copy() - save one block already read into memory
- * @trk: the tracker to update
- * @block: the block
- * @data: its content, IVSH_BLOCK bytes
- * @payload: a reserved MEM record of one block
- */
-void ivsh_cmd_save_mem_copy(struct ivsh_tracker *trk, u32 block,
-			    const void *data, void *payload)
-{
-	struct ivsh_rec_mem *rec = payload;
-
-	rec->offset = cpu_to_le64((u64)block * IVSH_BLOCK);
-	memcpy(rec->data, data, IVSH_BLOCK);
-	ivsh_tracker_set(trk, block, xxh64(rec->data, IVSH_BLOCK, 0));
+	return xxh64(scratch, IVSH_BLOCK, 0) != hash[block];
 }
 
 /**

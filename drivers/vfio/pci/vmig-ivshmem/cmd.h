@@ -11,6 +11,7 @@
 
 #include <linux/build_bug.h>
 #include <linux/spinlock.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
 #include <linux/vfio_pci_core.h>
 #include <linux/vmig.h>
@@ -55,6 +56,10 @@ struct ivsh_rec_mem {
 	u8 data[];		/* the rest of the record */
 } __packed;
 static_assert(sizeof(struct ivsh_rec_mem) == 8);
+/* The core's region records (vmig_region_save_open()) are MEM records. */
+static_assert(sizeof(struct ivsh_rec_mem) == sizeof(struct vmig_region_rec));
+static_assert(offsetof(struct ivsh_rec_mem, data) ==
+	      offsetof(struct vmig_region_rec, data));
 
 struct ivsh_rec_regs {
 	__le32 intrmask;
@@ -76,29 +81,9 @@ struct ivsh_regs {
 static_assert(IVSH_BLOCK % IVSH_MEM_ALIGN == 0);
 
 /**
- * struct ivsh_tracker - which blocks of BAR2 the stream carries, and as what
- * @nr_blocks: blocks of BAR2
- * @hash: xxh64 of the data last added to the stream, per block
- * @sent: the block was added to the stream and @hash is valid
- * @dirty: a scan found the block changed since it was added
- * @bytes: kernel memory of the tracker, for debugfs
- */
-struct ivsh_tracker {
-	u32 nr_blocks;
-	u64 *hash;
-	unsigned long *sent;
-	unsigned long *dirty;
-	size_t bytes;
-};
-
-/**
  * struct ivsh_stats - what debugfs shows besides the core's status
  * @lock: protects the members below
- * @track_bytes: tracker and scratch memory of the current or last save
- * @scans: full scans of BAR2 for changed blocks
- * @scan_ns: duration of the last full scan during pre-copy
- * @final_ns: duration of the last STOP_COPY pass over BAR2
- * @resent_blocks: blocks sent again after they changed
+ * @track_bytes: hash and scratch memory of the current or last save
  * @windows: access windows opened while none was open
  * @decode_forced: of those, the ones that turned memory decoding on (and
  *	off again when closing): two config writes each
@@ -110,10 +95,6 @@ struct ivsh_tracker {
 struct ivsh_stats {
 	spinlock_t lock;	/* the members below */
 	u64 track_bytes;
-	u64 scans;
-	u64 scan_ns;
-	u64 final_ns;
-	u64 resent_blocks;
 	u64 windows;
 	u64 decode_forced;
 	u64 saves;
@@ -186,21 +167,11 @@ int ivsh_cmd_freeze(struct ivsh_device *ivsh);
 int ivsh_cmd_unfreeze(struct ivsh_device *ivsh);
 int ivsh_cmd_reset_locked(struct ivsh_device *ivsh);
 
-u32 ivsh_cmd_mem_rec_max(u32 chunk_size);
-u64 ivsh_cmd_mem_stream_bytes(u64 bytes, u32 rec_max);
-u64 ivsh_cmd_state_size(struct ivsh_device *ivsh, u32 rec_max);
-
-struct ivsh_tracker *ivsh_tracker_alloc(u64 bar2_size);
-void ivsh_tracker_free(struct ivsh_tracker *trk);
-
-void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u32 block, u32 nr_blocks,
-		       void *payload);
-void ivsh_cmd_track_mem(struct ivsh_tracker *trk, u32 block, u32 nr_blocks,
-			const void *payload);
-bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, struct ivsh_tracker *trk,
+u64 *ivsh_cmd_hash_alloc(u64 bar2_size);
+void ivsh_cmd_read_mem(struct ivsh_device *ivsh, u64 off, u32 len, void *buf);
+void ivsh_cmd_track_mem(u64 *hash, u32 block, u32 nr_blocks, const void *data);
+bool ivsh_cmd_block_changed(struct ivsh_device *ivsh, const u64 *hash,
 			    u32 block, void *scratch);
-void ivsh_cmd_save_mem_copy(struct ivsh_tracker *trk, u32 block,
-			    const void *data, void *payload);
 void ivsh_cmd_save_regs(const struct ivsh_regs *regs, void *payload);
 
 int ivsh_cmd_load(struct ivsh_device *ivsh, struct ivsh_resume *res, u32 type,

@@ -26,74 +26,54 @@
 /**
  * DOC: Saving
  *
- * A saving session is fed by the core's worker (&struct vmig_save_ops.feed,
- * ivsh_save_feed()), never by the reader: the reader only drains the
- * core's queue of at most %VMIG_SAVE_CHUNKS chunks of IVSH_CHUNK (512 KiB)
- * bytes, and the worker blocks in vmig_save_reserve() while all of them
- * are full, so BAR2 is read into one chunk while read() copies another
- * out.  Kernel memory for the stream is therefore 2 MiB whatever the size
- * of BAR2; memory records carry up to 508 KiB each, read straight from
- * BAR2 into the chunk.  The chunk size was measured: see "Benchmark" in
- * the driver's documentation.
+ * Saving sessions are region sessions of the core (see "Region sessions"
+ * in the core's documentation): the core's worker reads BAR2 in 4 KiB
+ * blocks (IVSH_BLOCK) through ivsh_save_read(), straight into the
+ * stream's chunks of IVSH_CHUNK (512 KiB) bytes, at most
+ * %VMIG_SAVE_CHUNKS of them, so kernel memory for the stream is 2 MiB
+ * whatever the size of BAR2.  The core runs the pipeline, the initial
+ * image, the scans and their pacing, the final pass in STOP_COPY and
+ * VFIO_MIG_GET_PRECOPY_INFO; this driver reads, says which blocks changed
+ * (ivsh_save_changed(), see "Dirty tracking"), opens and closes its access
+ * windows, and adds the registers after the memory (ivsh_save_tail()).
+ * The chunk size was measured: see "Benchmark" in the driver's
+ * documentation.
  *
- * STOP_COPY from STOP.  The device is frozen: the worker sends all of BAR2
- * in memory records, then the registers captured at the freeze, then
- * completes the stream.
- *
- * PRE_COPY (from RUNNING, or PRE_COPY_P2P from RUNNING_P2P).  The worker
- * streams the initial image, every block once, as initial data, while the
- * device keeps running, and hashes each block as sent (see "Dirty
- * tracking").  Afterwards it scans BAR2 for blocks whose hash changed and
- * sends those as dirty data.  It rescans when asked, i.e. whenever
- * VFIO_MIG_GET_PRECOPY_INFO is called or a reader drained the queue (both
- * call &struct vmig_save_ops.pending), but not before a pause as long as
- * the last scan took, at least 100 ms, and on its own after four times
- * that: at most half a CPU goes to scanning however often userspace asks
- * (QEMU asks at every iteration), a fifth when nobody asks.  A scan that
- * finds changes calls vmig_save_notify() for poll().  pending reports, in stream
- * bytes: initial, the part of the initial image not yet added; dirty, the
- * blocks the last scans found changed and not yet added.  Changes a scan
- * has not reached yet are not counted: dirty is what is known.
- *
- * PRE_COPY_P2P -> STOP_COPY freezes the device, and the worker, whatever it
- * was doing, makes one final pass over BAR2: blocks never sent, blocks
- * known dirty and blocks whose hash changed go into the stream, then the
- * registers.  After an idle pre-copy, STOP_COPY thus sends little more than
- * the registers.
+ * The registers are those captured at the freeze: at RUNNING_P2P -> STOP
+ * for a session started in STOP_COPY, at PRE_COPY_P2P -> STOP_COPY for one
+ * started in pre-copy.  The arc stores them in the session before the
+ * core moves it to STOP_COPY, and the core calls the tail only after.
  *
  * &struct vmig_ops.get_data_size (VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) is
- * the full state without a pre-copy session, and the unsent initial image
- * plus the known dirty blocks and the registers during one.
+ * the full state without a pre-copy session, and what pre-copy has yet to
+ * send (vmig_region_left()) plus the registers during one.
  *
  * Every read of BAR2 happens in an access window (see "Access windows"),
  * with memory decoding forced on if userspace turned it off, in PRE_COPY as
  * in STOP_COPY.  The worker keeps its window open from one read to the
  * next (records, and scans of 64 blocks) and closes it after 16 MiB of
  * BAR2 or 20 ms, as soon as a writer of memory_lock waits or the CPU is
- * wanted, and before it waits for anything (a free chunk, a request, the
- * switchover; only a window that forced decoding on polls for a free
- * chunk while it may last); after a window it stays out for at least
- * 500 us, so that the config accesses and hot resets that found it open,
- * and that it cannot see waiting, get their turn.  So a pass over BAR2 with decoding
- * off turns it on and off a few times, not once per 256 KiB: each turn is
- * two config writes, and under a hypervisor a change of the guest's
- * memory map.  debugfs counts the windows and those that forced decoding
- * on.  Each read is checked
- * (decoding still on, see ivsh_cmd_access_check()) before anything uses
- * it; a read found disturbed is done again in a new window.  Nothing is
- * hashed or marked dirty before its check, so a disturbed read neither
- * reaches the stream nor the tracker.
+ * wanted, and whenever the core goes idle (&struct vmig_region_ops.idle:
+ * before it waits for a free chunk, a request, the switchover, and before
+ * the tail).  A window that forced decoding on makes the core poll for a
+ * free chunk while it may last (&struct vmig_region_ops.linger) rather
+ * than close.  After a window the worker stays out for at least 500 us,
+ * so that the config accesses and hot resets that found it open, and that
+ * it cannot see waiting, get their turn.  So a pass over BAR2 with
+ * decoding off turns it on and off a few times, not once per 256 KiB: each
+ * turn is two config writes, and under a hypervisor a change of the
+ * guest's memory map.  debugfs counts the windows and those that forced
+ * decoding on.  Each read is checked (decoding still on, see
+ * ivsh_cmd_access_check()) before anything uses it; a read found
+ * disturbed returns -EAGAIN and the core reads again, in a new window.
+ * Nothing is hashed before its check, so a disturbed read neither reaches
+ * the stream nor the hashes.
  *
- * The core ends the session (the FSM left the saving group, a reset, a
- * close): the worker sees vmig_session_ended() and returns, the core waits
- * for it, then calls the release op, which frees the session's data.  The
- * worker takes no lock but its own spinlock and, for a window,
- * vfio-pci-core's memory_lock, which it only tries: never the state lock,
- * and it never waits for memory_lock.  It allocates the session's chunks
- * before its first window (vmig_save_prealloc()), and in a window adds
- * records only to free chunks (vmig_save_reserve() without waiting), so
- * nothing in a window sleeps but that poll.  A worker that fails for any reason but the
- * end of its session fails the stream with its error.
+ * The worker takes no lock but, for a window, vfio-pci-core's
+ * memory_lock, which it only tries: never the state lock, and it never
+ * waits for memory_lock.  The core allocates the session's chunks before
+ * the first read, and a window is closed before the worker waits for one,
+ * so nothing in a window sleeps but the linger poll.
  */
 
 /**
@@ -115,21 +95,13 @@
 
 /* Chunks of the stream queue (see "Benchmark" in the documentation). */
 #define IVSH_CHUNK		(512 * 1024)
-/* The worker's pause between scans nobody asked for, at least. */
-#define IVSH_RESCAN_MIN_MS	100
-/* Blocks a scan looks at in one access window: 256 KiB. */
-#define IVSH_PROBE_BLOCKS	64U
-static_assert(IVSH_PROBE_BLOCKS <= 64);	/* a u64 of changed blocks */
-/* A read whose access window was disturbed is redone at most this often. */
-#define IVSH_ACCESS_REDO	3
+static_assert(IVSH_CHUNK <= IVSH_MEM_MAX_DATA);	/* records the loader takes */
 /* The worker's access window covers at most this much of BAR2 ... */
 #define IVSH_WINDOW_BYTES	(16 * 1024 * 1024)
 /* ... and lasts at most this long ... */
 #define IVSH_WINDOW_MS		20
 /* ... and the next opens this long after it closed, at least. */
 #define IVSH_WINDOW_GAP_US	500
-/* In a window, a worker with every chunk queued looks again this often. */
-#define IVSH_QUEUE_POLL_US	200
 /* The worker's pause between tries for an access window, at least. */
 #define IVSH_ACCESS_POLL_US	500
 
@@ -140,51 +112,32 @@ MODULE_PARM_DESC(precopy,
 		 "Offer PRE_COPY to devices bound from now on (default: Y); with N, QEMU migrates them in STOP_COPY alone");
 
 /**
- * struct ivsh_save - a saving session's state
+ * struct ivsh_save - the driver's side of a saving session
  * @ivsh: the device
  * @sess: the core's session
- * @trk: the dirty tracker; NULL for a session without pre-copy
- * @scratch: one block, for scans
- * @rec_max: data bytes per memory record
- * @nr_blocks: blocks of BAR2
+ * @hash: xxh64 of each block as the stream last carried it; NULL for a
+ *	session without pre-copy
+ * @scratch: one block, for comparisons
  * @window: the worker holds an access window open
  * @window_bytes: bytes of BAR2 read in the open window
  * @window_end: jiffies at which the open window must close
  * @reopen_at: the next window opens no earlier than this
- * @lock: protects the members below
- * @final: STOP_COPY: the last pass, the registers, the end
- * @scan: someone asked for pending data: scan again
  * @regs: the registers for the REGS record, from the freeze
- * @initial_left: stream bytes of the initial image not yet added
- * @dirty_left: stream bytes of blocks known dirty and not yet added
- * @scan_ns: duration of the last scan
+ *
+ * Only the worker touches the members but @regs, which an arc writes
+ * before the session is in STOP_COPY and the worker reads after.
  */
 struct ivsh_save {
 	struct ivsh_device *ivsh;
 	struct vmig_session *sess;
-	struct ivsh_tracker *trk;
+	u64 *hash;
 	void *scratch;
-	u32 rec_max;
-	u32 nr_blocks;
 	bool window;
 	u32 window_bytes;
 	unsigned long window_end;
 	ktime_t reopen_at;
-
-	spinlock_t lock;	/* the members below */
-	bool final;
-	bool scan;
 	struct ivsh_regs regs;
-	u64 initial_left;
-	u64 dirty_left;
-	u64 scan_ns;
 };
-
-/* Stream bytes one block takes as a record of its own. */
-static u32 ivsh_block_rec(void)
-{
-	return vmig_stream_record_size(sizeof(struct ivsh_rec_mem) + IVSH_BLOCK);
-}
 
 static struct ivsh_device *ivsh_from_vdev(struct vfio_device *vdev)
 {
@@ -197,32 +150,15 @@ static struct ivsh_device *ivsh_from_mig(struct vmig_device *mig)
 }
 
 /* ---------------------------------------------------------------------- */
-/* The save worker.                                                       */
-
-static bool ivsh_save_stopped(struct ivsh_save *s)
-{
-	return vmig_session_ended(s->sess);
-}
-
-static bool ivsh_save_final(struct ivsh_save *s)
-{
-	return READ_ONCE(s->final);
-}
-
-static void ivsh_save_account(struct ivsh_save *s, u64 *left, u64 bytes)
-{
-	spin_lock(&s->lock);
-	*left -= min(*left, bytes);
-	spin_unlock(&s->lock);
-}
+/* Saving: the access windows of the core's worker.                       */
 
 /*
  * The worker's access window (see "Access windows" and "Saving").  It
  * stays open from one read to the next, so that a pass over BAR2 whose
  * decoding is off turns it on and off once per window, not once per read,
  * and closes when it covered IVSH_WINDOW_BYTES or lasted IVSH_WINDOW_MS,
- * when a writer of memory_lock waits, when the CPU is wanted, and before
- * anything that may wait: a full queue, the wait for a request, the end.
+ * when a writer of memory_lock waits, when the CPU is wanted, and when the
+ * core goes idle.
  *
  * memory_lock is only tried: a reset may hold it for writing while it
  * waits for the state lock, and ending the session waits for the worker.
@@ -240,7 +176,7 @@ static int ivsh_save_open(struct ivsh_save *s)
 	if (gap > 0)
 		usleep_range(gap, gap + IVSH_WINDOW_GAP_US);
 	while ((ret = ivsh_cmd_access_try(s->ivsh)) == -EAGAIN) {
-		if (ivsh_save_stopped(s))
+		if (vmig_session_ended(s->sess))
 			return -ENODEV;
 		usleep_range(IVSH_ACCESS_POLL_US, 2 * IVSH_ACCESS_POLL_US);
 	}
@@ -271,7 +207,7 @@ static bool ivsh_save_window_ok(struct ivsh_save *s)
 }
 
 /*
- * After a read of @bytes of BAR2 and its accounting: close the window
+ * After a read of @bytes of BAR2 that passed its check: close the window
  * when it is due.  The next opens IVSH_WINDOW_GAP_US after it closed at
  * the earliest, whatever closed it (see ivsh_save_open()): a config access
  * that found the window open sleeps in the PCI core until it closes, and
@@ -281,375 +217,103 @@ static bool ivsh_save_window_ok(struct ivsh_save *s)
  */
 static void ivsh_save_yield(struct ivsh_save *s, u32 bytes)
 {
-	if (s->window) {
-		s->window_bytes += bytes;
-		if (ivsh_save_window_ok(s))
-			return;
+	s->window_bytes += bytes;
+	if (!ivsh_save_window_ok(s))
 		ivsh_save_close(s);
-	}
-	cond_resched();
 }
 
-/*
- * Start a record of @len payload bytes.  With every chunk queued, the
- * window closes and the worker waits for the reader; but a window that
- * forced decoding on polls for a free chunk as long as it may last anyway,
- * so that a reader slower than the worker does not cost two config writes
- * and a change of a hypervisor's memory map per chunk.  That is the one
- * sleep inside a window.
- */
-static void *ivsh_save_reserve(struct ivsh_save *s, u32 type, u32 flags,
-			       u32 len)
-{
-	void *buf;
+/* ---------------------------------------------------------------------- */
+/* Saving: what the core's worker calls.                                  */
 
-	flags |= VMIG_REC_MANDATORY;
-	while (s->window) {
-		buf = vmig_save_reserve(s->sess, type, flags, len, false);
-		if (buf != ERR_PTR(-ENOBUFS))
-			return buf;
-		if (!ivsh_cmd_access_forced(s->ivsh) ||
-		    !ivsh_save_window_ok(s)) {
-			ivsh_save_close(s);
-			break;
-		}
-		usleep_range(IVSH_QUEUE_POLL_US, 2 * IVSH_QUEUE_POLL_US);
-	}
-	return vmig_save_reserve(s->sess, type, flags, len, true);
-}
-
-/* Add blocks [@block, @block + @n) as one record, read straight into it. */
-static int ivsh_save_run(struct ivsh_save *s, u32 block, u32 n, u32 flags)
-{
-	int ret, tries = 0;
-	void *buf;
-
-	buf = ivsh_save_reserve(s, IVSH_REC_MEM, flags,
-				sizeof(struct ivsh_rec_mem) + n * IVSH_BLOCK);
-	if (IS_ERR(buf))
-		return PTR_ERR(buf);
-	/* Not committed on error: the session fails or has ended. */
-	do {
-		ret = ivsh_save_open(s);
-		if (ret)
-			return ret;
-		ivsh_cmd_read_mem(s->ivsh, block, n, buf);
-		ret = ivsh_cmd_access_check(s->ivsh);
-		if (ret)
-			ivsh_save_close(s);
-	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
-	if (ret)
-		return ret == -EAGAIN ? -EIO : ret;
-	/* The final pass compares nothing afterwards: no hashing there. */
-	if (s->trk && !ivsh_save_final(s))
-		ivsh_cmd_track_mem(s->trk, block, n, buf);
-	vmig_save_commit(s->sess);
-	return 0;
-}
-
-/*
- * Look at up to @n blocks from @block that are not known dirty, in one
- * access window, for changes since they were sent; with @first, stop after
- * the first that changed.  Bit i of *@changed is set for block @block + i;
- * *@seen tells how many blocks were looked at, and the scratch block holds
- * the content of the last.
- */
-static int ivsh_save_probe(struct ivsh_save *s, u32 block, u32 n, bool first,
-			   u64 *changed, u32 *seen)
-{
-	int ret, tries = 0;
-	u32 i;
-
-	do {
-		ret = ivsh_save_open(s);
-		if (ret)
-			return ret;
-		*changed = 0;
-		for (i = 0; i < n; i++) {
-			if (test_bit(block + i, s->trk->dirty) ||
-			    !ivsh_cmd_block_changed(s->ivsh, s->trk, block + i,
-						    s->scratch))
-				continue;
-			*changed |= BIT_ULL(i);
-			if (first) {
-				i++;
-				break;
-			}
-		}
-		*seen = i;
-		ret = ivsh_cmd_access_check(s->ivsh);
-		if (ret)
-			ivsh_save_close(s);
-	} while (ret == -EAGAIN && ++tries < IVSH_ACCESS_REDO);
-	return ret == -EAGAIN ? -EIO : ret;
-}
-
-/* PRE_COPY: every block once, as initial data, until STOP_COPY comes. */
-static int ivsh_save_initial(struct ivsh_save *s)
-{
-	u32 per = s->rec_max / IVSH_BLOCK, block, n;
-	int ret;
-
-	for (block = 0; block < s->nr_blocks; block += n) {
-		if (ivsh_save_stopped(s))
-			return -ENODEV;
-		if (ivsh_save_final(s))
-			return 0;	/* the final pass sends the rest */
-		n = min(per, s->nr_blocks - block);
-		ret = ivsh_save_run(s, block, n, VMIG_REC_INITIAL);
-		if (ret)
-			return ret;
-		/* Only now: the core counts the record as unread. */
-		ivsh_save_account(s, &s->initial_left,
-				  ivsh_cmd_mem_stream_bytes((u64)n * IVSH_BLOCK,
-							    s->rec_max));
-		ivsh_save_yield(s, n * IVSH_BLOCK);
-	}
-	vmig_save_flush(s->sess);
-	return 0;
-}
-
-/* PRE_COPY: look for blocks that changed since they were sent. */
-static int ivsh_save_scan(struct ivsh_save *s)
-{
-	struct ivsh_stats *st = &s->ivsh->stats;
-	u32 block, n, seen, found = 0, here;
-	u64 t0 = ktime_get_ns(), changed;
-	int ret;
-
-	for (block = 0; block < s->nr_blocks; block += n) {
-		if (ivsh_save_stopped(s))
-			return -ENODEV;
-		if (ivsh_save_final(s))
-			return 0;
-		n = min(IVSH_PROBE_BLOCKS, s->nr_blocks - block);
-		ret = ivsh_save_probe(s, block, n, false, &changed, &seen);
-		if (ret)
-			return ret;
-		for (here = 0; changed; changed &= changed - 1, here++)
-			__set_bit(block + __ffs64(changed), s->trk->dirty);
-		if (here) {
-			spin_lock(&s->lock);
-			s->dirty_left += (u64)here * ivsh_block_rec();
-			spin_unlock(&s->lock);
-			found += here;
-		}
-		ivsh_save_yield(s, n * IVSH_BLOCK);
-	}
-	spin_lock(&s->lock);
-	s->scan_ns = ktime_get_ns() - t0;
-	spin_unlock(&s->lock);
-	spin_lock(&st->lock);
-	st->scans++;
-	st->scan_ns = s->scan_ns;
-	spin_unlock(&st->lock);
-	if (found)
-		vmig_save_notify(s->sess);
-	return 0;
-}
-
-/* PRE_COPY: send the blocks a scan found dirty, runs in one record. */
-static int ivsh_save_dirty(struct ivsh_save *s)
-{
-	u32 per = s->rec_max / IVSH_BLOCK, block, end, n;
-	struct ivsh_stats *st = &s->ivsh->stats;
-	int ret;
-
-	block = find_first_bit(s->trk->dirty, s->nr_blocks);
-	while (block < s->nr_blocks) {
-		if (ivsh_save_stopped(s))
-			return -ENODEV;
-		if (ivsh_save_final(s))
-			return 0;
-		end = find_next_zero_bit(s->trk->dirty, s->nr_blocks, block);
-		n = min(end - block, per);
-		ret = ivsh_save_run(s, block, n, 0);
-		if (ret)
-			return ret;
-		ivsh_save_account(s, &s->dirty_left, (u64)n * ivsh_block_rec());
-		spin_lock(&st->lock);
-		st->resent_blocks += n;
-		spin_unlock(&st->lock);
-		ivsh_save_yield(s, n * IVSH_BLOCK);
-		block = find_next_bit(s->trk->dirty, s->nr_blocks, block + n);
-	}
-	vmig_save_flush(s->sess);
-	return 0;
-}
-
-static bool ivsh_save_must_send(struct ivsh_save *s, u32 block)
-{
-	return !test_bit(block, s->trk->sent) || test_bit(block, s->trk->dirty);
-}
-
-/* STOP_COPY after pre-copy: what was never sent, and what changed. */
-static int ivsh_save_delta(struct ivsh_save *s)
-{
-	u32 per = s->rec_max / IVSH_BLOCK, block = 0, n, seen;
-	struct ivsh_stats *st = &s->ivsh->stats;
-	u64 resent = 0, changed;
-	void *buf;
-	int ret;
-
-	while (block < s->nr_blocks) {
-		if (ivsh_save_stopped(s))
-			return -ENODEV;
-		if (ivsh_save_must_send(s, block)) {
-			for (n = 1; n < per && block + n < s->nr_blocks &&
-			     ivsh_save_must_send(s, block + n); n++)
-				;
-			ret = ivsh_save_run(s, block, n, 0);
-			if (ret)
-				return ret;
-			ivsh_save_yield(s, n * IVSH_BLOCK);
-			block += n;
-			continue;
-		}
-		for (n = 1; n < IVSH_PROBE_BLOCKS && block + n < s->nr_blocks &&
-		     !ivsh_save_must_send(s, block + n); n++)
-			;
-		ret = ivsh_save_probe(s, block, n, true, &changed, &seen);
-		if (ret)
-			return ret;
-		block += seen;
-		if (changed) {
-			/* The last block looked at, in the scratch block. */
-			buf = ivsh_save_reserve(s, IVSH_REC_MEM, 0,
-						sizeof(struct ivsh_rec_mem) +
-						IVSH_BLOCK);
-			if (IS_ERR(buf))
-				return PTR_ERR(buf);
-			ivsh_cmd_save_mem_copy(s->trk, block - 1, s->scratch,
-					       buf);
-			vmig_save_commit(s->sess);
-			resent++;
-		}
-		ivsh_save_yield(s, seen * IVSH_BLOCK);
-	}
-	spin_lock(&st->lock);
-	st->resent_blocks += resent;
-	spin_unlock(&st->lock);
-	return 0;
-}
-
-/* STOP_COPY without pre-copy: all of BAR2. */
-static int ivsh_save_all(struct ivsh_save *s)
-{
-	u32 per = s->rec_max / IVSH_BLOCK, block, n;
-	int ret;
-
-	for (block = 0; block < s->nr_blocks; block += n) {
-		if (ivsh_save_stopped(s))
-			return -ENODEV;
-		n = min(per, s->nr_blocks - block);
-		ret = ivsh_save_run(s, block, n, 0);
-		if (ret)
-			return ret;
-		ivsh_save_yield(s, n * IVSH_BLOCK);
-	}
-	return 0;
-}
-
-/* STOP_COPY: memory, then the registers, then the end of the stream. */
-static int ivsh_save_last(struct ivsh_save *s)
-{
-	struct ivsh_stats *st = &s->ivsh->stats;
-	u64 t0 = ktime_get_ns();
-	struct ivsh_regs regs;
-	void *buf;
-	int ret;
-
-	ret = s->trk ? ivsh_save_delta(s) : ivsh_save_all(s);
-	ivsh_save_close(s);
-	if (ret)
-		return ret;
-	spin_lock(&st->lock);
-	st->final_ns = ktime_get_ns() - t0;
-	spin_unlock(&st->lock);
-
-	spin_lock(&s->lock);
-	regs = s->regs;
-	spin_unlock(&s->lock);
-	buf = ivsh_save_reserve(s, IVSH_REC_REGS, 0,
-				sizeof(struct ivsh_rec_regs));
-	if (IS_ERR(buf))
-		return PTR_ERR(buf);
-	ivsh_cmd_save_regs(&regs, buf);
-	vmig_save_commit(s->sess);
-	vmig_save_complete(s->sess);
-	return 0;
-}
-
-static bool ivsh_save_due(struct ivsh_save *s)
-{
-	return READ_ONCE(s->final) || READ_ONCE(s->scan);
-}
-
-/* PRE_COPY: scan and send changed blocks, when asked or now and then. */
-static int ivsh_save_precopy(struct ivsh_save *s)
-{
-	unsigned long pause;
-	int ret;
-
-	ret = ivsh_save_initial(s);
-	while (!ret && !ivsh_save_final(s)) {
-		ivsh_save_close(s);
-		spin_lock(&s->lock);
-		pause = max_t(unsigned long,
-			      msecs_to_jiffies(IVSH_RESCAN_MIN_MS),
-			      nsecs_to_jiffies(s->scan_ns));
-		spin_unlock(&s->lock);
-		/* Asked or not, a scan waits as long as the last one took. */
-		vmig_feed_wait_timeout(s->sess, ivsh_save_final(s), pause);
-		vmig_feed_wait_timeout(s->sess, ivsh_save_due(s), 3 * pause);
-		if (ivsh_save_stopped(s))
-			return -ENODEV;
-		if (ivsh_save_final(s))
-			break;
-		WRITE_ONCE(s->scan, false);
-		ret = ivsh_save_scan(s);
-		if (!ret)
-			ret = ivsh_save_dirty(s);
-	}
-	return ret;
-}
-
-/* &struct vmig_save_ops.feed: the session's worker, run by the core. */
-static int ivsh_save_feed(struct vmig_session *sess)
+/* &struct vmig_region_ops.read: BAR2 into a record, checked. */
+static int ivsh_save_read(struct vmig_session *sess, u64 off, u32 len,
+			  void *buf, bool track)
 {
 	struct ivsh_save *s = vmig_session_priv(sess);
 	int ret;
 
-	/* Reservations inside a window must not sleep in an allocation. */
-	ret = vmig_save_prealloc(sess);
-	if (!ret && s->trk)
-		ret = ivsh_save_precopy(s);
-	ivsh_save_close(s);
+	ret = ivsh_save_open(s);
 	if (ret)
 		return ret;
-	vmig_feed_wait(sess, ivsh_save_final(s));
-	return ivsh_save_stopped(s) ? -ENODEV : ivsh_save_last(s);
+	ivsh_cmd_read_mem(s->ivsh, off, len, buf);
+	ret = ivsh_cmd_access_check(s->ivsh);
+	if (ret) {
+		/* -EAGAIN: the core reads again, in a new window. */
+		ivsh_save_close(s);
+		return ret;
+	}
+	if (track)
+		ivsh_cmd_track_mem(s->hash, off / IVSH_BLOCK, len / IVSH_BLOCK,
+				   buf);
+	ivsh_save_yield(s, len);
+	return 0;
+}
+
+/* &struct vmig_region_ops.changed: compare hashes, in one window. */
+static int ivsh_save_changed(struct vmig_session *sess, u64 off, u32 n,
+			     u64 *mask)
+{
+	struct ivsh_save *s = vmig_session_priv(sess);
+	u32 block = off / IVSH_BLOCK, i;
+	u64 todo = *mask;
+	int ret;
+
+	ret = ivsh_save_open(s);
+	if (ret)
+		return ret;
+	for (; todo; todo &= todo - 1) {
+		i = __ffs64(todo);
+		if (!ivsh_cmd_block_changed(s->ivsh, s->hash, block + i,
+					    s->scratch))
+			*mask &= ~BIT_ULL(i);
+	}
+	ret = ivsh_cmd_access_check(s->ivsh);
+	if (ret) {
+		ivsh_save_close(s);
+		return ret;
+	}
+	ivsh_save_yield(s, n * IVSH_BLOCK);
+	return 0;
+}
+
+/* &struct vmig_region_ops.idle: no window while the worker waits. */
+static void ivsh_save_idle(struct vmig_session *sess)
+{
+	ivsh_save_close(vmig_session_priv(sess));
+}
+
+/*
+ * &struct vmig_region_ops.linger: every chunk is queued.  A window that
+ * forced decoding on stays open while it may last, so that a reader
+ * slower than the worker does not cost two config writes and a change of
+ * a hypervisor's memory map per chunk; that poll is the one sleep inside
+ * a window.
+ */
+static bool ivsh_save_linger(struct vmig_session *sess)
+{
+	struct ivsh_save *s = vmig_session_priv(sess);
+
+	return s->window && ivsh_cmd_access_forced(s->ivsh) &&
+	       ivsh_save_window_ok(s);
+}
+
+/* &struct vmig_region_ops.tail: the registers, after the memory. */
+static int ivsh_save_tail(struct vmig_session *sess)
+{
+	struct ivsh_save *s = vmig_session_priv(sess);
+	struct ivsh_rec_regs rec;
+
+	ivsh_cmd_save_regs(&s->regs, &rec);
+	return vmig_save_record(sess, IVSH_REC_REGS, VMIG_REC_MANDATORY, &rec,
+				sizeof(rec), true);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Saving sessions.                                                       */
 
-static void ivsh_save_pending(struct vmig_session *sess, u64 *initial,
-			      u64 *dirty)
-{
-	struct ivsh_save *s = vmig_session_priv(sess);
-
-	spin_lock(&s->lock);
-	*initial = s->initial_left;
-	*dirty = s->dirty_left;
-	s->scan = true;
-	spin_unlock(&s->lock);
-	vmig_feed_kick(sess);
-}
-
 static void ivsh_save_free(struct ivsh_save *s)
 {
-	ivsh_tracker_free(s->trk);
+	kvfree(s->hash);
 	kfree(s->scratch);
 	kfree(s);
 }
@@ -658,22 +322,31 @@ static void ivsh_save_release(struct vmig_session *sess)
 {
 	struct ivsh_save *s = vmig_session_priv(sess);
 
-	/* The core waited for ivsh_save_feed() to return. */
+	/* The core's worker has returned. */
 	s->ivsh->save = NULL;
 	ivsh_save_free(s);
 }
 
-static const struct vmig_save_ops ivsh_save_ops = {
-	.feed = ivsh_save_feed,
-	.pending = ivsh_save_pending,
+static const struct vmig_region_ops ivsh_region_ops = {
+	.read = ivsh_save_read,
+	.changed = ivsh_save_changed,
+	.idle = ivsh_save_idle,
+	.linger = ivsh_save_linger,
+	.tail = ivsh_save_tail,
 	.release = ivsh_save_release,
 };
 
-/* Start a saving session: with pre-copy, or the final pass at once. */
+/* Start a saving session: with pre-copy, or in STOP_COPY at once. */
 static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 {
 	struct vmig_session_cfg cfg = {
 		.chunk_size = IVSH_CHUNK,
+	};
+	struct vmig_region_cfg rcfg = {
+		.size = ivsh->bar2_size,
+		.block = IVSH_BLOCK,
+		.type = IVSH_REC_MEM,
+		.precopy = precopy,
 	};
 	struct ivsh_save *s;
 	struct file *file;
@@ -683,27 +356,21 @@ static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 	if (!s)
 		return ERR_PTR(-ENOMEM);
 	s->ivsh = ivsh;
-	s->rec_max = ivsh_cmd_mem_rec_max(IVSH_CHUNK);
-	s->nr_blocks = ivsh->bar2_size / IVSH_BLOCK;
-	spin_lock_init(&s->lock);
 	if (precopy) {
-		s->trk = ivsh_tracker_alloc(ivsh->bar2_size);
+		s->hash = ivsh_cmd_hash_alloc(ivsh->bar2_size);
 		s->scratch = kmalloc(IVSH_BLOCK, GFP_KERNEL_ACCOUNT);
-		if (!s->trk || !s->scratch) {
+		if (!s->hash || !s->scratch) {
 			file = ERR_PTR(-ENOMEM);
 			goto err_free;
 		}
-		s->initial_left = ivsh_cmd_mem_stream_bytes(ivsh->bar2_size,
-							    s->rec_max);
-		track = s->trk->bytes + IVSH_BLOCK;
+		track = ivsh->bar2_size / IVSH_BLOCK * sizeof(u64) + IVSH_BLOCK;
 	} else {
 		/* From STOP: frozen already. */
-		s->final = true;
 		s->regs = ivsh->frozen;
 	}
 
 	cfg.priv = s;
-	file = vmig_save_open(&ivsh->mig, &ivsh_save_ops, &cfg);
+	file = vmig_region_save_open(&ivsh->mig, &ivsh_region_ops, &rcfg, &cfg);
 	if (IS_ERR(file))
 		goto err_free;
 	s->sess = vmig_file_session(file);
@@ -718,22 +385,6 @@ static struct file *ivsh_save_start(struct ivsh_device *ivsh, bool precopy)
 err_free:
 	ivsh_save_free(s);
 	return file;
-}
-
-/* PRE_COPY_P2P -> STOP_COPY: the device is frozen, send the rest. */
-static void ivsh_save_finish(struct ivsh_device *ivsh)
-{
-	struct ivsh_save *s = ivsh->save;
-
-	if (WARN_ON_ONCE(!s))
-		return;
-	spin_lock(&s->lock);
-	s->regs = ivsh->frozen;
-	s->initial_left = 0;
-	s->dirty_left = 0;
-	WRITE_ONCE(s->final, true);
-	spin_unlock(&s->lock);
-	vmig_feed_kick(s->sess);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -833,8 +484,9 @@ static struct file *ivsh_step(struct vmig_device *mig,
 	/* Within a session. */
 	case VMIG_ARC_OF(PRE_COPY_P2P, STOP_COPY):
 		ret = ivsh_cmd_freeze(ivsh);
-		if (!ret)
-			ivsh_save_finish(ivsh);
+		/* For the tail: the core moves the session on after the arc. */
+		if (!ret && !WARN_ON_ONCE(!ivsh->save))
+			ivsh->save->regs = ivsh->frozen;
 		break;
 	case VMIG_ARC_OF(RESUMING, STOP):
 		ret = ivsh->resume ? ivsh_cmd_load_commit(ivsh, ivsh->resume) :
@@ -852,18 +504,12 @@ static struct file *ivsh_step(struct vmig_device *mig,
 static int ivsh_get_data_size(struct vmig_device *mig, unsigned long *bytes)
 {
 	struct ivsh_device *ivsh = ivsh_from_mig(mig);
-	struct ivsh_save *s = ivsh->save;
 	u64 size;
 
-	if (s && s->trk && !READ_ONCE(s->final)) {
-		spin_lock(&s->lock);
-		size = s->initial_left + s->dirty_left;
-		spin_unlock(&s->lock);
-		size += vmig_stream_record_size(sizeof(struct ivsh_rec_regs));
-	} else {
-		size = ivsh_cmd_state_size(ivsh, ivsh_cmd_mem_rec_max(IVSH_CHUNK));
-	}
-	*bytes = size;
+	if (!vmig_region_left(mig, &size))
+		size = vmig_region_stream_bytes(ivsh->bar2_size, IVSH_BLOCK,
+						IVSH_CHUNK);
+	*bytes = size + vmig_stream_record_size(sizeof(struct ivsh_rec_regs));
 	return 0;
 }
 
@@ -886,20 +532,23 @@ static const struct vmig_ops ivsh_mig_ops = {
 static int ivsh_debugfs_show(struct seq_file *m, void *unused)
 {
 	struct ivsh_device *ivsh = m->private;
+	struct vmig_region_stats rs;
 	struct ivsh_stats st;
 
 	spin_lock(&ivsh->stats.lock);
 	st = ivsh->stats;
 	spin_unlock(&ivsh->stats.lock);
+	vmig_region_stats(&ivsh->mig, &rs);
 	seq_printf(m, "bar2 size: %llu\n", ivsh->bar2_size);
 	seq_printf(m, "block size: %u\n", IVSH_BLOCK);
 	seq_printf(m, "chunk size: %u\n", IVSH_CHUNK);
 	seq_printf(m, "saves: %llu\n", st.saves);
-	seq_printf(m, "tracking memory: %llu\n", st.track_bytes);
-	seq_printf(m, "scans: %llu\n", st.scans);
-	seq_printf(m, "last scan ns: %llu\n", st.scan_ns);
-	seq_printf(m, "last final pass ns: %llu\n", st.final_ns);
-	seq_printf(m, "resent blocks: %llu\n", st.resent_blocks);
+	seq_printf(m, "tracking memory: %llu\n",
+		   st.track_bytes + (st.track_bytes ? rs.track_bytes : 0));
+	seq_printf(m, "scans: %llu\n", rs.scans);
+	seq_printf(m, "last scan ns: %llu\n", rs.scan_ns);
+	seq_printf(m, "last final pass ns: %llu\n", rs.final_ns);
+	seq_printf(m, "resent blocks: %llu\n", rs.resent_blocks);
 	seq_printf(m, "access windows: %llu\n", st.windows);
 	seq_printf(m, "decoding forced: %llu\n", st.decode_forced);
 	seq_printf(m, "records loaded: %llu\n", st.loads);

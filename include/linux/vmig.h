@@ -502,7 +502,8 @@ struct file *vmig_region_save_open(struct vmig_device *mig,
 				   const struct vmig_session_cfg *cfg);
 u64 vmig_region_stream_bytes(u64 size, u32 block, u32 chunk_size);
 bool vmig_region_left(struct vmig_device *mig, u64 *bytes);
-void vmig_region_stats(struct vmig_device *mig, struct vmig_region_stats *st);
+void vmig_region_get_stats(struct vmig_device *mig,
+			   struct vmig_region_stats *st);
 
 struct dentry *vmig_debugfs_dir(struct vmig_device *mig);
 

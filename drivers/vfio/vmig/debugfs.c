@@ -99,7 +99,7 @@ static int vmig_status_show(struct seq_file *m, void *unused)
 		seq_puts(m, "session: none\n");
 	seq_printf(m, "last saving session: peak %llu bytes of chunks\n",
 		   mig->last_peak_bytes);
-	vmig_region_stats(mig, &rs);
+	vmig_region_get_stats(mig, &rs);
 	if (rs.scans || rs.final_ns)
 		seq_printf(m, "region sessions: %llu scans (last %llu ns), last final pass %llu ns, %llu blocks resent, %llu bytes of tracking\n",
 			   rs.scans, rs.scan_ns, rs.final_ns, rs.resent_blocks,

@@ -188,6 +188,18 @@ static void vmig_region_count(struct vmig_region *r, u64 *left, u64 bytes)
 	spin_unlock(&r->lock);
 }
 
+/* @n blocks known dirty went into the stream again. */
+static void vmig_region_resent(struct vmig_region *r, u32 n)
+{
+	struct vmig_device *mig = vmig_session_device(r->sess);
+
+	vmig_region_count(r, &r->dirty_left,
+			  (u64)n * vmig_region_rec_size(r, 1));
+	spin_lock(&mig->stats_lock);
+	mig->region.resent_blocks += n;
+	spin_unlock(&mig->stats_lock);
+}
+
 /*
  * Reserve a record of @len payload bytes.  With every chunk queued, the
  * driver may have the worker poll for a while (linger()) before it goes
@@ -305,8 +317,7 @@ static int vmig_region_pass(struct vmig_region *r, enum vmig_region_pass pass)
 			vmig_region_count(r, &r->initial_left,
 					  vmig_region_rec_size(r, n));
 		else if (pass == VMIG_PASS_DIRTY)
-			vmig_region_count(r, &r->dirty_left,
-					  (u64)n * vmig_region_rec_size(r, 1));
+			vmig_region_resent(r, n);
 	}
 	vmig_save_flush(r->sess);
 	return 0;
@@ -451,9 +462,10 @@ static int vmig_region_feed(struct vmig_session *sess)
 	int ret;
 
 	ret = vmig_save_prealloc(sess);
-	if (!ret && r->sent)
+	if (!ret && r->sent) {
 		ret = vmig_region_precopy(r);
-	vmig_region_idle(r);
+		vmig_region_idle(r);
+	}
 	if (ret)
 		return ret;
 	vmig_feed_wait(sess, vmig_region_final(r));
@@ -619,17 +631,18 @@ bool vmig_region_left(struct vmig_device *mig, u64 *bytes)
 EXPORT_SYMBOL_GPL(vmig_region_left);
 
 /**
- * vmig_region_stats() - what the device's region sessions did
+ * vmig_region_get_stats() - what the device's region sessions did
  * @mig: the device
  * @st: the totals, on return
  */
-void vmig_region_stats(struct vmig_device *mig, struct vmig_region_stats *st)
+void vmig_region_get_stats(struct vmig_device *mig,
+			   struct vmig_region_stats *st)
 {
 	spin_lock(&mig->stats_lock);
 	*st = mig->region;
 	spin_unlock(&mig->stats_lock);
 }
-EXPORT_SYMBOL_GPL(vmig_region_stats);
+EXPORT_SYMBOL_GPL(vmig_region_get_stats);
 
 /* A line of the device's debugfs status; the state lock is held. */
 void vmig_region_show(struct vmig_region *r, struct seq_file *m)

@@ -444,6 +444,7 @@ void vmig_session_abandon_locked(struct file *file)
 	if (sess && !sess->attached)
 		vmig_session_end_locked(sess);
 }
+EXPORT_SYMBOL_IF_KUNIT(vmig_session_abandon_locked);
 
 bool vmig_session_is_save(struct vmig_session *sess)
 {

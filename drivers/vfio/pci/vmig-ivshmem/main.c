@@ -538,7 +538,7 @@ static int ivsh_debugfs_show(struct seq_file *m, void *unused)
 	spin_lock(&ivsh->stats.lock);
 	st = ivsh->stats;
 	spin_unlock(&ivsh->stats.lock);
-	vmig_region_stats(&ivsh->mig, &rs);
+	vmig_region_get_stats(&ivsh->mig, &rs);
 	seq_printf(m, "bar2 size: %llu\n", ivsh->bar2_size);
 	seq_printf(m, "block size: %u\n", IVSH_BLOCK);
 	seq_printf(m, "chunk size: %u\n", IVSH_CHUNK);

@@ -12,6 +12,7 @@
 #define _LINUX_VMIG_H
 
 #include <linux/atomic.h>
+#include <linux/limits.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -444,19 +445,21 @@ struct vmig_region_rec {
  *	@changed about these blocks: remember what they hold now (a hash, a
  *	generation), or clear their bits in a hardware dirty log.  Return
  *	0; -EAGAIN when the copy was disturbed and must be redone (the core
- *	calls again, at most three times in a row, then fails the stream
- *	with -EIO); or another -errno, which fails the stream.  Runs on the
- *	session's worker, with the constraints of &struct vmig_save_ops.feed.
+ *	tries three times in all, then fails the stream with -EIO); or
+ *	another -errno, which fails the stream.  Runs on the session's
+ *	worker, with the constraints of &struct vmig_save_ops.feed.
  * @changed: mandatory with pre-copy.  Of the @n blocks (at most 64) from
  *	@off, those whose bit is set in *@mask on entry (bit i for the block
  *	at @off + i * block size) were read with @track before; clear the bit
- *	of each that still holds what that read returned.  Return as @read;
- *	the core ignores *@mask after an error and sets it again before it
- *	calls again.
+ *	of each that still holds what that read returned.  Return 0;
+ *	-EAGAIN when the answer was disturbed: the core is not asking again
+ *	(a dirty log read and cleared would then miss what it consumed) but
+ *	takes every block asked about as changed; or another -errno, which
+ *	fails the stream.  *@mask counts only after 0.  Runs like @read.
  * @idle: optional; the worker is about to sleep (for a free chunk, for a
- *	request, for STOP_COPY), to call @tail, or to return.  Release what
- *	@read and @changed keep across calls, such as a lock held to reach
- *	device memory.
+ *	request, for STOP_COPY), to give up the CPU, to call @tail, after
+ *	@tail, or to return.  Release what @read and @changed keep across
+ *	calls, such as a lock held to reach device memory.
  * @linger: optional; every chunk of the session is queued, waiting for
  *	read().  Return true to have the core poll for a free one every
  *	200 us or so instead of calling @idle and sleeping: for a driver
@@ -465,8 +468,11 @@ struct vmig_region_rec {
  * @tail: optional; add the records that follow the region in STOP_COPY
  *	(registers, a device context) with vmig_save_record(), waiting for
  *	chunks.  Called once, from the worker, after the last region record
- *	and @idle.  What the arc into STOP_COPY left for it under the state
- *	lock is visible to it and stays until the session ended.
+ *	and @idle, unless the session ended; @idle follows it.  What the arc
+ *	into STOP_COPY left for it under the state lock is visible to it and
+ *	stays until the session ended.  Runs like @read: never take the
+ *	state lock, nor wait for what waits for it (a lock a reset holds
+ *	while it ends the session).
  * @release: the session ended: free the driver's session data.  Called
  *	once, with the state lock held, after the worker returned.
  */
@@ -480,11 +486,19 @@ struct vmig_region_ops {
 	void (*release)(struct vmig_session *sess);
 };
 
+/* Blocks of a region, at most. */
+#define VMIG_REGION_MAX_BLOCKS	INT_MAX
+
 /**
  * struct vmig_region_cfg - the region a region session saves
- * @size: bytes of the region, a whole number of blocks, at most 2^31 blocks
+ * @size: bytes of the region, a whole number of blocks, at most
+ *	%VMIG_REGION_MAX_BLOCKS of them
  * @block: bytes per block, the unit of tracking: a power of two, at least
- *	8, and small enough that one record of one block fits in a chunk
+ *	8, and small enough that one record of one block fits in a chunk.
+ *	A record carries up to as many blocks as fit in a chunk: the
+ *	resuming side must accept payloads of up to the chunk size less
+ *	vmig_stream_record_size(0) bytes (its &struct vmig_session_cfg
+ *	.chunk_size).
  * @type: record type of the region records, %VMIG_REC_DRIVER_BASE or above
  * @precopy: the session starts in a PRE_COPY state (it tracks changes and
  *	reports pending data); false for a session started in STOP_COPY

@@ -46,25 +46,31 @@
  *   last one than it lasted, and not within 100 ms; nobody asking, one
  *   runs four times that long after the last.  So scans take at most half
  *   a CPU however often userspace asks (QEMU asks at every iteration), a
- *   fifth when nobody does.  A scan that finds changes calls
- *   vmig_save_notify() for poll().  PRECOPY_INFO reports, in stream bytes,
+ *   fifth when nobody does.  The blocks a scan found go out at once, and
+ *   poll() is readable as soon as they are queued.  PRECOPY_INFO reports,
+ *   in stream bytes,
  *   the part of the initial image not yet added as initial, and the
  *   blocks known dirty and not yet added as dirty: changes no scan has
  *   reached yet are not counted.
  * - STOP_COPY after pre-copy, from the arc that entered it, whatever the
- *   worker was doing: one more scan, then every block never sent or known
- *   dirty, then the tail and the end of the stream.  After an idle
+ *   worker was doing (what it had framed goes to the reader at once): one
+ *   last pass that compares the blocks sent and sends every block never
+ *   sent, known dirty or found changed, then the tail and the end of the
+ *   stream.  The compares run a record's worth ahead of the sends, so the
+ *   reader drains the stream while the region is compared.  After an idle
  *   pre-copy, STOP_COPY reads the region once and sends little more than
  *   the tail.  Nothing is tracked in this last pass: no hashing of data
  *   nobody will compare again.
- * - Retries.  A read or a scan the driver found disturbed (-EAGAIN) is
- *   done again, three times at most; then the stream fails with -EIO.
- *   Nothing is marked sent or dirty from a call that failed.
+ * - Retries.  A read the driver found disturbed (-EAGAIN) is done again,
+ *   three tries in all; then the stream fails with -EIO.  A compare found
+ *   disturbed is not asked again: all of its blocks count as changed.
+ *   Nothing is marked sent from a call that failed.
  * - Idle.  Before the worker sleeps for any reason (a free chunk, a
- *   request, STOP_COPY), before the tail and when it returns, the driver's
- *   &struct vmig_region_ops.idle releases what it keeps across reads: so a
- *   driver may hold a lock or an access window from one read to the next
- *   and still never hold it while the worker waits.
+ *   request, STOP_COPY) or gives up the CPU, around the tail and when it
+ *   returns, the driver's &struct vmig_region_ops.idle releases what it
+ *   keeps across reads: so a driver may hold a lock or an access window
+ *   from one read to the next and still never hold it while the worker
+ *   waits or is scheduled out.
  *
  * debugfs shows each region session and the device's totals
  * (&struct vmig_region_stats), and vmig_region_left() gives a driver's
@@ -181,6 +187,15 @@ static void vmig_region_idle(struct vmig_region *r)
 		r->ops->idle(r->sess);
 }
 
+/* Give the CPU away if it is wanted, but never with the driver's window. */
+static void vmig_region_resched(struct vmig_region *r)
+{
+	if (need_resched()) {
+		vmig_region_idle(r);
+		cond_resched();
+	}
+}
+
 static void vmig_region_count(struct vmig_region *r, u64 *left, u64 bytes)
 {
 	spin_lock(&r->lock);
@@ -246,36 +261,41 @@ static int vmig_region_send(struct vmig_region *r, u32 first, u32 n,
 		bitmap_clear(r->dirty, first, n);
 	}
 	vmig_save_commit(r->sess);
-	cond_resched();
+	vmig_region_resched(r);
 	return 0;
 }
 
-/* The first block from @from that the pass sends. */
+/* The first block in [@from, @end) that the pass sends, or @end. */
 static u32 vmig_region_next(struct vmig_region *r, enum vmig_region_pass pass,
-			    u32 from)
+			    u32 from, u32 end)
 {
 	u32 unsent;
 
+	if (from >= end)
+		return end;
 	switch (pass) {
 	case VMIG_PASS_DIRTY:
-		return find_next_bit(r->dirty, r->nr_blocks, from);
+		return find_next_bit(r->dirty, end, from);
 	case VMIG_PASS_FINAL:
 		if (!r->sent)
 			return from;
-		unsent = find_next_zero_bit(r->sent, r->nr_blocks, from);
-		return min_t(u32, unsent,
-			     find_next_bit(r->dirty, r->nr_blocks, from));
+		unsent = find_next_zero_bit(r->sent, end, from);
+		return min_t(u32, unsent, find_next_bit(r->dirty, end, from));
 	default:
 		return from;
 	}
 }
 
-/* Blocks of the run from @first that the pass sends in one record. */
+/*
+ * Blocks of the run from @first that the pass sends in one record: up
+ * to a record's worth, within [@first, @end).
+ */
 static u32 vmig_region_run(struct vmig_region *r, enum vmig_region_pass pass,
-			   u32 first)
+			   u32 first, u32 end)
 {
-	u32 end = min(r->nr_blocks, first + r->per), b;
+	u32 b;
 
+	end = min(end, first + r->per);
 	switch (pass) {
 	case VMIG_PASS_DIRTY:
 		return find_next_zero_bit(r->dirty, end, first) - first;
@@ -292,24 +312,25 @@ static u32 vmig_region_run(struct vmig_region *r, enum vmig_region_pass pass,
 }
 
 /*
- * Send what @pass sends, in runs of up to a record.  A pass of pre-copy
- * gives way to STOP_COPY at once: the last pass covers what it left.
+ * Pre-copy: send what @pass sends, in runs of up to a record.  It gives
+ * way to STOP_COPY at once, and what it framed goes to the reader: the
+ * last pass covers what it left.
  */
 static int vmig_region_pass(struct vmig_region *r, enum vmig_region_pass pass)
 {
-	bool final = pass == VMIG_PASS_FINAL;
 	u32 flags = pass == VMIG_PASS_INITIAL ? VMIG_REC_INITIAL : 0;
 	u32 first, n;
 	int ret;
 
-	for (first = vmig_region_next(r, pass, 0); first < r->nr_blocks;
-	     first = vmig_region_next(r, pass, first + n)) {
+	for (first = vmig_region_next(r, pass, 0, r->nr_blocks);
+	     first < r->nr_blocks;
+	     first = vmig_region_next(r, pass, first + n, r->nr_blocks)) {
 		if (vmig_region_stopped(r))
 			return -ENODEV;
-		if (!final && vmig_region_final(r))
-			return 0;
-		n = vmig_region_run(r, pass, first);
-		ret = vmig_region_send(r, first, n, flags, !final);
+		if (vmig_region_final(r))
+			break;	/* the last pass sends the rest */
+		n = vmig_region_run(r, pass, first, r->nr_blocks);
+		ret = vmig_region_send(r, first, n, flags, true);
 		if (ret)
 			return ret;
 		/* Only now: the core counts the record as unread. */
@@ -330,8 +351,8 @@ static int vmig_region_pass(struct vmig_region *r, enum vmig_region_pass pass)
  */
 static int vmig_region_probe(struct vmig_region *r, u32 first, u32 n)
 {
-	int ret, tries = 0;
 	u64 want = 0, mask;
+	int ret;
 	u32 i;
 
 	for (i = 0; i < n; i++)
@@ -340,21 +361,25 @@ static int vmig_region_probe(struct vmig_region *r, u32 first, u32 n)
 			want |= BIT_ULL(i);
 	if (!want)
 		return 0;
-	do {
+	mask = want;
+	ret = r->ops->changed(r->sess, (u64)first * r->block, n, &mask);
+	/*
+	 * Not asked again: a driver that reads and clears a dirty log may
+	 * have consumed what it would now miss.  All of them are dirty.
+	 */
+	if (ret == -EAGAIN)
 		mask = want;
-		ret = r->ops->changed(r->sess, (u64)first * r->block, n, &mask);
-	} while (ret == -EAGAIN && ++tries < VMIG_REGION_TRIES);
-	if (ret)
-		return ret == -EAGAIN ? -EIO : ret;
+	else if (ret)
+		return ret;
 	mask &= want;
 	for (i = 0; mask; mask &= mask - 1, i++)
 		__set_bit(first + __ffs64(mask), r->dirty);
-	cond_resched();
+	vmig_region_resched(r);
 	return i;
 }
 
-/* Mark what changed since it was sent; pre-copy's scans give way to STOP_COPY. */
-static int vmig_region_scan(struct vmig_region *r, bool final)
+/* Pre-copy: mark what changed since it was sent; gives way to STOP_COPY. */
+static int vmig_region_scan(struct vmig_region *r)
 {
 	struct vmig_device *mig = vmig_session_device(r->sess);
 	u64 t0 = ktime_get_ns(), found = 0;
@@ -364,21 +389,19 @@ static int vmig_region_scan(struct vmig_region *r, bool final)
 	for (first = 0; first < r->nr_blocks; first += n) {
 		if (vmig_region_stopped(r))
 			return -ENODEV;
-		if (!final && vmig_region_final(r))
+		if (vmig_region_final(r))
 			return 0;
 		n = min(VMIG_REGION_SCAN, r->nr_blocks - first);
 		ret = vmig_region_probe(r, first, n);
 		if (ret < 0)
 			return ret;
-		if (ret && !final) {
+		if (ret) {
 			spin_lock(&r->lock);
 			r->dirty_left += (u64)ret * vmig_region_rec_size(r, 1);
 			spin_unlock(&r->lock);
 		}
 		found += ret;
 	}
-	if (final)
-		return 0;
 	t0 = ktime_get_ns() - t0;
 	spin_lock(&r->lock);
 	r->scan_ns = t0;
@@ -418,11 +441,49 @@ static int vmig_region_precopy(struct vmig_region *r)
 		if (vmig_region_final(r))
 			break;
 		WRITE_ONCE(r->scan, false);
-		ret = vmig_region_scan(r, false);
+		ret = vmig_region_scan(r);
 		if (!ret)
 			ret = vmig_region_pass(r, VMIG_PASS_DIRTY);
 	}
 	return ret;
+}
+
+/*
+ * STOP_COPY: every block never sent or known dirty, and after pre-copy
+ * those that changed since they were sent.  The compares run just ahead
+ * of the sends, a record's worth at a time, so that the reader drains
+ * the stream while the region is scanned.  Returns the blocks sent again
+ * in *@resent.
+ */
+static int vmig_region_final_pass(struct vmig_region *r, u64 *resent)
+{
+	u32 first = 0, probed = 0, n, i;
+	int ret;
+
+	while (first < r->nr_blocks) {
+		if (vmig_region_stopped(r))
+			return -ENODEV;
+		while (r->sent && probed < min(r->nr_blocks, first + r->per)) {
+			n = min(VMIG_REGION_SCAN, r->nr_blocks - probed);
+			ret = vmig_region_probe(r, probed, n);
+			if (ret < 0)
+				return ret;
+			probed += n;
+		}
+		if (!r->sent)
+			probed = r->nr_blocks;
+		first = vmig_region_next(r, VMIG_PASS_FINAL, first, probed);
+		if (first == probed)
+			continue;	/* nothing to send there: compare on */
+		n = vmig_region_run(r, VMIG_PASS_FINAL, first, probed);
+		for (i = 0; r->sent && i < n; i++)
+			*resent += test_bit(first + i, r->dirty);
+		ret = vmig_region_send(r, first, n, 0, false);
+		if (ret)
+			return ret;
+		first += n;
+	}
+	return 0;
 }
 
 /* STOP_COPY: the region, or what pre-copy left of it; the tail; the end. */
@@ -430,14 +491,9 @@ static int vmig_region_last(struct vmig_region *r)
 {
 	struct vmig_device *mig = vmig_session_device(r->sess);
 	u64 t0 = ktime_get_ns(), resent = 0;
-	int ret = 0;
+	int ret;
 
-	if (r->sent) {
-		ret = vmig_region_scan(r, true);
-		resent = bitmap_weight(r->dirty, r->nr_blocks);
-	}
-	if (!ret)
-		ret = vmig_region_pass(r, VMIG_PASS_FINAL);
+	ret = vmig_region_final_pass(r, &resent);
 	vmig_region_idle(r);
 	if (ret)
 		return ret;
@@ -447,7 +503,10 @@ static int vmig_region_last(struct vmig_region *r)
 	spin_unlock(&mig->stats_lock);
 
 	if (r->ops->tail) {
+		if (vmig_region_stopped(r))
+			return -ENODEV;
 		ret = r->ops->tail(r->sess);
+		vmig_region_idle(r);
 		if (ret)
 			return ret;
 	}
@@ -518,7 +577,7 @@ static int vmig_region_check(const struct vmig_region_ops *ops,
 		return -EINVAL;
 	if (rcfg->block < 8 || !is_power_of_2(rcfg->block) || !rcfg->size ||
 	    rcfg->size & (rcfg->block - 1) ||
-	    div_u64(rcfg->size, rcfg->block) > INT_MAX)
+	    div_u64(rcfg->size, rcfg->block) > VMIG_REGION_MAX_BLOCKS)
 		return -EINVAL;
 	if (rcfg->type < VMIG_REC_DRIVER_BASE || rcfg->type > VMIG_REC_MAX_TYPE)
 		return -EINVAL;
@@ -626,6 +685,7 @@ bool vmig_region_left(struct vmig_device *mig, u64 *bytes)
 	spin_lock(&r->lock);
 	*bytes = r->initial_left + r->dirty_left;
 	spin_unlock(&r->lock);
+	*bytes += vmig_session_unread(sess);
 	return true;
 }
 EXPORT_SYMBOL_GPL(vmig_region_left);

@@ -15,7 +15,9 @@
 #include <linux/mman.h>
 #include <linux/poll.h>
 #include <linux/prandom.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmig.h>
 #include <uapi/linux/vmig.h>
@@ -38,8 +40,8 @@
 
 /*
  * The fake device.  The log holds one letter per op: R (tracked read),
- * r (read), c (changed), i (idle), L and l (linger, true and false),
- * t (tail).
+ * r (read), x (a read that asked for a reschedule), c (changed), i (idle),
+ * L and l (linger, true and false), t (tail).
  */
 struct rg_dev {
 	struct vmig_device mig;
@@ -57,7 +59,9 @@ struct rg_dev {
 	u32 fail_read;		/* the read of this number fails, 1-based */
 	int read_err;
 	int changed_err;
+	int changed_eagain;	/* consume the changes, say -EAGAIN */
 	int tail_err;
+	bool resched;		/* reads ask for the CPU to be given up */
 	bool linger;
 	bool window;		/* "open" from a read or changed to idle */
 	u32 in_op;
@@ -108,7 +112,7 @@ static int rg_read(struct vmig_session *sess, u64 off, u32 len, void *buf,
 	struct rg_dev *rg = rg_of(sess);
 	int ret = 0;
 
-	rg_enter(rg, track ? 'R' : 'r');
+	rg_enter(rg, rg->resched ? 'x' : track ? 'R' : 'r');
 	spin_lock(&rg->lock);
 	if (!rg_range_ok(rg, off, len) || !IS_ALIGNED((unsigned long)buf, 8))
 		rg->bad_args++;
@@ -128,6 +132,9 @@ static int rg_read(struct vmig_session *sess, u64 off, u32 len, void *buf,
 			memcpy(rg->seen + off, buf, len);
 			bitmap_set(rg->tracked, off / RG_BLOCK, len / RG_BLOCK);
 		}
+		/* The tick came while the window was open. */
+		if (rg->resched)
+			set_tsk_need_resched(current);
 	}
 	rg_leave(rg);
 	return ret;
@@ -145,6 +152,15 @@ static int rg_changed(struct vmig_session *sess, u64 off, u32 n, u64 *mask)
 	if (n > 64 || !rg_range_ok(rg, off, (u64)n * RG_BLOCK) ||
 	    (n < 64 && *mask >> n))
 		rg->bad_args++;
+	if (!ret && rg->changed_eagain) {
+		/* A dirty log read and cleared, then the window broke. */
+		rg->changed_eagain--;
+		for (i = 0; i < n && i < 64; i++)
+			if (*mask & BIT_ULL(i))
+				memcpy(rg->seen + off + i * RG_BLOCK,
+				       rg->mem + off + i * RG_BLOCK, RG_BLOCK);
+		ret = -EAGAIN;
+	}
 	rg->window = !ret;
 	spin_unlock(&rg->lock);
 	for (i = 0; !ret && i < n && i < 64; i++) {
@@ -432,37 +448,39 @@ static struct rg_dev *rg_load_into_new(struct kunit *test, struct rg_dev *src,
 
 /*
  * The core went idle whenever it had to: each linger that said no is
- * followed by an idle before the next read; the tail runs outside any
- * window; after the last read or compare there is an idle.  And the ops
- * got sound arguments, and none ran after the release.
+ * followed by an idle before the next read, and so is a read after which
+ * the CPU was wanted; the tail runs outside any window; the worker's last
+ * op is an idle.  And the ops got sound arguments, and none ran after the
+ * release.
  */
 static void rg_check_ops(struct kunit *test, struct rg_dev *rg)
 {
-	bool need_idle = false, pending = false;
+	bool need_idle = false;
 	u32 i;
 
 	spin_lock(&rg->lock);
 	for (i = 0; i < rg->nlog; i++) {
 		switch (rg->log[i]) {
-		case 'l':
-			need_idle = true;
-			break;
 		case 'i':
 			need_idle = false;
-			pending = false;
 			break;
-		case 'r':
-		case 'R':
-		case 'c':
+		case 'l':
+		case 'x':
 			KUNIT_EXPECT_FALSE_MSG(test, need_idle,
-					       "op %u: a read after a linger that said no, without idle",
-					       i);
-			need_idle = false;
-			pending = true;
+					       "op %u (%c) without an idle before",
+					       i, rg->log[i]);
+			need_idle = true;
+			break;
+		default:
+			KUNIT_EXPECT_FALSE_MSG(test, need_idle,
+					       "op %u (%c) without an idle before",
+					       i, rg->log[i]);
 			break;
 		}
 	}
-	KUNIT_EXPECT_FALSE_MSG(test, pending, "no idle after the last read");
+	if (rg->nlog)
+		KUNIT_EXPECT_EQ_MSG(test, rg->log[rg->nlog - 1], 'i',
+				    "the worker's last op is no idle");
 	KUNIT_EXPECT_EQ(test, rg->tail_in_window, 0);
 	KUNIT_EXPECT_EQ(test, rg->bad_args, 0);
 	KUNIT_EXPECT_EQ(test, rg->late_ops, 0);
@@ -588,6 +606,7 @@ static void vmig_region_precopy(struct kunit *test)
 	u32 hdr = sizeof(struct vmig_stream_hdr);
 	struct vmig_region_stats st;
 	struct vfio_precopy_info info;
+	char *first_r, *last_c;
 	unsigned long deadline;
 	struct rg_buf b;
 	struct file *f;
@@ -636,6 +655,12 @@ static void vmig_region_precopy(struct kunit *test)
 			vmig_stream_record_size(RG_TAIL_LEN) +
 			vmig_stream_overhead(0) - hdr);
 	KUNIT_EXPECT_EQ(test, rg_precopy_info(test, f, uaddr, &info), -EINVAL);
+	/* The last pass sent block 9 before it compared the last blocks. */
+	spin_lock(&src->lock);
+	last_c = strrchr(src->log, 'c');
+	first_r = strchr(src->log, 'r');
+	spin_unlock(&src->lock);
+	KUNIT_EXPECT_TRUE(test, first_r && last_c && first_r < last_c);
 	vmig_region_get_stats(&src->mig, &st);
 	KUNIT_EXPECT_GE(test, st.scans, 1);
 	KUNIT_EXPECT_EQ(test, st.resent_blocks, ARRAY_SIZE(pokes) + 1);
@@ -667,6 +692,11 @@ static void vmig_region_precopy_cut_short(struct kunit *test)
 	for (i = 0; i < 250 && !rg_count(src, 'l'); i++)
 		msleep(20);
 	KUNIT_ASSERT_GT(test, rg_count(src, 'l'), 0);
+	/* What is framed and unread counts too: here, all but the tail. */
+	KUNIT_EXPECT_EQ(test, rg_data_size_now(src),
+			sizeof(struct vmig_stream_hdr) +
+			vmig_region_stream_bytes(src->size, RG_BLOCK, RG_CHUNK) +
+			vmig_stream_record_size(RG_TAIL_LEN));
 	rg_poke(src, 0);	/* sent already: found by the last scan */
 	rg_poke(src, 4000);	/* not sent yet */
 	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
@@ -856,6 +886,53 @@ static void vmig_region_ends(struct kunit *test)
 }
 
 /*
+ * A compare found disturbed may have consumed what it was asked about (a
+ * dirty log read and cleared): the core does not ask again but takes the
+ * blocks as changed, so a change is never lost.
+ */
+static void vmig_region_compare_disturbed(struct kunit *test)
+{
+	struct rg_dev *src = rg_new(test, 64 * 1024, 7);
+	struct rg_buf b;
+	struct file *f;
+
+	rg_buf_init(test, &b, 256 * 1024);
+	f = rg_goto(test, src, PC);
+	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+	spin_lock(&src->lock);
+	src->changed_eagain = 1;
+	spin_unlock(&src->lock);
+	rg_poke(src, 5);
+	/* Found by a scan in PRE_COPY or by the last pass: the same. */
+	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
+	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, src->changed_eagain, 0);
+	rg_goto(test, src, RU);
+	fput(f);
+	rg_load_into_new(test, src, &b);
+	rg_check_ops(test, src);
+}
+
+/* The CPU is wanted after a read: the window closes before it goes. */
+static void vmig_region_resched(struct kunit *test)
+{
+	struct rg_dev *src = rg_new(test, 64 * 1024, 8);
+	struct rg_buf b;
+	struct file *f;
+
+	rg_buf_init(test, &b, 256 * 1024);
+	src->resched = true;
+	rg_goto(test, src, ST);
+	f = rg_goto(test, src, SC);
+	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	rg_goto(test, src, ST);
+	fput(f);
+	KUNIT_EXPECT_GT(test, rg_count(src, 'x'), 1);
+	rg_load_into_new(test, src, &b);
+	rg_check_ops(test, src);
+}
+
+/*
  * Bad configurations are refused before anything is allocated; a good one
  * that the arc never hands out is ended without its worker ever running.
  */
@@ -918,6 +995,8 @@ static struct kunit_case vmig_region_cases[] = {
 	KUNIT_CASE(vmig_region_linger),
 	KUNIT_CASE_PARAM(vmig_region_faults, rg_faults_gen_params),
 	KUNIT_CASE_PARAM(vmig_region_ends, rg_ends_gen_params),
+	KUNIT_CASE(vmig_region_compare_disturbed),
+	KUNIT_CASE(vmig_region_resched),
 	KUNIT_CASE(vmig_region_open_checks),
 	{}
 };

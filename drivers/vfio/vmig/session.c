@@ -1566,7 +1566,6 @@ err_free:
 }
 EXPORT_SYMBOL_GPL(vmig_resume_open);
 
-/* The most chunks the session ever held, for the memory bound. */
 /* The FSM state of a saving session, as of the last arc. */
 u32 vmig_session_phase(struct vmig_session *sess)
 {
@@ -1579,6 +1578,17 @@ u32 vmig_session_phase(struct vmig_session *sess)
 	return phase;
 }
 
+/* Stream bytes framed and not yet read. */
+u64 vmig_session_unread(struct vmig_session *sess)
+{
+	u64 unread;
+
+	spin_lock(&sess->lock);
+	unread = sess->unread_initial + sess->unread_dirty;
+	spin_unlock(&sess->lock);
+	return unread;
+}
+
 struct vmig_region *vmig_session_region(struct vmig_session *sess)
 {
 	return sess->region;
@@ -1589,6 +1599,7 @@ void vmig_session_set_region(struct vmig_session *sess, struct vmig_region *r)
 	sess->region = r;
 }
 
+/* The most chunks the session ever held, for the memory bound. */
 u32 vmig_session_peak_chunks(struct vmig_session *sess)
 {
 	return sess->peak_chunks;

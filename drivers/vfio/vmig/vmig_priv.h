@@ -34,6 +34,7 @@ int vmig_session_resume_check_locked(struct vmig_session *sess);
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m);
 u32 vmig_session_peak_chunks(struct vmig_session *sess);
 u32 vmig_session_phase(struct vmig_session *sess);
+u64 vmig_session_unread(struct vmig_session *sess);
 struct vmig_region *vmig_session_region(struct vmig_session *sess);
 void vmig_session_set_region(struct vmig_session *sess, struct vmig_region *r);
 

@@ -193,7 +193,7 @@ int ivsh_cmd_probe(struct pci_dev *pdev, u64 *bar2_size)
 		return -ENODEV;
 	}
 	if (!(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) || !len2 ||
-	    len2 % IVSH_BLOCK || len2 / IVSH_BLOCK > U32_MAX) {
+	    len2 % IVSH_BLOCK || len2 / IVSH_BLOCK > VMIG_REGION_MAX_BLOCKS) {
 		pci_err(pdev, "BAR2 of %pa bytes cannot be migrated\n", &len2);
 		return -ENODEV;
 	}

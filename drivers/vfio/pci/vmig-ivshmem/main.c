@@ -54,20 +54,22 @@
  * next (records, and scans of 64 blocks) and closes it after 16 MiB of
  * BAR2 or 20 ms, as soon as a writer of memory_lock waits or the CPU is
  * wanted, and whenever the core goes idle (&struct vmig_region_ops.idle:
- * before it waits for a free chunk, a request, the switchover, and before
- * the tail).  A window that forced decoding on makes the core poll for a
- * free chunk while it may last (&struct vmig_region_ops.linger) rather
- * than close.  After a window the worker stays out for at least 500 us,
- * so that the config accesses and hot resets that found it open, and that
- * it cannot see waiting, get their turn.  So a pass over BAR2 with
+ * before it waits for a free chunk, a request, the switchover, before it
+ * gives up the CPU, and around the tail).  A window that forced decoding
+ * on makes the core poll for a free chunk while it may last
+ * (&struct vmig_region_ops.linger) rather than close.  After a window the
+ * worker stays out for at least 500 us, so that the config accesses and
+ * hot resets that found it open, and that it cannot see waiting, get
+ * their turn.  So a pass over BAR2 with
  * decoding off turns it on and off a few times, not once per 256 KiB: each
  * turn is two config writes, and under a hypervisor a change of the
  * guest's memory map.  debugfs counts the windows and those that forced
  * decoding on.  Each read is checked (decoding still on, see
  * ivsh_cmd_access_check()) before anything uses it; a read found
- * disturbed returns -EAGAIN and the core reads again, in a new window.
- * Nothing is hashed before its check, so a disturbed read neither reaches
- * the stream nor the hashes.
+ * disturbed returns -EAGAIN and the core reads again, in a new window,
+ * and a compare found disturbed returns -EAGAIN and the core takes its
+ * blocks as changed.  Nothing is hashed before its check, so a disturbed
+ * read neither reaches the stream nor the hashes.
  *
  * The worker takes no lock but, for a window, vfio-pci-core's
  * memory_lock, which it only tries: never the state lock, and it never

@@ -457,7 +457,7 @@ struct vmig_region_rec {
  *	takes every block asked about as changed; or another -errno, which
  *	fails the stream.  *@mask counts only after 0.  Runs like @read.
  * @idle: optional; the worker is about to sleep (for a free chunk, for a
- *	request, for STOP_COPY), to give up the CPU, to call @tail, after
+ *	request, for STOP_COPY), to yield the CPU, to call @tail, after
  *	@tail, or to return.  Release what @read and @changed keep across
  *	calls, such as a lock held to reach device memory.
  * @linger: optional; every chunk of the session is queued, waiting for

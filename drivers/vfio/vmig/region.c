@@ -46,8 +46,8 @@
  *   last one than it lasted, and not within 100 ms; nobody asking, one
  *   runs four times that long after the last.  So scans take at most half
  *   a CPU however often userspace asks (QEMU asks at every iteration), a
- *   fifth when nobody does.  The blocks a scan found go out at once, and
- *   poll() is readable as soon as they are queued.  PRECOPY_INFO reports,
+ *   fifth when nobody does.  The blocks a scan found go out right after
+ *   it, and poll() is readable as soon as they are queued.  PRECOPY_INFO reports,
  *   in stream bytes,
  *   the part of the initial image not yet added as initial, and the
  *   blocks known dirty and not yet added as dirty: changes no scan has
@@ -56,8 +56,10 @@
  *   worker was doing (what it had framed goes to the reader at once): one
  *   last pass that compares the blocks sent and sends every block never
  *   sent, known dirty or found changed, then the tail and the end of the
- *   stream.  The compares run a record's worth ahead of the sends, so the
- *   reader drains the stream while the region is compared.  After an idle
+ *   stream.  The compares run a record's worth ahead of the sends, and a
+ *   chunk too full for one more record of one block is queued at once, so
+ *   the reader drains what is sent while the rest of the region is
+ *   compared.  After an idle
  *   pre-copy, STOP_COPY reads the region once and sends little more than
  *   the tail.  Nothing is tracked in this last pass: no hashing of data
  *   nobody will compare again.
@@ -65,12 +67,15 @@
  *   three tries in all; then the stream fails with -EIO.  A compare found
  *   disturbed is not asked again: all of its blocks count as changed.
  *   Nothing is marked sent from a call that failed.
- * - Idle.  Before the worker sleeps for any reason (a free chunk, a
- *   request, STOP_COPY) or gives up the CPU, around the tail and when it
- *   returns, the driver's &struct vmig_region_ops.idle releases what it
- *   keeps across reads: so a driver may hold a lock or an access window
- *   from one read to the next and still never hold it while the worker
- *   waits or is scheduled out.
+ * - Idle.  Before the worker sleeps (for a free chunk, a request,
+ *   STOP_COPY) or yields the CPU, around the tail and when it returns,
+ *   the driver's &struct vmig_region_ops.idle releases what it keeps
+ *   across reads: so a driver may hold a lock or an access window from
+ *   one read to the next and still never hold it while the worker waits
+ *   or yields.  The one exception is the driver's own choice:
+ *   &struct vmig_region_ops.linger keeps it over short polls for a free
+ *   chunk.  A kernel with full preemption may still preempt the worker
+ *   anywhere, window or not.
  *
  * debugfs shows each region session and the device's totals
  * (&struct vmig_region_stats), and vmig_region_left() gives a driver's
@@ -541,7 +546,7 @@ static void vmig_region_pending(struct vmig_session *sess, u64 *initial,
 	spin_lock(&r->lock);
 	*initial = r->initial_left;
 	*dirty = r->dirty_left;
-	r->scan = true;
+	WRITE_ONCE(r->scan, true);
 	spin_unlock(&r->lock);
 	vmig_feed_kick(sess);
 }
@@ -646,6 +651,8 @@ struct file *vmig_region_save_open(struct vmig_device *mig,
 	r->sess = vmig_file_session(file);
 	/* Before the session is the device's: nothing runs it yet. */
 	vmig_session_set_region(r->sess, r);
+	/* A chunk with no room for one block goes to the reader at once. */
+	vmig_session_set_min_record(r->sess, vmig_region_rec_size(r, 1));
 
 	spin_lock(&mig->stats_lock);
 	if (rcfg->precopy)
@@ -662,8 +669,9 @@ EXPORT_SYMBOL_GPL(vmig_region_save_open);
 /**
  * vmig_region_left() - what a region session has yet to send in pre-copy
  * @mig: the device; the state lock is held
- * @bytes: stream bytes of the unsent initial image and the blocks known
- *	dirty, on success
+ * @bytes: stream bytes of the unsent initial image, of the blocks known
+ *	dirty, and of what is framed and not yet read (the stream header
+ *	too, before it was read), on success
  *
  * For &struct vmig_ops.get_data_size during pre-copy: add the tail.
  *

@@ -9,6 +9,7 @@
  */
 
 #include <kunit/test.h>
+#include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -62,8 +63,15 @@ struct rg_dev {
 	int changed_eagain;	/* consume the changes, say -EAGAIN */
 	int tail_err;
 	bool resched;		/* reads ask for the CPU to be given up */
+	bool gate;		/* the next changed() waits for gate_open */
+	struct completion gate_entered, gate_open;
+	s32 hold;		/* a tracked read of this block waits */
+	struct completion hold_entered, hold_open;
 	bool linger;
 	bool window;		/* "open" from a read or changed to idle */
+	unsigned long switches;	/* the worker's, at the end of its last op */
+	char last_op;
+	u32 slept_in_window;
 	u32 in_op;
 	u32 bad_args;
 	u32 tail_in_window;
@@ -82,14 +90,24 @@ static struct rg_dev *rg_of(struct vmig_session *sess)
 	return container_of(vmig_session_device(sess), struct rg_dev, mig);
 }
 
+/* Every op runs on the worker: its context switches between two ops. */
+static unsigned long rg_switches(void)
+{
+	return current->nvcsw + current->nivcsw;
+}
+
 static void rg_enter(struct rg_dev *rg, char op)
 {
 	spin_lock(&rg->lock);
 	if (rg->released)
 		rg->late_ops++;
+	/* The window was open while the worker slept or yielded. */
+	if (rg->window && rg->last_op != 'L' && rg_switches() != rg->switches)
+		rg->slept_in_window++;
 	rg->in_op++;
 	if (rg->nlog < RG_LOG - 1)
 		rg->log[rg->nlog++] = op;
+	rg->last_op = op;
 	spin_unlock(&rg->lock);
 }
 
@@ -97,6 +115,7 @@ static void rg_leave(struct rg_dev *rg)
 {
 	spin_lock(&rg->lock);
 	rg->in_op--;
+	rg->switches = rg_switches();
 	spin_unlock(&rg->lock);
 }
 
@@ -113,6 +132,13 @@ static int rg_read(struct vmig_session *sess, u64 off, u32 len, void *buf,
 	int ret = 0;
 
 	rg_enter(rg, rg->resched ? 'x' : track ? 'R' : 'r');
+	if (track && READ_ONCE(rg->hold) >= 0 &&
+	    READ_ONCE(rg->hold) >= off / RG_BLOCK &&
+	    READ_ONCE(rg->hold) < (off + len) / RG_BLOCK) {
+		WRITE_ONCE(rg->hold, -1);
+		complete(&rg->hold_entered);
+		wait_for_completion(&rg->hold_open);
+	}
 	spin_lock(&rg->lock);
 	if (!rg_range_ok(rg, off, len) || !IS_ALIGNED((unsigned long)buf, 8))
 		rg->bad_args++;
@@ -147,6 +173,11 @@ static int rg_changed(struct vmig_session *sess, u64 off, u32 n, u64 *mask)
 	int ret;
 
 	rg_enter(rg, 'c');
+	if (READ_ONCE(rg->gate)) {
+		WRITE_ONCE(rg->gate, false);
+		complete(&rg->gate_entered);
+		wait_for_completion(&rg->gate_open);
+	}
 	spin_lock(&rg->lock);
 	ret = rg->changed_err;
 	if (n > 64 || !rg_range_ok(rg, off, (u64)n * RG_BLOCK) ||
@@ -159,6 +190,7 @@ static int rg_changed(struct vmig_session *sess, u64 off, u32 n, u64 *mask)
 			if (*mask & BIT_ULL(i))
 				memcpy(rg->seen + off + i * RG_BLOCK,
 				       rg->mem + off + i * RG_BLOCK, RG_BLOCK);
+		*mask = 0;	/* the core must not trust it */
 		ret = -EAGAIN;
 	}
 	rg->window = !ret;
@@ -349,6 +381,9 @@ static void rg_exit(struct kunit_resource *res)
 {
 	struct rg_dev *rg = res->data;
 
+	/* A test that failed may have left the worker held. */
+	complete_all(&rg->gate_open);
+	complete_all(&rg->hold_open);
 	flush_delayed_fput();
 	vmig_close(&rg->mig);
 	vmig_uninit(&rg->mig);
@@ -367,7 +402,12 @@ static struct rg_dev *rg_new(struct kunit *test, u64 size, u32 seed)
 	KUNIT_ASSERT_NOT_NULL(test, rg);
 	rg->test = test;
 	rg->size = size;
+	rg->hold = -1;
 	spin_lock_init(&rg->lock);
+	init_completion(&rg->gate_entered);
+	init_completion(&rg->gate_open);
+	init_completion(&rg->hold_entered);
+	init_completion(&rg->hold_open);
 	rg->mem = kvzalloc(size, GFP_KERNEL);
 	rg->seen = kvzalloc(size, GFP_KERNEL);
 	rg->tracked = bitmap_zalloc(size / RG_BLOCK, GFP_KERNEL);
@@ -447,7 +487,8 @@ static struct rg_dev *rg_load_into_new(struct kunit *test, struct rg_dev *src,
 }
 
 /*
- * The core went idle whenever it had to: each linger that said no is
+ * The core went idle whenever it had to: it never slept or yielded with
+ * the window open (but in linger's polls), each linger that said no is
  * followed by an idle before the next read, and so is a read after which
  * the CPU was wanted; the tail runs outside any window; the worker's last
  * op is an idle.  And the ops got sound arguments, and none ran after the
@@ -482,6 +523,8 @@ static void rg_check_ops(struct kunit *test, struct rg_dev *rg)
 		KUNIT_EXPECT_EQ_MSG(test, rg->log[rg->nlog - 1], 'i',
 				    "the worker's last op is no idle");
 	KUNIT_EXPECT_EQ(test, rg->tail_in_window, 0);
+	KUNIT_EXPECT_EQ_MSG(test, rg->slept_in_window, 0,
+			    "the worker slept or yielded with the window open");
 	KUNIT_EXPECT_EQ(test, rg->bad_args, 0);
 	KUNIT_EXPECT_EQ(test, rg->late_ops, 0);
 	KUNIT_EXPECT_EQ(test, rg->released_busy, 0);
@@ -606,7 +649,6 @@ static void vmig_region_precopy(struct kunit *test)
 	u32 hdr = sizeof(struct vmig_stream_hdr);
 	struct vmig_region_stats st;
 	struct vfio_precopy_info info;
-	char *first_r, *last_c;
 	unsigned long deadline;
 	struct rg_buf b;
 	struct file *f;
@@ -655,12 +697,6 @@ static void vmig_region_precopy(struct kunit *test)
 			vmig_stream_record_size(RG_TAIL_LEN) +
 			vmig_stream_overhead(0) - hdr);
 	KUNIT_EXPECT_EQ(test, rg_precopy_info(test, f, uaddr, &info), -EINVAL);
-	/* The last pass sent block 9 before it compared the last blocks. */
-	spin_lock(&src->lock);
-	last_c = strrchr(src->log, 'c');
-	first_r = strchr(src->log, 'r');
-	spin_unlock(&src->lock);
-	KUNIT_EXPECT_TRUE(test, first_r && last_c && first_r < last_c);
 	vmig_region_get_stats(&src->mig, &st);
 	KUNIT_EXPECT_GE(test, st.scans, 1);
 	KUNIT_EXPECT_EQ(test, st.resent_blocks, ARRAY_SIZE(pokes) + 1);
@@ -717,6 +753,7 @@ static void vmig_region_precopy_cut_short(struct kunit *test)
 static void vmig_region_linger(struct kunit *test)
 {
 	struct rg_dev *src = rg_new(test, 256 * 1024, 4);
+	char *first_l, *last_l;
 	struct rg_buf b;
 	struct file *f;
 	u32 lingers;
@@ -731,15 +768,24 @@ static void vmig_region_linger(struct kunit *test)
 	lingers = rg_count(src, 'L');
 	KUNIT_EXPECT_GE(test, lingers, 20);
 	KUNIT_EXPECT_EQ(test, rg_count(src, 'l'), 0);
-	KUNIT_EXPECT_EQ(test, rg_count(src, 'i'), 0);
+	/* No idle while it lingered. */
+	spin_lock(&src->lock);
+	first_l = strchr(src->log, 'L');
+	last_l = strrchr(src->log, 'L');
+	KUNIT_EXPECT_TRUE(test, first_l && !memchr(first_l, 'i', last_l - first_l));
+	spin_unlock(&src->lock);
 
 	spin_lock(&src->lock);
 	src->linger = false;
 	spin_unlock(&src->lock);
-	for (i = 0; i < 250 && !rg_count(src, 'i'); i++)
+	for (i = 0; i < 250 && !rg_count(src, 'l'); i++)
 		msleep(20);
+	msleep(20);
+	/* One linger said no, then idle, then the worker slept. */
 	KUNIT_EXPECT_EQ(test, rg_count(src, 'l'), 1);
-	KUNIT_EXPECT_EQ(test, rg_count(src, 'i'), 1);
+	spin_lock(&src->lock);
+	KUNIT_EXPECT_STREQ(test, strchr(src->log, 'l'), "li");
+	spin_unlock(&src->lock);
 
 	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
 	rg_goto(test, src, ST);
@@ -913,13 +959,135 @@ static void vmig_region_compare_disturbed(struct kunit *test)
 	rg_check_ops(test, src);
 }
 
-/* The CPU is wanted after a read: the window closes before it goes. */
-static void vmig_region_resched(struct kunit *test)
+static bool rg_wait(struct completion *c)
 {
-	struct rg_dev *src = rg_new(test, 64 * 1024, 8);
+	return wait_for_completion_timeout(c, 5 * HZ);
+}
+
+/*
+ * PRECOPY_INFO and get_data_size count the blocks a scan found while
+ * they wait to be sent: a scan held at its start while three blocks are
+ * written finds all three (with a disturbed compare, the 64 blocks it
+ * covered), and the first send of the dirty pass is held so that nothing
+ * of it is framed yet.
+ */
+static void vmig_region_dirty_accounting(struct kunit *test)
+{
+	u32 rec1 = vmig_stream_record_size(sizeof(struct vmig_region_rec) +
+					   RG_BLOCK);
+	unsigned long uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
+					    PROT_READ | PROT_WRITE,
+					    MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	struct vfio_precopy_info info;
+	bool disturbed;
+
+	KUNIT_ASSERT_NE(test, uaddr, 0);
+	for (disturbed = false; ; disturbed = true) {
+		struct rg_dev *src = rg_new(test, 64 * 1024, 9);
+		u32 dirty = disturbed ? 64 + 2 : 3;
+		struct rg_buf b;
+		struct file *f;
+		size_t before;
+
+		rg_buf_init(test, &b, 256 * 1024);
+		f = rg_goto(test, src, PC);
+		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+		WRITE_ONCE(src->hold, 5);
+		src->changed_eagain = disturbed;
+		WRITE_ONCE(src->gate, true);
+		/* That question asks for a scan. */
+		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+		KUNIT_ASSERT_TRUE(test, rg_wait(&src->gate_entered));
+		rg_poke(src, 5);
+		rg_poke(src, 77);
+		rg_poke(src, 200);
+		complete(&src->gate_open);
+		KUNIT_ASSERT_TRUE(test, rg_wait(&src->hold_entered));
+
+		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+		KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+		KUNIT_EXPECT_EQ(test, info.dirty_bytes, dirty * rec1);
+		KUNIT_EXPECT_EQ(test, rg_data_size_now(src),
+				dirty * rec1 +
+				vmig_stream_record_size(RG_TAIL_LEN));
+
+		complete(&src->hold_open);
+		before = b.len;
+		rg_wait_readable(f);
+		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+		if (!disturbed)	/* apart, so one record each */
+			KUNIT_EXPECT_EQ(test, b.len - before, dirty * rec1);
+		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+		KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+		KUNIT_EXPECT_EQ(test, src->changed_eagain, 0);
+
+		KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
+		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+		rg_goto(test, src, RU);
+		fput(f);
+		rg_load_into_new(test, src, &b);
+		rg_check_ops(test, src);
+		if (disturbed)
+			break;
+	}
+}
+
+/*
+ * The last pass compares a record's worth ahead of its sends: the block
+ * it found changed in the first group is sent before it compares the
+ * last group.  A pre-copy scan held at its first compare while three
+ * blocks are written keeps them for the last pass.
+ */
+static void vmig_region_final_interleaves(struct kunit *test)
+{
+	struct rg_dev *src = rg_new(test, 64 * 1024, 10);
+	unsigned long uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
+					    PROT_READ | PROT_WRITE,
+					    MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	struct vfio_precopy_info info;
+	char *first_r, *last_c;
+	struct vmig_region_stats st;
 	struct rg_buf b;
 	struct file *f;
 
+	KUNIT_ASSERT_NE(test, uaddr, 0);
+	rg_buf_init(test, &b, 256 * 1024);
+	f = rg_goto(test, src, PC);
+	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+	WRITE_ONCE(src->gate, true);
+	KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+	KUNIT_ASSERT_TRUE(test, rg_wait(&src->gate_entered));
+	rg_poke(src, 5);
+	rg_poke(src, 77);
+	rg_poke(src, 200);
+	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
+	complete(&src->gate_open);
+	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+
+	spin_lock(&src->lock);
+	last_c = strrchr(src->log, 'c');
+	first_r = strchr(src->log, 'r');
+	spin_unlock(&src->lock);
+	KUNIT_EXPECT_TRUE(test, first_r && last_c && first_r < last_c);
+	vmig_region_get_stats(&src->mig, &st);
+	KUNIT_EXPECT_EQ(test, st.resent_blocks, 3);
+	rg_goto(test, src, RU);
+	fput(f);
+	rg_load_into_new(test, src, &b);
+	rg_check_ops(test, src);
+}
+
+/* The CPU is wanted after a read: the window closes before it goes. */
+static void vmig_region_resched(struct kunit *test)
+{
+	struct rg_dev *src;
+	struct rg_buf b;
+	struct file *f;
+
+	/* There the flag is gone at the next preemption point. */
+	if (preempt_model_preemptible())
+		kunit_skip(test, "the kernel preempts at any point");
+	src = rg_new(test, 64 * 1024, 8);
 	rg_buf_init(test, &b, 256 * 1024);
 	src->resched = true;
 	rg_goto(test, src, ST);
@@ -996,6 +1164,8 @@ static struct kunit_case vmig_region_cases[] = {
 	KUNIT_CASE_PARAM(vmig_region_faults, rg_faults_gen_params),
 	KUNIT_CASE_PARAM(vmig_region_ends, rg_ends_gen_params),
 	KUNIT_CASE(vmig_region_compare_disturbed),
+	KUNIT_CASE(vmig_region_dirty_accounting),
+	KUNIT_CASE(vmig_region_final_interleaves),
 	KUNIT_CASE(vmig_region_resched),
 	KUNIT_CASE(vmig_region_open_checks),
 	{}

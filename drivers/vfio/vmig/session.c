@@ -119,6 +119,7 @@ struct vmig_session {
 	bool released;		/* the driver's release op ran */
 	struct work_struct feed_work;	/* runs save->feed */
 	struct vmig_region *region;	/* a region session's, see region.c */
+	u32 min_record;		/* queue a chunk with less room than this */
 
 	struct mutex io_lock;	/* read()/write(); held across user copies */
 	spinlock_t lock;	/* everything below */
@@ -490,6 +491,7 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 	sess->kind = kind;
 	sess->priv = cfg->priv;
 	sess->chunk_size = chunk;
+	sess->min_record = sizeof(struct vmig_rec_hdr);
 	mutex_init(&sess->io_lock);
 	spin_lock_init(&sess->lock);
 	init_waitqueue_head(&sess->wq);
@@ -778,7 +780,7 @@ void vmig_save_commit(struct vmig_session *sess)
 	}
 	spin_unlock(&sess->lock);
 
-	if (c->len + sizeof(struct vmig_rec_hdr) > sess->chunk_size)
+	if (c->len + sess->min_record > sess->chunk_size)
 		vmig_queue_fill(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_commit);
@@ -1597,6 +1599,15 @@ struct vmig_region *vmig_session_region(struct vmig_session *sess)
 void vmig_session_set_region(struct vmig_session *sess, struct vmig_region *r)
 {
 	sess->region = r;
+}
+
+/*
+ * The smallest record the producer adds, @bytes in the stream: a chunk
+ * with less room left is queued for read() at the commit that filled it.
+ */
+void vmig_session_set_min_record(struct vmig_session *sess, u32 bytes)
+{
+	sess->min_record = bytes;
 }
 
 /* The most chunks the session ever held, for the memory bound. */

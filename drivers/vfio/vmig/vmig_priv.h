@@ -37,6 +37,7 @@ u32 vmig_session_phase(struct vmig_session *sess);
 u64 vmig_session_unread(struct vmig_session *sess);
 struct vmig_region *vmig_session_region(struct vmig_session *sess);
 void vmig_session_set_region(struct vmig_session *sess, struct vmig_region *r);
+void vmig_session_set_min_record(struct vmig_session *sess, u32 bytes);
 
 /* region.c */
 void vmig_region_show(struct vmig_region *r, struct seq_file *m);

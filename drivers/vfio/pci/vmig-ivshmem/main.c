@@ -55,7 +55,7 @@
  * BAR2 or 20 ms, as soon as a writer of memory_lock waits or the CPU is
  * wanted, and whenever the core goes idle (&struct vmig_region_ops.idle:
  * before it waits for a free chunk, a request, the switchover, before it
- * gives up the CPU, and around the tail).  A window that forced decoding
+ * yields the CPU, and around the tail).  A window that forced decoding
  * on makes the core poll for a free chunk while it may last
  * (&struct vmig_region_ops.linger) rather than close.  After a window the
  * worker stays out for at least 500 us, so that the config accesses and

@@ -24,6 +24,7 @@
 #include <uapi/linux/vmig.h>
 
 #include "stream.h"
+#include "test_util.h"
 #include "vmig_priv.h"
 
 #define RG_BLOCK	256
@@ -426,48 +427,12 @@ static struct rg_dev *rg_new(struct kunit *test, u64 size, u32 seed)
 
 static struct file *rg_goto(struct kunit *test, struct rg_dev *rg, u32 state)
 {
-	struct file *f = vmig_set_state(&rg->mig, state);
-
-	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(f), "-> %s: %ld",
-			       vmig_state_name(state), PTR_ERR(f));
-	return f;
-}
-
-/* A stream read into memory. */
-struct rg_buf {
-	u8 *data;
-	size_t len;
-	size_t size;
-};
-
-static void rg_buf_init(struct kunit *test, struct rg_buf *b, size_t size)
-{
-	b->data = kunit_kzalloc(test, size, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, b->data);
-	b->size = size;
-	b->len = 0;
-}
-
-/* Read until the first non-positive result, and return it. */
-static ssize_t rg_drain(struct kunit *test, struct file *f, struct rg_buf *b)
-{
-	loff_t pos = 0;
-	ssize_t n;
-
-	for (;;) {
-		size_t want = min_t(size_t, 3000, b->size - b->len);
-
-		KUNIT_ASSERT_GT_MSG(test, want, 0, "stream larger than the buffer");
-		n = kernel_read(f, b->data + b->len, want, &pos);
-		if (n <= 0)
-			return n;
-		b->len += n;
-	}
+	return vt_goto(test, &rg->mig, state);
 }
 
 /* Load @b on a new device of @src's size, which must then equal @src. */
 static struct rg_dev *rg_load_into_new(struct kunit *test, struct rg_dev *src,
-				       const struct rg_buf *b)
+				       const struct vt_buf *b)
 {
 	struct rg_dev *dst = rg_new(test, src->size, 0);
 	struct file *f;
@@ -578,14 +543,14 @@ static void vmig_region_stop_copy(struct kunit *test)
 	u64 size = *(const u64 *)test->param_value;
 	struct rg_dev *src = rg_new(test, size, 1);
 	unsigned long announced;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	rg_buf_init(test, &b, size * 2 + 4096);
+	vt_buf_init(test, &b, size * 2 + 4096);
 	rg_goto(test, src, ST);
 	announced = rg_data_size_now(src);
 	f = rg_goto(test, src, SC);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	KUNIT_EXPECT_EQ(test, b.len, announced + vmig_stream_overhead(0));
 	KUNIT_EXPECT_LE(test, vmig_session_peak_chunks(vmig_file_session(f)),
 			VMIG_SAVE_CHUNKS);
@@ -599,31 +564,10 @@ static void vmig_region_stop_copy(struct kunit *test)
 	rg_check_ops(test, src);
 }
 
-static long rg_precopy_info(struct kunit *test, struct file *f,
-			    unsigned long uaddr, struct vfio_precopy_info *out)
+static long rg_info(struct kunit *test, struct file *f, unsigned long uaddr,
+		    struct vfio_precopy_info *info)
 {
-	struct vfio_precopy_info info = { .argsz = sizeof(info) };
-	long ret;
-
-	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)uaddr, &info,
-					   sizeof(info)), 0);
-	ret = f->f_op->unlocked_ioctl(f, VFIO_MIG_GET_PRECOPY_INFO, uaddr);
-	KUNIT_ASSERT_EQ(test, copy_from_user(out, (void __user *)uaddr,
-					     sizeof(*out)), 0);
-	return ret;
-}
-
-/* Until poll() says readable, at most 5 s. */
-static bool rg_wait_readable(struct file *f)
-{
-	unsigned long deadline = jiffies + 5 * HZ;
-
-	while (!(vfs_poll(f, NULL) & EPOLLIN)) {
-		if (time_after(jiffies, deadline))
-			return false;
-		usleep_range(500, 1000);
-	}
-	return true;
+	return vt_precopy_info(test, f, uaddr, sizeof(*info), 0, info);
 }
 
 static void rg_poke(struct rg_dev *rg, u32 block)
@@ -643,31 +587,28 @@ static void vmig_region_precopy(struct kunit *test)
 	struct rg_dev *src = rg_new(test, 64 * 1024, 2);
 	u32 rec1 = vmig_stream_record_size(sizeof(struct vmig_region_rec) +
 					   RG_BLOCK);
-	unsigned long uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
-					    PROT_READ | PROT_WRITE,
-					    MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	unsigned long uaddr = vt_user_page(test);
 	u32 hdr = sizeof(struct vmig_stream_hdr);
 	struct vmig_region_stats st;
 	struct vfio_precopy_info info;
 	unsigned long deadline;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 	size_t before;
 	u32 i;
 
-	KUNIT_ASSERT_NE(test, uaddr, 0);
-	rg_buf_init(test, &b, 256 * 1024);
+	vt_buf_init(test, &b, 256 * 1024);
 	f = rg_goto(test, src, PC);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_EQ(test, b.len,
 			hdr + vmig_region_stream_bytes(src->size, RG_BLOCK,
 						       RG_CHUNK));
-	KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+	KUNIT_ASSERT_EQ(test, rg_info(test, f, uaddr, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
 	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
 	/* Nothing changed: nothing to read, nothing to wake poll(). */
 	msleep(300);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 
 	before = b.len;
 	for (i = 0; i < ARRAY_SIZE(pokes); i++)
@@ -679,9 +620,9 @@ static void vmig_region_precopy(struct kunit *test)
 	 */
 	deadline = jiffies + 5 * HZ;
 	do {
-		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
-		rg_wait_readable(f);
-		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+		KUNIT_ASSERT_EQ(test, rg_info(test, f, uaddr, &info), 0);
+		vt_wait_readable(f);
+		KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	} while (b.len - before < ARRAY_SIZE(pokes) * rec1 &&
 		 time_before(jiffies, deadline));
 	/* Apart, so one record each. */
@@ -690,13 +631,13 @@ static void vmig_region_precopy(struct kunit *test)
 	/* Found by a last scan in PRE_COPY or by the final pass. */
 	rg_poke(src, 9);
 	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	/* The four blocks, the tail, the trailer. */
 	KUNIT_EXPECT_EQ(test, b.len - before,
 			(ARRAY_SIZE(pokes) + 1) * rec1 +
 			vmig_stream_record_size(RG_TAIL_LEN) +
 			vmig_stream_overhead(0) - hdr);
-	KUNIT_EXPECT_EQ(test, rg_precopy_info(test, f, uaddr, &info), -EINVAL);
+	KUNIT_EXPECT_EQ(test, rg_info(test, f, uaddr, &info), -EINVAL);
 	vmig_region_get_stats(&src->mig, &st);
 	KUNIT_EXPECT_GE(test, st.scans, 1);
 	KUNIT_EXPECT_EQ(test, st.resent_blocks, ARRAY_SIZE(pokes) + 1);
@@ -718,11 +659,11 @@ static void vmig_region_precopy_cut_short(struct kunit *test)
 {
 	struct rg_dev *src = rg_new(test, 1024 * 1024, 3);
 	struct rg_dev *dst;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 	int i;
 
-	rg_buf_init(test, &b, 2 * 1024 * 1024);
+	vt_buf_init(test, &b, 2 * 1024 * 1024);
 	f = rg_goto(test, src, PC);
 	/* Wait for the worker to fill the queue and give up lingering. */
 	for (i = 0; i < 250 && !rg_count(src, 'l'); i++)
@@ -736,7 +677,7 @@ static void vmig_region_precopy_cut_short(struct kunit *test)
 	rg_poke(src, 0);	/* sent already: found by the last scan */
 	rg_poke(src, 4000);	/* not sent yet */
 	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	rg_goto(test, src, RU);
 	fput(f);
 
@@ -754,12 +695,12 @@ static void vmig_region_linger(struct kunit *test)
 {
 	struct rg_dev *src = rg_new(test, 256 * 1024, 4);
 	char *first_l, *last_l;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 	u32 lingers;
 	int i;
 
-	rg_buf_init(test, &b, 512 * 1024);
+	vt_buf_init(test, &b, 512 * 1024);
 	src->linger = true;
 	rg_goto(test, src, ST);
 	f = rg_goto(test, src, SC);
@@ -787,7 +728,7 @@ static void vmig_region_linger(struct kunit *test)
 	KUNIT_EXPECT_STREQ(test, strchr(src->log, 'l'), "li");
 	spin_unlock(&src->lock);
 
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	rg_goto(test, src, ST);
 	fput(f);
 	rg_load_into_new(test, src, &b);
@@ -830,11 +771,11 @@ static void vmig_region_faults(struct kunit *test)
 	const struct rg_fault *p = test->param_value;
 	struct rg_dev *src = rg_new(test, 64 * 1024, 5);
 	unsigned long deadline;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 	ssize_t ret;
 
-	rg_buf_init(test, &b, 256 * 1024);
+	vt_buf_init(test, &b, 256 * 1024);
 	src->eagain = p->eagain;
 	src->fail_read = p->fail_read;
 	src->read_err = p->read_err;
@@ -842,26 +783,26 @@ static void vmig_region_faults(struct kunit *test)
 	if (p->precopy) {
 		f = rg_goto(test, src, PC);
 		if (p->changed_err) {
-			KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+			KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 			spin_lock(&src->lock);
 			src->changed_err = p->changed_err;
 			spin_unlock(&src->lock);
 		}
 		/* Each -ENOMSG asks for a scan; wait for the failure. */
 		deadline = jiffies + 5 * HZ;
-		while ((ret = rg_drain(test, f, &b)) == -ENOMSG &&
+		while ((ret = vt_drain(test, f, &b)) == -ENOMSG &&
 		       time_before(jiffies, deadline))
 			msleep(20);
 	} else {
 		rg_goto(test, src, ST);
 		f = rg_goto(test, src, SC);
-		ret = rg_drain(test, f, &b);
+		ret = vt_drain(test, f, &b);
 	}
 	KUNIT_EXPECT_EQ(test, ret, p->expect);
 	if (!p->expect)
 		rg_load_into_new(test, src, &b);
 	else	/* It stays failed. */
-		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), p->expect);
+		KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), p->expect);
 	rg_goto(test, src, RU);
 	KUNIT_EXPECT_EQ(test, src->released, 1);
 	fput(f);
@@ -895,19 +836,19 @@ static void vmig_region_ends(struct kunit *test)
 
 	for (full = false; ; full = true) {
 		struct rg_dev *src = rg_new(test, 1024 * 1024, 6);
-		struct rg_buf b;
+		struct vt_buf b;
 		struct file *f;
 		loff_t pos = 0;
 		u8 byte;
 		int i;
 
-		rg_buf_init(test, &b, 2 * 1024 * 1024);
+		vt_buf_init(test, &b, 2 * 1024 * 1024);
 		f = rg_goto(test, src, PC);
 		if (full) {
 			for (i = 0; i < 250 && !rg_count(src, 'l'); i++)
 				msleep(20);
 		} else {
-			KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+			KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 			msleep(50);
 		}
 		switch (how) {
@@ -939,19 +880,19 @@ static void vmig_region_ends(struct kunit *test)
 static void vmig_region_compare_disturbed(struct kunit *test)
 {
 	struct rg_dev *src = rg_new(test, 64 * 1024, 7);
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	rg_buf_init(test, &b, 256 * 1024);
+	vt_buf_init(test, &b, 256 * 1024);
 	f = rg_goto(test, src, PC);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	spin_lock(&src->lock);
 	src->changed_eagain = 1;
 	spin_unlock(&src->lock);
 	rg_poke(src, 5);
 	/* Found by a scan in PRE_COPY or by the last pass: the same. */
 	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	KUNIT_EXPECT_EQ(test, src->changed_eagain, 0);
 	rg_goto(test, src, RU);
 	fput(f);
@@ -965,6 +906,24 @@ static bool rg_wait(struct completion *c)
 }
 
 /*
+ * Ask for a scan and hold it at its first compare, then write blocks 5,
+ * 77 and 200, each in another group of 64: the scan finds all three once
+ * the gate opens.
+ */
+static void rg_poke_scanning(struct kunit *test, struct rg_dev *src,
+			     struct file *f, unsigned long uaddr)
+{
+	struct vfio_precopy_info info;
+
+	WRITE_ONCE(src->gate, true);
+	KUNIT_ASSERT_EQ(test, rg_info(test, f, uaddr, &info), 0);
+	KUNIT_ASSERT_TRUE(test, rg_wait(&src->gate_entered));
+	rg_poke(src, 5);
+	rg_poke(src, 77);
+	rg_poke(src, 200);
+}
+
+/*
  * PRECOPY_INFO and get_data_size count the blocks a scan found while
  * they wait to be sent: a scan held at its start while three blocks are
  * written finds all three (with a disturbed compare, the 64 blocks it
@@ -975,36 +934,27 @@ static void vmig_region_dirty_accounting(struct kunit *test)
 {
 	u32 rec1 = vmig_stream_record_size(sizeof(struct vmig_region_rec) +
 					   RG_BLOCK);
-	unsigned long uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
-					    PROT_READ | PROT_WRITE,
-					    MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	unsigned long uaddr = vt_user_page(test);
 	struct vfio_precopy_info info;
 	bool disturbed;
 
-	KUNIT_ASSERT_NE(test, uaddr, 0);
 	for (disturbed = false; ; disturbed = true) {
 		struct rg_dev *src = rg_new(test, 64 * 1024, 9);
 		u32 dirty = disturbed ? 64 + 2 : 3;
-		struct rg_buf b;
+		struct vt_buf b;
 		struct file *f;
 		size_t before;
 
-		rg_buf_init(test, &b, 256 * 1024);
+		vt_buf_init(test, &b, 256 * 1024);
 		f = rg_goto(test, src, PC);
-		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+		KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 		WRITE_ONCE(src->hold, 5);
 		src->changed_eagain = disturbed;
-		WRITE_ONCE(src->gate, true);
-		/* That question asks for a scan. */
-		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
-		KUNIT_ASSERT_TRUE(test, rg_wait(&src->gate_entered));
-		rg_poke(src, 5);
-		rg_poke(src, 77);
-		rg_poke(src, 200);
+		rg_poke_scanning(test, src, f, uaddr);
 		complete(&src->gate_open);
 		KUNIT_ASSERT_TRUE(test, rg_wait(&src->hold_entered));
 
-		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+		KUNIT_ASSERT_EQ(test, rg_info(test, f, uaddr, &info), 0);
 		KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
 		KUNIT_EXPECT_EQ(test, info.dirty_bytes, dirty * rec1);
 		KUNIT_EXPECT_EQ(test, rg_data_size_now(src),
@@ -1013,16 +963,16 @@ static void vmig_region_dirty_accounting(struct kunit *test)
 
 		complete(&src->hold_open);
 		before = b.len;
-		rg_wait_readable(f);
-		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
+		vt_wait_readable(f);
+		KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 		if (!disturbed)	/* apart, so one record each */
 			KUNIT_EXPECT_EQ(test, b.len - before, dirty * rec1);
-		KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
+		KUNIT_ASSERT_EQ(test, rg_info(test, f, uaddr, &info), 0);
 		KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
 		KUNIT_EXPECT_EQ(test, src->changed_eagain, 0);
 
 		KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
-		KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+		KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 		rg_goto(test, src, RU);
 		fput(f);
 		rg_load_into_new(test, src, &b);
@@ -1041,28 +991,19 @@ static void vmig_region_dirty_accounting(struct kunit *test)
 static void vmig_region_final_interleaves(struct kunit *test)
 {
 	struct rg_dev *src = rg_new(test, 64 * 1024, 10);
-	unsigned long uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
-					    PROT_READ | PROT_WRITE,
-					    MAP_ANONYMOUS | MAP_PRIVATE, 0);
-	struct vfio_precopy_info info;
+	unsigned long uaddr = vt_user_page(test);
 	char *first_r, *last_c;
 	struct vmig_region_stats st;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	KUNIT_ASSERT_NE(test, uaddr, 0);
-	rg_buf_init(test, &b, 256 * 1024);
+	vt_buf_init(test, &b, 256 * 1024);
 	f = rg_goto(test, src, PC);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), -ENOMSG);
-	WRITE_ONCE(src->gate, true);
-	KUNIT_ASSERT_EQ(test, rg_precopy_info(test, f, uaddr, &info), 0);
-	KUNIT_ASSERT_TRUE(test, rg_wait(&src->gate_entered));
-	rg_poke(src, 5);
-	rg_poke(src, 77);
-	rg_poke(src, 200);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	rg_poke_scanning(test, src, f, uaddr);
 	KUNIT_EXPECT_NULL(test, rg_goto(test, src, SC));
 	complete(&src->gate_open);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 
 	spin_lock(&src->lock);
 	last_c = strrchr(src->log, 'c');
@@ -1081,18 +1022,18 @@ static void vmig_region_final_interleaves(struct kunit *test)
 static void vmig_region_resched(struct kunit *test)
 {
 	struct rg_dev *src;
-	struct rg_buf b;
+	struct vt_buf b;
 	struct file *f;
 
 	/* There the flag is gone at the next preemption point. */
 	if (preempt_model_preemptible())
 		kunit_skip(test, "the kernel preempts at any point");
 	src = rg_new(test, 64 * 1024, 8);
-	rg_buf_init(test, &b, 256 * 1024);
+	vt_buf_init(test, &b, 256 * 1024);
 	src->resched = true;
 	rg_goto(test, src, ST);
 	f = rg_goto(test, src, SC);
-	KUNIT_EXPECT_EQ(test, rg_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	rg_goto(test, src, ST);
 	fput(f);
 	KUNIT_EXPECT_GT(test, rg_count(src, 'x'), 1);

@@ -25,6 +25,7 @@
 #include <uapi/linux/vmig.h>
 
 #include "stream.h"
+#include "test_util.h"
 #include "vmig_priv.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
@@ -446,49 +447,7 @@ static void sd_open_gate(struct sd_dev *sd)
 
 static struct file *sd_goto(struct kunit *test, struct sd_dev *sd, u32 state)
 {
-	struct file *f = vmig_set_state(&sd->mig, state);
-
-	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(f), "-> %s: %ld",
-			       vmig_state_name(state), PTR_ERR(f));
-	KUNIT_ASSERT_EQ(test, vmig_get_state(&sd->mig), state);
-	return f;
-}
-
-/* A stream read into memory. */
-struct sd_buf {
-	u8 *data;
-	size_t len;
-	size_t size;
-};
-
-static void sd_buf_init(struct kunit *test, struct sd_buf *b, size_t size)
-{
-	b->data = kunit_kzalloc(test, size, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, b->data);
-	b->size = size;
-	b->len = 0;
-}
-
-/*
- * Read until the first non-positive result, in pieces of varying size;
- * returns that result (0 at the end of stream, or -errno).
- */
-static ssize_t sd_drain(struct kunit *test, struct file *f, struct sd_buf *b)
-{
-	static const size_t sizes[] = { 1, 7, 4096, 100000, 333 };
-	unsigned int i = 0;
-	loff_t pos = 0;
-	ssize_t n;
-
-	for (;;) {
-		size_t want = min(sizes[i++ % ARRAY_SIZE(sizes)], b->size - b->len);
-
-		KUNIT_ASSERT_GT_MSG(test, want, 0, "stream larger than the buffer");
-		n = kernel_read(f, b->data + b->len, want, &pos);
-		if (n <= 0)
-			return n;
-		b->len += n;
-	}
+	return vt_goto(test, &sd->mig, state);
 }
 
 /* Write a stream in random pieces; returns 0 or the first error. */
@@ -514,21 +473,8 @@ static int sd_feed(struct file *f, const u8 *data, size_t len, u32 seed)
 	return 0;
 }
 
-/* A worker queues asynchronously: wait until poll() says readable. */
-static bool sd_wait_readable(struct file *f)
-{
-	unsigned long deadline = jiffies + 5 * HZ;
-
-	while (!(vfs_poll(f, NULL) & EPOLLIN)) {
-		if (time_after(jiffies, deadline))
-			return false;
-		usleep_range(500, 1000);
-	}
-	return true;
-}
-
 /* Resume @b on a fresh device and return it. */
-static struct sd_dev *sd_resume(struct kunit *test, const struct sd_buf *b,
+static struct sd_dev *sd_resume(struct kunit *test, const struct vt_buf *b,
 				int *err)
 {
 	struct sd_dev *dst = sd_new(test, false, 0, 0, 0, 0);
@@ -543,20 +489,20 @@ static struct sd_dev *sd_resume(struct kunit *test, const struct sd_buf *b,
 
 /* A whole save of @src in STOP_COPY into @b; @src is RUNNING again. */
 static void sd_save_whole(struct kunit *test, struct sd_dev *src,
-			  struct sd_buf *b)
+			  struct vt_buf *b)
 {
 	struct file *f;
 
-	sd_buf_init(test, b, 1 << 16);
+	vt_buf_init(test, b, 1 << 16);
 	f = sd_goto(test, src, SC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, b), 0);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, b), 0);
 	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&src->mig, RU)));
 	fput(f);
 }
 
 /* @f, resuming @dst, takes @b whole: every record loads, intact. */
 static void sd_resume_whole(struct kunit *test, struct sd_dev *dst,
-			    struct file *f, const struct sd_buf *b, u32 seed,
+			    struct file *f, const struct vt_buf *b, u32 seed,
 			    u32 records)
 {
 	KUNIT_EXPECT_EQ(test, sd_feed(f, b->data, b->len, seed), 0);
@@ -593,17 +539,17 @@ static void vmig_session_stop_copy_roundtrip(struct kunit *test)
 	const struct sd_mode *m = test->param_value;
 	struct sd_dev *src = sd_new(test, m->push, 20, 5, 1000, m->chunk);
 	struct sd_dev *dst;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	int err, i;
 
-	sd_buf_init(test, &b, 1 << 20);
+	vt_buf_init(test, &b, 1 << 20);
 	f = sd_goto(test, src, SC);
 	KUNIT_ASSERT_NOT_NULL(test, f);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	/* The end of stream is permanent, and readable for poll(). */
 	for (i = 0; i < 3; i++)
-		KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+		KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
 
 	dst = sd_resume(test, &b, &err);
@@ -645,31 +591,6 @@ static void vmig_session_memory_bound(struct kunit *test)
 	fput(f);
 }
 
-static long sd_precopy_info(struct kunit *test, struct file *f,
-			    unsigned long uaddr, u32 argsz, u32 in_flags,
-			    struct vfio_precopy_info *out)
-{
-	struct vfio_precopy_info info = { .argsz = argsz, .flags = in_flags };
-	long ret;
-
-	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)uaddr, &info,
-					   sizeof(info)), 0);
-	ret = f->f_op->unlocked_ioctl(f, VFIO_MIG_GET_PRECOPY_INFO, uaddr);
-	KUNIT_ASSERT_EQ(test, copy_from_user(out, (void __user *)uaddr,
-					     sizeof(*out)), 0);
-	return ret;
-}
-
-static unsigned long sd_user_page(struct kunit *test)
-{
-	unsigned long uaddr;
-
-	uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-			      MAP_ANONYMOUS | MAP_PRIVATE, 0);
-	KUNIT_ASSERT_NE_MSG(test, uaddr, 0, "no user memory");
-	return uaddr;
-}
-
 /*
  * PRE_COPY: initial data, the temporary end (-ENOMSG), dirty data woken by
  * poll, then STOP_COPY to the permanent end, never -ENOMSG there.
@@ -679,28 +600,28 @@ static void vmig_session_precopy(struct kunit *test)
 	const struct sd_mode *m = test->param_value;
 	struct sd_dev *src = sd_new(test, m->push, 8, 2, 500, m->chunk);
 	u32 rec = vmig_stream_record_size(500);
-	unsigned long uaddr = sd_user_page(test);
+	unsigned long uaddr = vt_user_page(test);
 	struct vfio_precopy_info info;
 	struct sd_dev *dst;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	size_t before;
 	int err;
 
-	sd_buf_init(test, &b, 1 << 20);
+	vt_buf_init(test, &b, 1 << 20);
 	sd_open_gate(src);
 	f = sd_goto(test, src, PC);
 
 	/* All initial data is announced before a byte is read. */
-	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_EQ(test, info.initial_bytes,
 			8 * rec + sizeof(struct vmig_stream_hdr) + strlen(SD_ID));
 	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
 
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
-	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
 	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
@@ -709,19 +630,19 @@ static void vmig_session_precopy(struct kunit *test)
 
 	/* The device dirties state: announced, poll wakes, read gets it. */
 	sd_add_dirty(src, 3);
-	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_GE(test, info.dirty_bytes, 3 * rec);
-	KUNIT_EXPECT_TRUE(test, sd_wait_readable(f));
+	KUNIT_EXPECT_TRUE(test, vt_wait_readable(f));
 	before = b.len;
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_EQ(test, b.len - before, 3 * rec);
 
 	/* Switchover: PRE_COPY -> PRE_COPY_P2P -> STOP_COPY, same file. */
 	KUNIT_EXPECT_NULL(test, sd_goto(test, src, SC));
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), -EINVAL);
 
 	dst = sd_resume(test, &b, &err);
@@ -739,16 +660,16 @@ static void vmig_session_precopy(struct kunit *test)
 static void vmig_session_notify_vs_pending(struct kunit *test)
 {
 	struct sd_dev *sd = sd_new(test, false, 1, 1, 64, 0);
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, sd, PC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
 
 	sd->notify_in_pending = true;
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
 	sd_goto(test, sd, RU);
 	fput(f);
@@ -763,26 +684,26 @@ static void vmig_session_pending_without_data(struct kunit *test)
 {
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 64, 0);
 	size_t hdr = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, sd, PC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
 
 	sd->phantom_pending = true;
 	vmig_save_notify(sd->sess);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
 
 	/* Real data, reported: readable again, and read gets it. */
 	sd_add_dirty(sd, 1);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_EQ(test, b.len, hdr + 2 * vmig_stream_record_size(64));
 	KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
 	sd_goto(test, sd, RU);
@@ -842,17 +763,17 @@ static void vmig_session_nonblock(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, true, 1, 0, 100, 0);
 	struct sd_reader *r;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, PC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 
 	/* Dirty data pending, but the worker is held back. */
 	sd_add_dirty(src, 2);
 	f->f_flags |= O_NONBLOCK;
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -EAGAIN);
 	f->f_flags &= ~O_NONBLOCK;
 
 	r = sd_start_reader(test, f, false);
@@ -863,7 +784,7 @@ static void vmig_session_nonblock(struct kunit *test)
 	KUNIT_EXPECT_GT(test, r->ret, 0);
 
 	/* A blocked reader is woken when the session ends under it. */
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	sd_add_dirty(src, 0);
 	spin_lock(&src->lock);
 	src->gate = false;
@@ -886,11 +807,11 @@ static void vmig_session_read_fills(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
 	loff_t pos = 0;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	ssize_t n;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, SC);
 	n = kernel_read(f, b.data, b.size, &pos);
 	KUNIT_EXPECT_EQ(test, n, (ssize_t)(vmig_stream_overhead(strlen(SD_ID)) +
@@ -927,7 +848,7 @@ static void sd_nonblock_read_locked(struct kunit *test, struct sd_dev *src,
 static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, false, 0, 5, 100, 0);
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
 	f = sd_goto(test, src, SC);
@@ -938,8 +859,8 @@ static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
 	/* Nothing queued: the records need the producer, under the lock. */
 	sd_nonblock_read_locked(test, src, f, -EAGAIN);
 	f->f_flags &= ~O_NONBLOCK;
-	sd_buf_init(test, &b, 1 << 16);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	vt_buf_init(test, &b, 1 << 16);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	/* The end of the stream was read: later reads know it unlocked. */
 	f->f_flags |= O_NONBLOCK;
 	sd_nonblock_read_locked(test, src, f, 0);
@@ -956,10 +877,10 @@ static void vmig_session_precopy_read_asks_once(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, false, 3, 1, 100, 0);
 	loff_t pos = 0;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, PC);
 	/* The header was queued at the start: no question asked. */
 	KUNIT_EXPECT_GT(test, kernel_read(f, b.data, b.size, &pos), 0);
@@ -1059,12 +980,12 @@ static void vmig_session_nowait_behind_blocking(struct kunit *test)
 	struct sd_dev *src = sd_new(test, true, 1, 0, 100, 0);
 	struct sd_nowait_io *n;
 	struct sd_reader *r;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, PC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 
 	/* Data due but held back: the reader asks pending(), then waits. */
 	sd_add_dirty(src, 2);
@@ -1127,12 +1048,12 @@ static void vmig_session_nowait_write_behind_blocking(struct kunit *test)
 	struct task_struct *t;
 	struct sd_writer *w;
 	struct sd_dev *dst;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, SC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), 0);
 	fput(f);
 
 	dst = sd_new(test, false, 0, 0, 0, 0);
@@ -1241,17 +1162,17 @@ static void vmig_session_killed_io(struct kunit *test)
 	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
 	struct sd_dev *dst;
 	loff_t pos = 0;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, SC);
 	/* The header, queued when the session started: no lock needed. */
 	KUNIT_ASSERT_EQ(test, kernel_read(f, b.data, hdr, &pos), hdr);
 	b.len = hdr;
 	/* The records need the producer, under the state lock. */
 	sd_killed_io_locked(test, src, f, NULL, 0);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), 0);
 	KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&src->mig, RU)));
 	fput(f);
 
@@ -1273,7 +1194,7 @@ static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
 	struct sd_nowait_io *n;
 	unsigned long left;
 	struct sd_dev *dst;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
 	sd_save_whole(test, src, &b);
@@ -1340,20 +1261,20 @@ static void vmig_session_end_paths(struct kunit *test)
 {
 	int how = *(const int *)test->param_value;
 	struct sd_dev *sd = sd_new(test, false, 4, 1, 100, 0);
-	unsigned long uaddr = sd_user_page(test);
+	unsigned long uaddr = vt_user_page(test);
 	struct vfio_precopy_info info;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	loff_t pos = 0;
 	u8 byte = 0;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	if (how == END_RESUME_DONE) {
 		struct sd_dev *src = sd_new(test, false, 2, 1, 10, 0);
 		struct file *sf = sd_goto(test, src, SC);
 		int err;
 
-		KUNIT_ASSERT_EQ(test, sd_drain(test, sf, &b), 0);
+		KUNIT_ASSERT_EQ(test, vt_drain(test, sf, &b), 0);
 		fput(sf);
 		f = sd_goto(test, sd, RE);
 		KUNIT_ASSERT_EQ(test, sd_feed(f, b.data, b.len, 1), 0);
@@ -1373,7 +1294,7 @@ static void vmig_session_end_paths(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sd->released, 1);
 	KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
 	KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), -ENODEV);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLHUP);
 	/* Only ever released once, whatever happens next. */
@@ -1460,13 +1381,13 @@ static void vmig_session_feed_fails(struct kunit *test)
 	};
 	struct vmig_session_cfg cfg = {};
 	struct sd_dev *sd = sd_new(test, true, 3, 0, 100, 0);
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
 	sd->feed_fail = -EIO;
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, sd, SC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -EIO);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -EIO);
 	KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_ret), -EIO);
 	fput(f);
 	sd_goto(test, sd, RU);
@@ -1474,9 +1395,9 @@ static void vmig_session_feed_fails(struct kunit *test)
 
 	sd = sd_new(test, true, 3, 0, 100, 0);
 	sd->feed_fail = 1;	/* return 0 before completing */
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, sd, SC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -EIO);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -EIO);
 	KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_runs), 1);
 	KUNIT_EXPECT_EQ(test, READ_ONCE(sd->feed_ret), 0);
 	fput(f);
@@ -1593,33 +1514,33 @@ static void vmig_session_read_vs_leave(struct kunit *test)
 static void vmig_session_precopy_ioctl(struct kunit *test)
 {
 	struct sd_dev *sd = sd_new(test, false, 2, 0, 100, 0);
-	unsigned long uaddr = sd_user_page(test);
+	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
 	struct vfio_precopy_info info;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, sd, PC);
 	KUNIT_EXPECT_EQ(test, f->f_op->unlocked_ioctl(f, VFIO_MIG_GET_PRECOPY_INFO + 1,
 						      uaddr), -ENOTTY);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr,
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr,
 					      offsetofend(struct vfio_precopy_info,
 							  dirty_bytes) - 1,
 					      0, &info), -EINVAL);
 	/* Without the opt-in, flags are 0 whatever came in. */
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, 64, 0xffff, &info), 0);
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, 64, 0xffff, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.flags, 0);
 
 	/* New initial data, not opted in: no REINIT, but counted as initial. */
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	sd_add_dirty(sd, 1);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	spin_lock(&sd->lock);
 	sd->initial_left = 1;
 	spin_unlock(&sd->lock);
 	vmig_save_reinit(sd->sess);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_EQ(test, info.flags, 0);
 	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
@@ -1630,24 +1551,24 @@ static void vmig_session_precopy_ioctl(struct kunit *test)
 						  VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2,
 						  NULL, 0), 0);
 	sd_add_dirty(sd, 0);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	spin_lock(&sd->lock);
 	sd->dirty_left = 1;
 	spin_unlock(&sd->lock);
 	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, 1, &(loff_t){0}), 1);
 	vmig_save_reinit(sd->sess);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_EQ(test, info.flags, VFIO_PRECOPY_INFO_REINIT);
 	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
 	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec - 1);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_EQ(test, info.flags, 0);
 
 	/* Not in STOP_COPY. */
 	sd_goto(test, sd, SC);
-	KUNIT_EXPECT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_EXPECT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), -EINVAL);
 	sd_goto(test, sd, RU);
 	fput(f);
@@ -1711,17 +1632,17 @@ static void vmig_session_stale_file_vs_new_session(struct kunit *test)
 	struct sd_waiter w = { .op = op };
 	unsigned long deadline;
 	struct file *f, *nf;
-	struct sd_buf b;
+	struct vt_buf b;
 
-	sd_buf_init(test, &b, 1 << 16);
-	w.uaddr = sd_user_page(test);
+	vt_buf_init(test, &b, 1 << 16);
+	w.uaddr = vt_user_page(test);
 	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)w.uaddr, &info,
 					   sizeof(info)), 0);
 	w.mm = current->mm;
 	init_completion(&w.done);
 	f = sd_goto(test, sd, PC);
 	/* Drained, so that a read has to ask the driver. */
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	w.file = f;
 
 	mutex_lock(&sd->mig.state_lock);
@@ -1762,28 +1683,28 @@ static void sd_reinit_at_queue(struct vmig_session *sess)
 static void vmig_session_reinit_vs_queue(struct kunit *test)
 {
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
-	unsigned long uaddr = sd_user_page(test);
+	unsigned long uaddr = vt_user_page(test);
 	struct vfio_precopy_info info;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	KUNIT_ASSERT_EQ(test, vmig_device_feature(&sd->mig,
 						  VFIO_DEVICE_FEATURE_SET |
 						  VMIG_DEVICE_FEATURE_PRECOPY_INFO_V2,
 						  NULL, 0), 0);
 	f = sd_goto(test, sd, PC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 
 	sd_add_dirty(sd, 2);
 	sd_reinits = 0;
 	kunit_activate_static_stub(test, vmig_queue_fill_hook,
 				   sd_reinit_at_queue);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	kunit_deactivate_static_stub(test, vmig_queue_fill_hook);
 	KUNIT_EXPECT_GE(test, sd_reinits, 1);
 
-	KUNIT_ASSERT_EQ(test, sd_precopy_info(test, f, uaddr, sizeof(info), 0,
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
 					      &info), 0);
 	KUNIT_EXPECT_EQ(test, info.flags, VFIO_PRECOPY_INFO_REINIT);
 	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
@@ -1800,7 +1721,7 @@ static void vmig_session_reinit_vs_queue(struct kunit *test)
 static void vmig_session_precopy_without_pending(struct kunit *test)
 {
 	struct sd_dev *sd;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 
 	sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
@@ -1808,10 +1729,10 @@ static void vmig_session_precopy_without_pending(struct kunit *test)
 	sd->no_pending = true;
 	sd_setup(test, sd, false, 3, 1, 100, 0);
 	kunit_alloc_resource(test, NULL, sd_exit, GFP_KERNEL, sd);
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 
 	f = sd_goto(test, sd, PC);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_GT(test, sd->produce_calls, 0);
 	KUNIT_EXPECT_EQ(test, b.len, sizeof(struct vmig_stream_hdr) +
 			strlen(SD_ID) + 3 * vmig_stream_record_size(100));
@@ -1820,11 +1741,11 @@ static void vmig_session_precopy_without_pending(struct kunit *test)
 	/* New data, told by notify: poll wakes, read gets it. */
 	sd_add_dirty(sd, 2);
 	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLIN);
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_EQ(test, b.len, sizeof(struct vmig_stream_hdr) +
 			strlen(SD_ID) + 5 * vmig_stream_record_size(100));
 	KUNIT_EXPECT_NULL(test, sd_goto(test, sd, SC));
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	sd_goto(test, sd, RU);
 	fput(f);
 }
@@ -1845,11 +1766,11 @@ static void vmig_session_chunk_alloc_fails(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 20, 0, 1000, 4096);
 	size_t hdr = sizeof(struct vmig_stream_hdr) + strlen(SD_ID);
 	struct vmig_session *sess;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	loff_t pos = 0;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	kunit_activate_static_stub(test, vmig_chunk_alloc, sd_no_chunk);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&sd->mig, SC)), -ENOMEM);
 	KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), RU);
@@ -1875,7 +1796,7 @@ static void vmig_session_chunk_alloc_fails(struct kunit *test)
 	spin_unlock(&sd->lock);
 	f = sd_goto(test, sd, SC);
 	b.len = 0;
-	KUNIT_EXPECT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
 	KUNIT_EXPECT_EQ(test, b.len, hdr + 2 * vmig_stream_record_size(1000) +
 			vmig_stream_record_size(sizeof(struct vmig_stream_end)));
 	sd_goto(test, sd, RU);
@@ -1899,11 +1820,11 @@ static struct vmig_session *sd_precopy_drained(struct kunit *test,
 					       struct sd_dev *sd,
 					       struct file **f)
 {
-	struct sd_buf b;
+	struct vt_buf b;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	*f = sd_goto(test, sd, PC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, *f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, *f, &b), -ENOMSG);
 	return vmig_file_session(*f);
 }
 
@@ -1996,14 +1917,14 @@ static void vmig_session_resume_errors(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
 	struct sd_dev *dst;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	loff_t pos = 0;
 	u8 junk[64];
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, SC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), 0);
 	fput(f);
 
 	/* Truncated: RESUMING -> STOP fails, the FSM stays, the rest completes it. */
@@ -2092,13 +2013,13 @@ static void vmig_session_resume_alloc_fails(struct kunit *test)
 	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
 		      sizeof(struct vmig_rec_hdr);
 	struct sd_dev *dst;
-	struct sd_buf b;
+	struct vt_buf b;
 	struct file *f;
 	loff_t pos = 0;
 
-	sd_buf_init(test, &b, 1 << 16);
+	vt_buf_init(test, &b, 1 << 16);
 	f = sd_goto(test, src, SC);
-	KUNIT_ASSERT_EQ(test, sd_drain(test, f, &b), 0);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), 0);
 	fput(f);
 	KUNIT_ASSERT_GT(test, b.len, head);
 
@@ -2383,7 +2304,7 @@ static int sd_feature(struct kunit *test, struct sd_dev *sd, u32 flags,
 static void vmig_vfio_feature_arcs(struct kunit *test)
 {
 	struct vmig_device_feature_arcs out;
-	unsigned long uaddr = sd_user_page(test);
+	unsigned long uaddr = vt_user_page(test);
 	u32 get = VFIO_DEVICE_FEATURE_GET | VMIG_DEVICE_FEATURE_ARCS;
 	struct sd_dev *sd = sd_new(test, false, 0, 0, 10, 0);
 	u64 all = 0, sessions = 0;
@@ -2693,7 +2614,7 @@ static void vmig_locking_reset_races(struct kunit *test)
 	sd_open_gate(c->sd);
 	init_rwsem(&c->memory_lock);
 	mutex_init(&c->file_lock);
-	c->ubuf = sd_user_page(test);
+	c->ubuf = vt_user_page(test);
 	c->mm = current->mm;
 	KUNIT_ASSERT_NOT_NULL(test, c->mm);
 

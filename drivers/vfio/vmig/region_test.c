@@ -809,20 +809,10 @@ static void vmig_region_faults(struct kunit *test)
 	rg_check_ops(test, src);
 }
 
-enum { RG_END_LEAVE, RG_END_RESET, RG_END_CLOSE };
+static const int rg_ends[] = { VT_END_LEAVE, VT_END_RESET, VT_END_CLOSE,
+			       VT_END_ERROR };
 
-static const char * const rg_end_names[] = {
-	"leave the saving group", "reset", "close",
-};
-
-static const int rg_ends[] = { RG_END_LEAVE, RG_END_RESET, RG_END_CLOSE };
-
-static void rg_end_desc(const int *e, char *desc)
-{
-	strscpy(desc, rg_end_names[*e], KUNIT_PARAM_DESC_SIZE);
-}
-
-KUNIT_ARRAY_PARAM(rg_ends, rg_ends, rg_end_desc);
+KUNIT_ARRAY_PARAM(rg_ends, rg_ends, vt_end_desc);
 
 /*
  * However a session ends, with its worker blocked on a full queue or
@@ -851,17 +841,7 @@ static void vmig_region_ends(struct kunit *test)
 			KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 			msleep(50);
 		}
-		switch (how) {
-		case RG_END_LEAVE:
-			rg_goto(test, src, RU);
-			break;
-		case RG_END_RESET:
-			vmig_reset(&src->mig);
-			break;
-		case RG_END_CLOSE:
-			vmig_close(&src->mig);
-			break;
-		}
+		vt_end_session(test, &src->mig, how);
 		KUNIT_EXPECT_EQ(test, src->released, 1);
 		KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
 		fput(f);

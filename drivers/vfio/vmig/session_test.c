@@ -1214,47 +1214,10 @@ static void vmig_session_nonblock_write_keeps_off_state_lock(struct kunit *test)
 }
 
 /* How a session may end. */
-enum { END_LEAVE, END_RESET, END_CLOSE, END_ERROR, END_RESUME_DONE };
+static const int sd_ends[] = { VT_END_LEAVE, VT_END_RESET, VT_END_CLOSE,
+			       VT_END_ERROR, VT_END_RESUME_DONE };
 
-static const char * const sd_end_names[] = {
-	"the FSM leaves the group", "reset", "close", "walk lands in ERROR",
-	"RESUMING -> STOP",
-};
-
-static const int sd_ends[] = { END_LEAVE, END_RESET, END_CLOSE, END_ERROR,
-			       END_RESUME_DONE };
-
-static void sd_end_desc(const int *e, char *desc)
-{
-	strscpy(desc, sd_end_names[*e], KUNIT_PARAM_DESC_SIZE);
-}
-
-KUNIT_ARRAY_PARAM(sd_ends, sd_ends, sd_end_desc);
-
-/* End the PRE_COPY session of @sd the way @how says. */
-static void sd_end_session(struct kunit *test, struct sd_dev *sd, int how)
-{
-	switch (how) {
-	case END_LEAVE:
-		sd_goto(test, sd, RU);
-		break;
-	case END_RESET:
-		vmig_reset(&sd->mig);
-		break;
-	case END_CLOSE:
-		vmig_close(&sd->mig);
-		break;
-	case END_ERROR:
-		/* PRE_COPY -> STOP fails after leaving the group: ERROR. */
-		sd->mig.inject.from = RU;
-		sd->mig.inject.to = RP;
-		sd->mig.inject.err = -EIO;
-		sd->mig.inject.count = 1;
-		KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_set_state(&sd->mig, ST)), -EIO);
-		KUNIT_EXPECT_EQ(test, vmig_get_state(&sd->mig), ER);
-		break;
-	}
-}
+KUNIT_ARRAY_PARAM(sd_ends, sd_ends, vt_end_desc);
 
 /* After the session ended, its file only says -ENODEV, whoever holds it. */
 static void vmig_session_end_paths(struct kunit *test)
@@ -1269,7 +1232,7 @@ static void vmig_session_end_paths(struct kunit *test)
 	u8 byte = 0;
 
 	vt_buf_init(test, &b, 1 << 16);
-	if (how == END_RESUME_DONE) {
+	if (how == VT_END_RESUME_DONE) {
 		struct sd_dev *src = sd_new(test, false, 2, 1, 10, 0);
 		struct file *sf = sd_goto(test, src, SC);
 		int err;
@@ -1290,7 +1253,7 @@ static void vmig_session_end_paths(struct kunit *test)
 	f = sd_goto(test, sd, PC);
 	KUNIT_EXPECT_GT(test, kernel_read(f, &byte, 1, &pos), 0);
 
-	sd_end_session(test, sd, how);
+	vt_end_session(test, &sd->mig, how);
 	KUNIT_EXPECT_EQ(test, sd->released, 1);
 	KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
 	KUNIT_EXPECT_EQ(test, kernel_read(f, &byte, 1, &pos), -ENODEV);
@@ -1320,9 +1283,10 @@ static bool sd_feed_blocked(struct sd_dev *sd, u32 recs)
 }
 
 /* The ends of a saving session. */
-static const int sd_feed_ends[] = { END_LEAVE, END_RESET, END_CLOSE, END_ERROR };
+static const int sd_feed_ends[] = { VT_END_LEAVE, VT_END_RESET, VT_END_CLOSE,
+				    VT_END_ERROR };
 
-KUNIT_ARRAY_PARAM(sd_feed_ends, sd_feed_ends, sd_end_desc);
+KUNIT_ARRAY_PARAM(sd_feed_ends, sd_feed_ends, vt_end_desc);
 
 /*
  * The core's worker (&struct vmig_save_ops.feed) returns before the
@@ -1351,7 +1315,7 @@ static void vmig_session_feed_ends_first(struct kunit *test)
 		 */
 		KUNIT_EXPECT_TRUE(test, sd_feed_blocked(sd, in_queue ? 4 : 0));
 
-		sd_end_session(test, sd, how);
+		vt_end_session(test, &sd->mig, how);
 		KUNIT_EXPECT_EQ(test, sd->released, 1);
 		KUNIT_EXPECT_EQ_MSG(test, sd->released_feeding, 0,
 				    "released while the feed ran (%s)",

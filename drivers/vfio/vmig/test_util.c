@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <linux/mman.h>
 #include <linux/poll.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmig.h>
 
@@ -23,6 +24,54 @@ struct file *vt_goto(struct kunit *test, struct vmig_device *mig, u32 state)
 			       vmig_state_name(state), PTR_ERR(f));
 	KUNIT_ASSERT_EQ(test, vmig_get_state(mig), state);
 	return f;
+}
+
+static const char * const vt_end_names[] = {
+	[VT_END_LEAVE] = "the FSM leaves the group",
+	[VT_END_RESET] = "reset",
+	[VT_END_CLOSE] = "close",
+	[VT_END_ERROR] = "walk lands in ERROR",
+	[VT_END_RESUME_DONE] = "RESUMING -> STOP",
+};
+
+/* The description of a KUnit parameter that is a VT_END_* value. */
+void vt_end_desc(const int *how, char *desc)
+{
+	strscpy(desc, vt_end_names[*how], KUNIT_PARAM_DESC_SIZE);
+}
+
+/*
+ * End the saving session of @mig, in PRE_COPY, the way @how says (not
+ * VT_END_RESUME_DONE, which a test of resuming does itself).
+ */
+void vt_end_session(struct kunit *test, struct vmig_device *mig, int how)
+{
+	struct file *f;
+
+	switch (how) {
+	case VT_END_LEAVE:
+		vt_goto(test, mig, VFIO_DEVICE_STATE_RUNNING);
+		break;
+	case VT_END_RESET:
+		vmig_reset(mig);
+		break;
+	case VT_END_CLOSE:
+		vmig_close(mig);
+		break;
+	case VT_END_ERROR:
+		/* PRE_COPY -> STOP fails after leaving the group: ERROR. */
+		mig->inject.from = VFIO_DEVICE_STATE_RUNNING;
+		mig->inject.to = VFIO_DEVICE_STATE_RUNNING_P2P;
+		mig->inject.err = -EIO;
+		mig->inject.count = 1;
+		f = vmig_set_state(mig, VFIO_DEVICE_STATE_STOP);
+		KUNIT_EXPECT_EQ(test, PTR_ERR(f), -EIO);
+		KUNIT_EXPECT_EQ(test, vmig_get_state(mig),
+				VFIO_DEVICE_STATE_ERROR);
+		break;
+	default:
+		KUNIT_FAIL(test, "no such end: %d", how);
+	}
 }
 
 void vt_buf_init(struct kunit *test, struct vt_buf *b, size_t size)

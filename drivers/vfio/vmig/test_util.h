@@ -20,6 +20,17 @@ struct vt_buf {
 	size_t size;
 };
 
+/* The ways a session ends, for vt_end_session(). */
+enum {
+	VT_END_LEAVE,		/* the FSM leaves the session's group */
+	VT_END_RESET,
+	VT_END_CLOSE,
+	VT_END_ERROR,		/* a walk from PRE_COPY lands in ERROR */
+	VT_END_RESUME_DONE,	/* RESUMING -> STOP; the caller's own */
+};
+
+void vt_end_desc(const int *how, char *desc);
+void vt_end_session(struct kunit *test, struct vmig_device *mig, int how);
 struct file *vt_goto(struct kunit *test, struct vmig_device *mig, u32 state);
 void vt_buf_init(struct kunit *test, struct vt_buf *b, size_t size);
 ssize_t vt_drain(struct kunit *test, struct file *f, struct vt_buf *b);

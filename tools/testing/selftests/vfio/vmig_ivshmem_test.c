@@ -403,8 +403,12 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 
 	/*
 	 * An idle device, scanned with decoding off: nothing changed.  The
-	 * scans force decoding on in windows of many probes: far fewer than
-	 * one per 64 blocks of each scan.
+	 * scans force decoding on in windows of many probes, at most one per
+	 * 128 blocks of each scan, against one per 64 if each compare of 64
+	 * blocks had a window of its own.  wait_scan() sees two scans at
+	 * least, and one more may have begun before it.  Windows also close
+	 * after IVSH_WINDOW_MS and when the CPU is wanted, so on a slow
+	 * kernel their count follows the time a scan takes: hence the margin.
 	 */
 	scans = ivsh_stat(&self->a, "scans", NULL, 0);
 	forced = ivsh_stat(&self->a, "decoding forced", NULL, 0);
@@ -414,7 +418,8 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	ksft_print_msg("%lld scans of %zu blocks forced decoding on %lld times\n",
 		       scans, self->size / BLOCK, forced);
 	EXPECT_LT(0, forced);
-	EXPECT_GE((long long)((scans + 1) * self->size / BLOCK / 64 / 4), forced);
+	EXPECT_LE(2, scans);
+	EXPECT_GE((long long)((scans + 1) * self->size / BLOCK / 128), forced);
 	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);

@@ -100,7 +100,11 @@ struct vmig_chunk {
 	u8 *data;		/* chunk_size bytes */
 };
 
-/* Bytes of user data that write() takes per round of parsing. */
+/*
+ * Bytes of user data that write() takes per round of parsing through its
+ * bounce buffer.  A round that puts a payload straight into the parser's
+ * buffer takes up to the rest of the payload, if that is at least as much.
+ */
 #define VMIG_BOUNCE_SIZE	(16 * 1024)
 
 /*
@@ -1435,10 +1439,40 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	}
 
 	while (iov_iter_count(from)) {
-		size_t n = min_t(size_t, iov_iter_count(from), VMIG_BOUNCE_SIZE);
+		size_t left = iov_iter_count(from);
+		size_t n = min_t(size_t, left, VMIG_BOUNCE_SIZE);
+		u8 *dst;
+		u32 room;
 
-		/* Copy in first, with no lock but io_lock: it may fault. */
-		if (copy_from_iter(sess->bounce, n, from) != n) {
+		/* Neither a buffer nor a copy for a session that ended. */
+		if (READ_ONCE(sess->ended)) {
+			ret = -ENODEV;
+			break;
+		}
+		/*
+		 * Copy in first, with no lock but io_lock: it may fault.  The
+		 * bulk of a long payload goes straight into the parser's
+		 * buffer, the rest through the bounce buffer.  A record header
+		 * with more than a round after it goes alone, so that a long
+		 * payload behind it is not split across the two.  A write that
+		 * may not block takes no more than a round, as it may find the
+		 * state lock taken after the copy.
+		 */
+		dst = vmig_stream_direct(&sess->parser, &room);
+		if (IS_ERR(dst)) {
+			/* No memory for the payload: no stream error. */
+			ret = PTR_ERR(dst);
+			break;
+		}
+		if (dst && room >= VMIG_BOUNCE_SIZE) {
+			n = min_t(size_t, left, nonblock ? VMIG_BOUNCE_SIZE : room);
+		} else {
+			dst = sess->bounce;
+			if (vmig_stream_at_record(&sess->parser) &&
+			    left > VMIG_BOUNCE_SIZE)
+				n = sizeof(struct vmig_rec_hdr);
+		}
+		if (copy_from_iter(dst, n, from) != n) {
 			ret = -EFAULT;
 			break;
 		}
@@ -1449,7 +1483,9 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		spin_lock(&sess->lock);
 		ret = sess->ended ? -ENODEV : sess->error;
 		spin_unlock(&sess->lock);
-		if (!ret) {
+		if (!ret && dst != sess->bounce) {
+			ret = vmig_stream_commit(&sess->parser, n);
+		} else if (!ret) {
 			u64 start = sess->parser.offset;
 			size_t taken;
 

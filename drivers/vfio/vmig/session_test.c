@@ -2020,6 +2020,110 @@ static void vmig_session_resume_alloc_fails(struct kunit *test)
 	fput(f);
 }
 
+/* A save of @n records of 100000 bytes, longer than a round of write(). */
+static void sd_save_long(struct kunit *test, u32 n, struct vt_buf *b)
+{
+	struct sd_dev *src = sd_new(test, false, 0, n, 100000, SZ_256K);
+	struct file *f;
+
+	vt_buf_init(test, b, 1 << 20);
+	f = sd_goto(test, src, SC);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, b), 0);
+	fput(f);
+}
+
+/*
+ * Records longer than a round of write(), written in pieces around the
+ * size of a round and in one piece: whichever way write() copies them,
+ * each write takes all it was given and every record arrives intact.
+ */
+static void vmig_session_resume_long_records(struct kunit *test)
+{
+	static const size_t sizes[] = { 1, 16383, 16384, 16385, 65536, 0 };
+	struct sd_dev *dst;
+	struct vt_buf b;
+	struct file *f;
+	unsigned int i;
+
+	sd_save_long(test, 3, &b);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t off = 0, want;
+		loff_t pos = 0;
+		ssize_t n;
+
+		dst = sd_new(test, false, 0, 0, 0, SZ_256K);
+		f = sd_goto(test, dst, RE);
+		while (off < b.len) {
+			want = b.len - off;
+			if (sizes[i])
+				want = min(want, sizes[i]);
+			n = kernel_write(f, b.data + off, want, &pos);
+			KUNIT_ASSERT_EQ_MSG(test, n, (ssize_t)want,
+					    "writes of %zu bytes, at %zu",
+					    sizes[i], off);
+			off += n;
+		}
+		KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+		KUNIT_EXPECT_EQ(test, dst->loaded, 3);
+		KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+		fput(f);
+	}
+}
+
+static struct vmig_device *sd_reset_mig;
+
+static void *sd_alloc_then_reset(size_t size)
+{
+	vmig_reset(sd_reset_mig);
+	return kvmalloc(size, GFP_KERNEL_ACCOUNT);
+}
+
+/*
+ * The session ends while write() puts a payload in place, before it takes
+ * the state lock to commit it: the write fails with -ENODEV, and the
+ * driver, whose release op ran, loads nothing.  A write after the end
+ * neither asks for a buffer nor copies: -ENODEV, not -ENOMEM.
+ */
+static void vmig_session_resume_ends_in_copy(struct kunit *test)
+{
+	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
+		      sizeof(struct vmig_rec_hdr);
+	struct sd_dev *dst;
+	struct vt_buf b;
+	struct file *f;
+	loff_t pos = 0;
+
+	sd_save_long(test, 2, &b);
+
+	dst = sd_new(test, false, 0, 0, 0, SZ_256K);
+	f = sd_goto(test, dst, RE);
+	KUNIT_ASSERT_EQ(test, kernel_write(f, b.data, head, &pos), head);
+	sd_reset_mig = &dst->mig;
+	kunit_activate_static_stub(test, vmig_stream_alloc,
+				   sd_alloc_then_reset);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head,
+					   &pos), -ENODEV);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_EQ(test, dst->released, 1);
+	KUNIT_EXPECT_EQ(test, dst->loaded, 0);
+	KUNIT_EXPECT_EQ(test, vmig_get_state(&dst->mig), RU);
+	fput(f);
+
+	dst = sd_new(test, false, 0, 0, 0, SZ_256K);
+	f = sd_goto(test, dst, RE);
+	KUNIT_ASSERT_EQ(test, kernel_write(f, b.data, head, &pos), head);
+	vmig_reset(&dst->mig);
+	sd_allocs = 0;
+	sd_alloc_fail_at = 1;
+	kunit_activate_static_stub(test, vmig_stream_alloc, sd_stream_alloc);
+	KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + head, b.len - head,
+					   &pos), -ENODEV);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_EQ(test, sd_allocs, 0);
+	KUNIT_EXPECT_EQ(test, dst->loaded, 0);
+	fput(f);
+}
+
 /*
  * A data file that outlives its device: userspace keeps data_fd, closes
  * the device, and the driver frees the structure the per-device object is
@@ -2180,6 +2284,8 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_prealloc_vs_end),
 	KUNIT_CASE(vmig_session_resume_errors),
 	KUNIT_CASE(vmig_session_resume_alloc_fails),
+	KUNIT_CASE(vmig_session_resume_long_records),
+	KUNIT_CASE(vmig_session_resume_ends_in_copy),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),
 	KUNIT_CASE(vmig_session_reset_op),

@@ -417,6 +417,73 @@ int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_stream_parse);
 
+/**
+ * vmig_stream_direct() - where the next bytes of a payload may be put
+ * @p: the parser
+ * @room: set to the bytes the payload still lacks
+ *
+ * A caller that would copy a payload into a buffer of its own only to pass
+ * it to vmig_stream_parse() may copy it here instead, up to @room bytes,
+ * and then vmig_stream_commit() them.  This may grow the parser's buffer,
+ * and the copy writes to it: only the caller that feeds the parser may do
+ * either, serialised with its other calls of the parser.  Other readers of
+ * the parser (vmig_stream_finish()) see no change before the commit.
+ *
+ * Return: the address of the payload's next byte, with @room set; NULL if
+ * the parser is not collecting a payload (feed it through
+ * vmig_stream_parse()); or ERR_PTR(-ENOMEM), no stream error, when its
+ * buffer could not grow.
+ */
+void *vmig_stream_direct(struct vmig_stream_parser *p, u32 *room)
+{
+	int ret;
+
+	if (p->state != VMIG_PARSE_PAYLOAD || p->have >= p->need)
+		return NULL;
+	ret = vmig_parse_grow(p);
+	if (ret)
+		return ERR_PTR(ret);
+	*room = p->need - p->have;
+	return p->buf + p->have;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_direct);
+
+/**
+ * vmig_stream_commit() - take the bytes put where vmig_stream_direct() said
+ * @p: the parser
+ * @len: how many, at most the room it gave
+ *
+ * A payload the commit completes is checked and handed on before it
+ * returns, as by vmig_stream_parse().
+ *
+ * Return: 0 while the stream is well formed so far, else the sticky error
+ * (never the retryable -ENOMEM: the buffer is there already).
+ */
+int vmig_stream_commit(struct vmig_stream_parser *p, u32 len)
+{
+	int ret;
+
+	if (p->state == VMIG_PARSE_FAILED)
+		return p->err;
+	if (WARN_ON_ONCE(p->state != VMIG_PARSE_PAYLOAD ||
+			 len > p->need - p->have || p->need > p->buf_size))
+		return vmig_parse_fail(p, -EINVAL);
+	p->have += len;
+	p->offset += len;
+	if (p->have < p->need)
+		return 0;
+	ret = vmig_parse_item(p);
+	return ret ? vmig_parse_fail(p, ret) : 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_commit);
+
+/* Is the parser at the first byte of a record header? */
+bool vmig_stream_at_record(const struct vmig_stream_parser *p)
+{
+	return p->state == VMIG_PARSE_REC && !p->have;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_stream_at_record);
+
 /* @ret of vmig_stream_parse() is no stream error: the bytes may come again. */
 bool vmig_stream_retryable(const struct vmig_stream_parser *p, int ret)
 {

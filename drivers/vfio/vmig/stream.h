@@ -119,6 +119,9 @@ void vmig_stream_parser_init(struct vmig_stream_parser *p, const void *id,
 void vmig_stream_parser_destroy(struct vmig_stream_parser *p);
 int vmig_stream_parse(struct vmig_stream_parser *p, const void *data,
 		      size_t len);
+void *vmig_stream_direct(struct vmig_stream_parser *p, u32 *room);
+int vmig_stream_commit(struct vmig_stream_parser *p, u32 len);
+bool vmig_stream_at_record(const struct vmig_stream_parser *p);
 bool vmig_stream_retryable(const struct vmig_stream_parser *p, int ret);
 int vmig_stream_finish(struct vmig_stream_parser *p);
 

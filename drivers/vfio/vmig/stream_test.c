@@ -5,6 +5,7 @@
  * for each documented errno, and a long run of random mutations.
  */
 
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/prandom.h>
 #include <linux/slab.h>
@@ -115,14 +116,37 @@ static void ts_sample(struct kunit *test, struct ts_stream *s)
 }
 
 /*
+ * Put up to @len bytes of @data where vmig_stream_direct() says, as write()
+ * does with a long payload.  Returns the bytes taken, 0 when the parser
+ * collects no payload, or the error.
+ */
+static long ts_direct(struct vmig_stream_parser *p, const u8 *data,
+		      size_t len)
+{
+	u32 room;
+	void *dst;
+	int ret;
+
+	dst = vmig_stream_direct(p, &room);
+	if (IS_ERR_OR_NULL(dst))
+		return PTR_ERR_OR_ZERO(dst);
+	len = min_t(size_t, len, room);
+	memcpy(dst, data, len);
+	ret = vmig_stream_commit(p, len);
+	return ret ?: len;
+}
+
+/*
  * Parse @len bytes of @data split at the offsets @rnd chooses (or in one
- * call when @rnd is NULL), then finish.  Returns the first error.
+ * call when @rnd is NULL), then finish.  With @rnd, payloads are put in
+ * place by ts_direct() about every other call.  Returns the first error.
  */
 static int ts_parse(const u8 *data, size_t len, struct ts_sink *sink,
 		    struct rnd_state *rnd, u32 max_payload)
 {
 	struct vmig_stream_parser p;
 	size_t off = 0;
+	long taken;
 	int ret = 0;
 
 	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), max_payload,
@@ -132,6 +156,14 @@ static int ts_parse(const u8 *data, size_t len, struct ts_sink *sink,
 
 		if (rnd)
 			n = min_t(size_t, n, 1 + prandom_u32_state(rnd) % 300);
+		if (rnd && prandom_u32_state(rnd) & 1) {
+			taken = ts_direct(&p, data + off, n);
+			if (taken) {
+				ret = min(taken, 0L);
+				off += max(taken, 0L);
+				continue;
+			}
+		}
 		ret = vmig_stream_parse(&p, data + off, n);
 		off += n;
 	}
@@ -577,6 +609,98 @@ static void vmig_stream_sticky(struct kunit *test)
 	vmig_stream_parser_destroy(&p);
 }
 
+static void *ts_no_memory(size_t size)
+{
+	return NULL;
+}
+
+/*
+ * Payloads put in place: the room is what the payload lacks, a payload
+ * completed by a commit is checked and delivered then, no memory for it
+ * is no stream error, and a corrupt one fails the stream for good.
+ */
+static void vmig_stream_direct_cases(struct kunit *test)
+{
+	size_t head = sizeof(struct vmig_stream_hdr) + strlen(TS_ID) +
+		      sizeof(struct vmig_rec_hdr);
+	struct vmig_stream_parser p;
+	struct ts_sink sink = {};
+	struct ts_stream s;
+	u8 *dst, *again;
+	u32 room;
+
+	ts_sample(test, &s);
+	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
+				&sink);
+	KUNIT_EXPECT_NULL(test, vmig_stream_direct(&p, &room));
+	KUNIT_EXPECT_FALSE(test, vmig_stream_at_record(&p));
+	KUNIT_ASSERT_EQ(test, vmig_stream_parse(&p, s.buf, head), 0);
+
+	/* No memory: nothing taken, and the same bytes may come again. */
+	kunit_activate_static_stub(test, vmig_stream_alloc, ts_no_memory);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(vmig_stream_direct(&p, &room)), -ENOMEM);
+	kunit_deactivate_static_stub(test, vmig_stream_alloc);
+	KUNIT_EXPECT_EQ(test, p.state, VMIG_PARSE_PAYLOAD);
+	KUNIT_EXPECT_EQ(test, p.have, 0);
+	KUNIT_EXPECT_EQ(test, p.offset, head);
+	KUNIT_EXPECT_TRUE(test, vmig_stream_retryable(&p, -ENOMEM));
+
+	dst = vmig_stream_direct(&p, &room);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dst);
+	KUNIT_EXPECT_EQ(test, room, 100);
+	memcpy(dst, s.buf + head, 40);
+	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, 40), 0);
+	KUNIT_EXPECT_EQ(test, sink.nr, 0);
+	again = vmig_stream_direct(&p, &room);
+	KUNIT_EXPECT_PTR_EQ(test, again, dst + 40);
+	KUNIT_EXPECT_EQ(test, room, 60);
+	memcpy(again, s.buf + head + 40, 60);
+	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, 60), 0);
+	KUNIT_EXPECT_EQ(test, sink.nr, 1);
+	KUNIT_EXPECT_EQ(test, p.offset, head + 100);
+	/* A record header is next: no payload to put in place. */
+	KUNIT_EXPECT_NULL(test, vmig_stream_direct(&p, &room));
+	KUNIT_EXPECT_TRUE(test, vmig_stream_at_record(&p));
+	KUNIT_EXPECT_EQ(test, vmig_stream_parse(&p, s.buf + head + 100,
+						s.len - head - 100), 0);
+	KUNIT_EXPECT_EQ(test, vmig_stream_finish(&p), 0);
+	KUNIT_EXPECT_EQ(test, sink.nr, 4);
+	vmig_stream_parser_destroy(&p);
+
+	/* One byte of the payload wrong: the commit that completes it fails. */
+	memset(&sink, 0, sizeof(sink));
+	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
+				&sink);
+	KUNIT_ASSERT_EQ(test, vmig_stream_parse(&p, s.buf, head), 0);
+	dst = vmig_stream_direct(&p, &room);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dst);
+	memcpy(dst, s.buf + head, room);
+	dst[99] ^= 0x10;
+	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, room), -EINVAL);
+	KUNIT_EXPECT_EQ(test, sink.nr, 0);
+	KUNIT_EXPECT_NULL(test, vmig_stream_direct(&p, &room));
+	KUNIT_EXPECT_EQ(test, vmig_stream_finish(&p), -EINVAL);
+	vmig_stream_parser_destroy(&p);
+
+	/*
+	 * The driver refuses the mandatory record: the error is sticky, and
+	 * a later commit returns it, not the -EINVAL of a misuse.
+	 */
+	memset(&sink, 0, sizeof(sink));
+	sink.refuse_type = TS_TYPE;
+	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
+				&sink);
+	KUNIT_ASSERT_EQ(test, vmig_stream_parse(&p, s.buf, head), 0);
+	dst = vmig_stream_direct(&p, &room);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dst);
+	memcpy(dst, s.buf + head, room);
+	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, room), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, 1), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, vmig_stream_parse(&p, s.buf, 1), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, vmig_stream_finish(&p), -EOPNOTSUPP);
+	vmig_stream_parser_destroy(&p);
+}
+
 static struct kunit_case vmig_stream_cases[] = {
 	KUNIT_CASE(vmig_stream_roundtrip),
 	KUNIT_CASE(vmig_stream_every_truncation),
@@ -586,6 +710,7 @@ static struct kunit_case vmig_stream_cases[] = {
 	KUNIT_CASE(vmig_stream_known_answers),
 	KUNIT_CASE(vmig_stream_sequence),
 	KUNIT_CASE(vmig_stream_sticky),
+	KUNIT_CASE(vmig_stream_direct_cases),
 	KUNIT_CASE_SLOW(vmig_stream_fuzz),
 	{}
 };

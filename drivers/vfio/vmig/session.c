@@ -164,7 +164,7 @@ struct vmig_session {
 	u64 bytes_written;
 
 	u32 id_len;
-	u8 id[VMIG_STREAM_MAX_ID];
+	u8 id[] __counted_by(id_len);
 };
 
 static const struct file_operations vmig_save_fops;
@@ -487,7 +487,7 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 	     chunk < max_t(u32, 4096, vmig_stream_overhead(id->len))))
 		return ERR_PTR(-EINVAL);
 
-	sess = kzalloc(sizeof(*sess), GFP_KERNEL_ACCOUNT);
+	sess = kzalloc(struct_size(sess, id, id->len), GFP_KERNEL_ACCOUNT);
 	if (!sess)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&sess->kref);

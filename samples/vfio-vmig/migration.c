@@ -228,7 +228,8 @@ static void vmtty_encode_locked(struct vmtty_device *m,
 	unsigned int i;
 
 	lockdep_assert_held(&m->lock);
-	memset(rec, 0, sizeof(*rec));
+	/* Only the record's own bytes: they are all it sends or compares. */
+	memset(rec, 0, d->len);
 	rec->version = VMTTY_REC_VERSION;
 	switch (d->type) {
 	case VMTTY_REC_CONFIG:
@@ -284,8 +285,10 @@ static void vmtty_encode_irq_locked(struct vmtty_device *m,
  * @final: in STOP_COPY: send what is owed, then the end
  * @sent: slots the stream carries a copy of
  * @owed: slots known to be owed; a hint for the write path, kept exact by
- *	every pending() and produce(), which compare all slots
- * @copy: what the stream carries of each slot
+ *	every pending() and produce(), which compare all slots.  Without
+ *	@copy, exactly the slots not sent yet.
+ * @copy: what the stream carries of each slot; only a session born in
+ *	pre-copy, whose slots may change after they were sent, has it
  *
  * Everything but @mtty and @sess is under the device lock.
  */
@@ -296,7 +299,7 @@ struct vmtty_save {
 	bool final;
 	u32 sent;
 	u32 owed;
-	union vmtty_rec copy[VMTTY_NR_SLOTS];
+	union vmtty_rec *copy;
 };
 
 /* Encode @slot into @now; is the stream's copy missing or stale? */
@@ -304,8 +307,11 @@ static bool vmtty_slot_owed_locked(struct vmtty_save *s, unsigned int slot,
 				   const struct vmtty_slot *d,
 				   union vmtty_rec *now)
 {
+	if (!s->copy && !(s->owed & BIT(slot)))
+		return false;
 	vmtty_encode_locked(s->mtty, d, now);
-	return !(s->sent & BIT(slot)) || memcmp(now, &s->copy[slot], d->len);
+	return !s->copy || !(s->sent & BIT(slot)) ||
+	       memcmp(now, &s->copy[slot], d->len);
 }
 
 static void vmtty_save_pending(struct vmig_session *sess, u64 *initial,
@@ -362,7 +368,8 @@ static int vmtty_save_produce(struct vmig_session *sess)
 		ret = vmig_save_record(sess, d.type, flags, &now, d.len, false);
 		if (ret)
 			return ret;
-		memcpy(&s->copy[slot], &now, d.len);
+		if (s->copy)
+			memcpy(&s->copy[slot], &now, d.len);
 		s->sent |= BIT(slot);
 		s->owed &= ~BIT(slot);
 	}
@@ -387,6 +394,7 @@ static void vmtty_save_release(struct vmig_session *sess)
 	scoped_guard(mutex, &m->lock)
 		if (m->save == s)
 			m->save = NULL;
+	kfree(s->copy);
 	kfree(s);
 }
 
@@ -450,6 +458,14 @@ static struct file *vmtty_save_start(struct vmtty_device *m, bool precopy)
 	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return ERR_PTR(-ENOMEM);
+	if (precopy) {
+		s->copy = kcalloc(VMTTY_NR_SLOTS, sizeof(*s->copy),
+				  GFP_KERNEL_ACCOUNT);
+		if (!s->copy) {
+			kfree(s);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
 	s->mtty = m;
 	s->precopy = precopy;
 	s->final = !precopy;
@@ -459,6 +475,7 @@ static struct file *vmtty_save_start(struct vmtty_device *m, bool precopy)
 	f = vmig_save_open(&m->mig, &vmtty_save_ops, &cfg);
 	if (IS_ERR(f)) {
 		/* The session never existed: no release op will run. */
+		kfree(s->copy);
 		kfree(s);
 		return f;
 	}

@@ -1441,6 +1441,8 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	while (iov_iter_count(from)) {
 		size_t left = iov_iter_count(from);
 		size_t n = min_t(size_t, left, VMIG_BOUNCE_SIZE);
+		bool fault = false;
+		size_t copied;
 		u8 *dst;
 		u32 room;
 
@@ -1472,9 +1474,17 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			    left > VMIG_BOUNCE_SIZE)
 				n = sizeof(struct vmig_rec_hdr);
 		}
-		if (copy_from_iter(dst, n, from) != n) {
+		/*
+		 * A fault part way: the bytes before it count, and the write
+		 * returns them; the next one faults at once.
+		 */
+		copied = copy_from_iter(dst, n, from);
+		if (copied < n) {
 			ret = -EFAULT;
-			break;
+			if (!copied)
+				break;
+			n = copied;
+			fault = true;
 		}
 
 		ret = vmig_session_lock_device(sess, nonblock);
@@ -1517,6 +1527,10 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			break;
 		done += n;
 		sess->bytes_written += n;
+		if (fault) {
+			ret = -EFAULT;
+			break;
+		}
 	}
 	mutex_unlock(&sess->io_lock);
 	return done ?: ret;

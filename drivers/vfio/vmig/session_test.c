@@ -2070,6 +2070,67 @@ static void vmig_session_resume_long_records(struct kunit *test)
 	}
 }
 
+/* write() of @len bytes of user memory at @uaddr, as from a syscall. */
+static ssize_t sd_write_user(struct file *f, unsigned long uaddr, size_t len)
+{
+	struct iov_iter iter;
+	struct kiocb kiocb;
+
+	iov_iter_ubuf(&iter, ITER_SOURCE, (void __user *)uaddr, len);
+	init_sync_kiocb(&kiocb, f);
+	return f->f_op->write_iter(&kiocb, &iter);
+}
+
+/*
+ * A write whose buffer ends in a hole: the bytes before the hole count,
+ * whether they went through the bounce buffer or straight into a payload,
+ * the write returns them, and the stream goes on from there.  The next
+ * write from the hole fails with -EFAULT and takes nothing.
+ */
+static void vmig_session_resume_write_faults(struct kunit *test)
+{
+	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
+		      sizeof(struct vmig_rec_hdr);
+	/* In the first round of a write, and deep in a payload put in place. */
+	const size_t cuts[] = { 8192, head + 3 * 16384 + 5000 };
+	unsigned long uaddr, data;
+	struct sd_dev *dst;
+	unsigned int i;
+	size_t pages;
+	struct vt_buf b;
+	struct file *f;
+	loff_t pos = 0;
+
+	sd_save_long(test, 2, &b);
+	for (i = 0; i < ARRAY_SIZE(cuts); i++) {
+		KUNIT_ASSERT_LT(test, cuts[i], b.len);
+		pages = DIV_ROUND_UP(cuts[i], PAGE_SIZE) + 1;
+		uaddr = kunit_vm_mmap(test, NULL, 0, pages * PAGE_SIZE,
+				      PROT_READ | PROT_WRITE,
+				      MAP_ANONYMOUS | MAP_PRIVATE, 0);
+		KUNIT_ASSERT_NE(test, uaddr, 0);
+		data = uaddr + (pages - 1) * PAGE_SIZE - cuts[i];
+		KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)data, b.data,
+						   cuts[i]), 0);
+		KUNIT_ASSERT_EQ(test, vm_munmap(uaddr + (pages - 1) * PAGE_SIZE,
+						PAGE_SIZE), 0);
+
+		dst = sd_new(test, false, 0, 0, 0, SZ_256K);
+		f = sd_goto(test, dst, RE);
+		KUNIT_EXPECT_EQ(test, sd_write_user(f, data, b.len),
+				(ssize_t)cuts[i]);
+		KUNIT_EXPECT_EQ(test, sd_write_user(f, data + cuts[i],
+						    b.len - cuts[i]), -EFAULT);
+		KUNIT_EXPECT_EQ(test, kernel_write(f, b.data + cuts[i],
+						   b.len - cuts[i], &pos),
+				(ssize_t)(b.len - cuts[i]));
+		KUNIT_EXPECT_FALSE(test, IS_ERR(vmig_set_state(&dst->mig, RU)));
+		KUNIT_EXPECT_EQ(test, dst->loaded, 2);
+		KUNIT_EXPECT_EQ(test, dst->bad_payloads, 0);
+		fput(f);
+	}
+}
+
 static struct vmig_device *sd_reset_mig;
 
 static void *sd_alloc_then_reset(size_t size)
@@ -2286,6 +2347,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_resume_alloc_fails),
 	KUNIT_CASE(vmig_session_resume_long_records),
 	KUNIT_CASE(vmig_session_resume_ends_in_copy),
+	KUNIT_CASE(vmig_session_resume_write_faults),
 	KUNIT_CASE(vmig_session_outlives_device),
 	KUNIT_CASE(vmig_session_release_waits_for_files),
 	KUNIT_CASE(vmig_session_reset_op),

@@ -38,6 +38,8 @@
 #define REC_REGS	17
 #define REC_MANDATORY	1
 #define BLOCK		4096
+/* The driver closes an access window after this long (IVSH_WINDOW_MS). */
+#define WINDOW_MS	20
 #define REC_HDR		16
 #define STREAM_HDR	24
 #define ID_LEN		32
@@ -379,7 +381,7 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	static const size_t blocks[] = { 1, 3, 64, 200 };
 	__u32 mask = 0x2468ace0, got = 0;
 	struct vfio_precopy_info info;
-	long long scans, forced;
+	long long scans, forced, scan_ms;
 	struct libvmig_buf s = {};
 	unsigned char *want;
 	size_t pre, i;
@@ -406,20 +408,31 @@ TEST_F_TIMEOUT(pair, precopy_decoding_off, 300)
 	 * scans force decoding on in windows of many probes, at most one per
 	 * 128 blocks of each scan, against one per 64 if each compare of 64
 	 * blocks had a window of its own.  wait_scan() sees two scans at
-	 * least, and one more may have begun before it.  Windows also close
-	 * after IVSH_WINDOW_MS and when the CPU is wanted, so on a slow
-	 * kernel their count follows the time a scan takes: hence the margin.
+	 * least, and one more may have begun before it.  A window also
+	 * closes after WINDOW_MS and whenever another task wants the CPU.
+	 * The count cannot tell the two behaviours apart, and only the
+	 * figures are shown, where a scan lasts so long that time alone
+	 * closes more windows than the bound allows, and on one CPU, where
+	 * every task that wakes closes a window: in the debug kernel's run on
+	 * one CPU the count followed the machine's load, up to 318 windows.
 	 */
 	scans = ivsh_stat(&self->a, "scans", NULL, 0);
 	forced = ivsh_stat(&self->a, "decoding forced", NULL, 0);
 	ASSERT_EQ(0, wait_scan(&self->a, fd));
 	scans = ivsh_stat(&self->a, "scans", NULL, 0) - scans;
 	forced = ivsh_stat(&self->a, "decoding forced", NULL, 0) - forced;
-	ksft_print_msg("%lld scans of %zu blocks forced decoding on %lld times\n",
-		       scans, self->size / BLOCK, forced);
+	scan_ms = ivsh_stat(&self->a, "last scan ns", NULL, 0) / 1000000;
+	ksft_print_msg("%lld scans of %zu blocks (last %lld ms): %lld forced windows\n",
+		       scans, self->size / BLOCK, scan_ms, forced);
 	EXPECT_LT(0, forced);
 	EXPECT_LE(2, scans);
-	EXPECT_GE((long long)((scans + 1) * self->size / BLOCK / 128), forced);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+	    scan_ms / WINDOW_MS <= (long long)(self->size / BLOCK / 128)) {
+		EXPECT_GE((long long)((scans + 1) * self->size / BLOCK / 128),
+			  forced);
+	} else {
+		ksft_print_msg("one CPU, or a scan this slow: no bound\n");
+	}
 	ASSERT_EQ(0, libvmig_precopy_info(fd, &info));
 	EXPECT_EQ(0, info.initial_bytes);
 	EXPECT_EQ(0, info.dirty_bytes);

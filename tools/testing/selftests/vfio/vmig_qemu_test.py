@@ -104,12 +104,16 @@ class Qmp:
             args += ['-incoming', incoming]
         if paused:
             args += ['-S']
+        self.closed = False
         self.log = open(self.log_path, 'w')
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while not os.path.exists(self.sock_path):
             if self.proc.poll() is not None or time.time() > deadline:
+                # Nobody closes what was never returned: end it here.
+                self.proc.kill()
+                self.proc.wait(timeout=60)
                 raise RuntimeError(f'{name}: QEMU did not start: '
                                    f'{self.tail()}')
             time.sleep(0.2)
@@ -175,6 +179,9 @@ class Qmp:
         return int(m.group(1), 16)
 
     def close(self):
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.sock.settimeout(10)
             self.cmd('quit')
@@ -184,7 +191,12 @@ class Qmp:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            try:
+                # Only a task stuck in the kernel outlives SIGKILL.
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f'{self.name}: QEMU outlived SIGKILL: '
+                                   f'{self.tail()}') from None
         self.log.close()
 
 
@@ -296,10 +308,17 @@ class Scenario:
             print(f'# {e}')
         finally:
             # Closing a QEMU twice is harmless.
+            stuck = []
             for vm in self.vms:
-                vm.close()
+                try:
+                    vm.close()
+                except RuntimeError as e:
+                    stuck.append(str(e))
             shutil.rmtree(workdir, ignore_errors=True)
         self.report(before_src, before_dst)
+        # Beyond the plan, and only then: the run must not pass.
+        for why in stuck:
+            self.tap.result(False, f'{self.name}.qemu_exited', why)
 
     def steps(self, workdir):
         src = Qmp('source', workdir, self.device_opt(self.src_dev))

@@ -615,6 +615,26 @@ static void *ts_no_memory(size_t size)
 }
 
 /*
+ * A new parser for @sink that took @s up to its first payload, @head bytes
+ * in, and that payload put in place whole, not yet committed.  Returns
+ * where it went; @room is its length.
+ */
+static u8 *ts_first_payload(struct kunit *test, struct vmig_stream_parser *p,
+			    struct ts_sink *sink, const struct ts_stream *s,
+			    size_t head, u32 *room)
+{
+	u8 *dst;
+
+	vmig_stream_parser_init(p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
+				sink);
+	KUNIT_ASSERT_EQ(test, vmig_stream_parse(p, s->buf, head), 0);
+	dst = vmig_stream_direct(p, room);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dst);
+	memcpy(dst, s->buf + head, *room);
+	return dst;
+}
+
+/*
  * Payloads put in place: the room is what the payload lacks, a payload
  * completed by a commit is checked and delivered then, no memory for it
  * is no stream error, and a corrupt one fails the stream for good.
@@ -669,12 +689,7 @@ static void vmig_stream_direct_cases(struct kunit *test)
 
 	/* One byte of the payload wrong: the commit that completes it fails. */
 	memset(&sink, 0, sizeof(sink));
-	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
-				&sink);
-	KUNIT_ASSERT_EQ(test, vmig_stream_parse(&p, s.buf, head), 0);
-	dst = vmig_stream_direct(&p, &room);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dst);
-	memcpy(dst, s.buf + head, room);
+	dst = ts_first_payload(test, &p, &sink, &s, head, &room);
 	dst[99] ^= 0x10;
 	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, room), -EINVAL);
 	KUNIT_EXPECT_EQ(test, sink.nr, 0);
@@ -688,12 +703,7 @@ static void vmig_stream_direct_cases(struct kunit *test)
 	 */
 	memset(&sink, 0, sizeof(sink));
 	sink.refuse_type = TS_TYPE;
-	vmig_stream_parser_init(&p, TS_ID, strlen(TS_ID), TS_MAX, ts_record,
-				&sink);
-	KUNIT_ASSERT_EQ(test, vmig_stream_parse(&p, s.buf, head), 0);
-	dst = vmig_stream_direct(&p, &room);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dst);
-	memcpy(dst, s.buf + head, room);
+	ts_first_payload(test, &p, &sink, &s, head, &room);
 	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, room), -EOPNOTSUPP);
 	KUNIT_EXPECT_EQ(test, vmig_stream_commit(&p, 1), -EOPNOTSUPP);
 	KUNIT_EXPECT_EQ(test, vmig_stream_parse(&p, s.buf, 1), -EOPNOTSUPP);

@@ -105,16 +105,23 @@ class Qmp:
         if paused:
             args += ['-S']
         self.closed = False
+        self.stuck = None
         self.log = open(self.log_path, 'w')
         self.proc = subprocess.Popen(args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        try:
+            self._connect()
+        except BaseException:
+            # Nobody closes what was never returned: end it here.
+            self.closed = True
+            self._kill()
+            raise
+
+    def _connect(self):
         deadline = time.time() + 60
         while not os.path.exists(self.sock_path):
             if self.proc.poll() is not None or time.time() > deadline:
-                # Nobody closes what was never returned: end it here.
-                self.proc.kill()
-                self.proc.wait(timeout=60)
-                raise RuntimeError(f'{name}: QEMU did not start: '
+                raise RuntimeError(f'{self.name}: QEMU did not start: '
                                    f'{self.tail()}')
             time.sleep(0.2)
         self.sock = socket.socket(socket.AF_UNIX)
@@ -178,27 +185,35 @@ class Qmp:
             raise RuntimeError(f'{self.name}: cannot parse "{out.strip()}"')
         return int(m.group(1), 16)
 
+    def _kill(self):
+        """SIGKILL, and a bounded wait: only a task stuck in the kernel
+        outlives it, and then every close() raises."""
+        self.proc.kill()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.stuck = f'{self.name}: QEMU outlived SIGKILL: {self.tail()}'
+        self.log.close()
+        if self.stuck:
+            raise RuntimeError(self.stuck)
+
     def close(self):
+        if self.stuck:
+            raise RuntimeError(self.stuck)
         if self.closed:
             return
         self.closed = True
         try:
             self.sock.settimeout(10)
             self.cmd('quit')
-        except (RuntimeError, OSError):
+        except (RuntimeError, OSError, ValueError):
             pass
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            try:
-                # Only a task stuck in the kernel outlives SIGKILL.
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f'{self.name}: QEMU outlived SIGKILL: '
-                                   f'{self.tail()}') from None
+            self._kill()
+            return
         self.log.close()
-
 
 def bar(vm, index, kind, timeout=120):
     """Where the firmware put BAR @index of the device under test."""
@@ -270,6 +285,8 @@ class Scenario:
         mig_uri = f'unix:{workdir}/{tag}.sock'
         dst = Qmp(tag, workdir, self.device_opt(self.dst_dev),
                   incoming=mig_uri)
+        # Closed at the end whatever becomes of it, if not before.
+        self.vms.append(dst)
         try:
             self.migrate(src, dst, mig_uri)
         except (RuntimeError, OSError):
@@ -327,7 +344,6 @@ class Scenario:
         self.set('source_running', state == 'running', f'source {state}')
         self.before(src)
         dst = self.migrate_phase(src, workdir)
-        self.vms.append(dst)
         self.after(src, dst)
 
     def report(self, before_src, before_dst):

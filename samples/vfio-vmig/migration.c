@@ -385,6 +385,12 @@ static int vmtty_save_produce(struct vmig_session *sess)
 	return 0;
 }
 
+static void vmtty_save_free(struct vmtty_save *s)
+{
+	kfree(s->copy);
+	kfree(s);
+}
+
 static void vmtty_save_release(struct vmig_session *sess)
 {
 	struct vmtty_save *s = vmig_session_priv(sess);
@@ -394,8 +400,7 @@ static void vmtty_save_release(struct vmig_session *sess)
 	scoped_guard(mutex, &m->lock)
 		if (m->save == s)
 			m->save = NULL;
-	kfree(s->copy);
-	kfree(s);
+	vmtty_save_free(s);
 }
 
 static const struct vmig_save_ops vmtty_save_ops = {
@@ -462,7 +467,7 @@ static struct file *vmtty_save_start(struct vmtty_device *m, bool precopy)
 		s->copy = kcalloc(VMTTY_NR_SLOTS, sizeof(*s->copy),
 				  GFP_KERNEL_ACCOUNT);
 		if (!s->copy) {
-			kfree(s);
+			vmtty_save_free(s);
 			return ERR_PTR(-ENOMEM);
 		}
 	}
@@ -475,8 +480,7 @@ static struct file *vmtty_save_start(struct vmtty_device *m, bool precopy)
 	f = vmig_save_open(&m->mig, &vmtty_save_ops, &cfg);
 	if (IS_ERR(f)) {
 		/* The session never existed: no release op will run. */
-		kfree(s->copy);
-		kfree(s);
+		vmtty_save_free(s);
 		return f;
 	}
 	s->sess = vmig_file_session(f);

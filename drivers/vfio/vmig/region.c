@@ -47,11 +47,10 @@
  *   runs four times that long after the last.  So scans take at most half
  *   a CPU however often userspace asks (QEMU asks at every iteration), a
  *   fifth when nobody does.  The blocks a scan found go out right after
- *   it, and poll() is readable as soon as they are queued.  PRECOPY_INFO reports,
- *   in stream bytes,
- *   the part of the initial image not yet added as initial, and the
- *   blocks known dirty and not yet added as dirty: changes no scan has
- *   reached yet are not counted.
+ *   it, and poll() is readable as soon as they are queued.  PRECOPY_INFO
+ *   reports, in stream bytes, the part of the initial image not yet added
+ *   as initial, and the blocks known dirty and not yet added as dirty:
+ *   changes no scan has reached yet are not counted.
  * - STOP_COPY after pre-copy, from the arc that entered it, whatever the
  *   worker was doing (what it had framed goes to the reader at once): one
  *   last pass that compares the blocks sent and sends every block never
@@ -59,10 +58,9 @@
  *   stream.  The compares run a record's worth ahead of the sends, and a
  *   chunk too full for one more record of one block is queued at once, so
  *   the reader drains what is sent while the rest of the region is
- *   compared.  After an idle
- *   pre-copy, STOP_COPY reads the region once and sends little more than
- *   the tail.  Nothing is tracked in this last pass: no hashing of data
- *   nobody will compare again.
+ *   compared.  After an idle pre-copy, STOP_COPY reads the region once
+ *   and sends little more than the tail.  Nothing is tracked in this last
+ *   pass: no hashing of data nobody will compare again.
  * - Retries.  A read the driver found disturbed (-EAGAIN) is done again,
  *   three tries in all; then the stream fails with -EIO.  A compare found
  *   disturbed is not asked again: all of its blocks count as changed.

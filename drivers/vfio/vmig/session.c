@@ -1479,13 +1479,12 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		 * returns them; the next one faults at once.
 		 */
 		copied = copy_from_iter(dst, n, from);
-		if (copied < n) {
+		if (!copied) {
 			ret = -EFAULT;
-			if (!copied)
-				break;
-			n = copied;
-			fault = true;
+			break;
 		}
+		fault = copied < n;
+		n = copied;
 
 		ret = vmig_session_lock_device(sess, nonblock);
 		if (ret)

@@ -42,6 +42,9 @@ MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 #define SD_FLAGS	(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | \
 			 VFIO_MIGRATION_PRE_COPY)
 #define SD_ID		"sd model=1"
+/* Where the first payload of a stream of SD_ID starts. */
+#define SD_FIRST_PAYLOAD	(sizeof(struct vmig_stream_hdr) + strlen(SD_ID) + \
+				 sizeof(struct vmig_rec_hdr))
 #define SD_T_INITIAL	(VMIG_REC_DRIVER_BASE + 0)
 #define SD_T_DIRTY	(VMIG_REC_DRIVER_BASE + 1)
 #define SD_T_FINAL	(VMIG_REC_DRIVER_BASE + 2)
@@ -1974,8 +1977,7 @@ static void *sd_stream_alloc(size_t size)
 static void vmig_session_resume_alloc_fails(struct kunit *test)
 {
 	struct sd_dev *src = sd_new(test, false, 3, 1, 200, 0);
-	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
-		      sizeof(struct vmig_rec_hdr);
+	size_t head = SD_FIRST_PAYLOAD;
 	struct sd_dev *dst;
 	struct vt_buf b;
 	struct file *f;
@@ -2089,8 +2091,7 @@ static ssize_t sd_write_user(struct file *f, unsigned long uaddr, size_t len)
  */
 static void vmig_session_resume_write_faults(struct kunit *test)
 {
-	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
-		      sizeof(struct vmig_rec_hdr);
+	size_t head = SD_FIRST_PAYLOAD;
 	/* In the first round of a write, and deep in a payload put in place. */
 	const size_t cuts[] = { 8192, head + 3 * 16384 + 5000 };
 	unsigned long uaddr, data;
@@ -2147,8 +2148,7 @@ static void *sd_alloc_then_reset(size_t size)
  */
 static void vmig_session_resume_ends_in_copy(struct kunit *test)
 {
-	size_t head = sizeof(struct vmig_stream_hdr) + strlen(SD_ID) +
-		      sizeof(struct vmig_rec_hdr);
+	size_t head = SD_FIRST_PAYLOAD;
 	struct sd_dev *dst;
 	struct vt_buf b;
 	struct file *f;

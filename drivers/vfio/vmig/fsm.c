@@ -162,9 +162,7 @@ EXPORT_SYMBOL_GPL(vmig_state_name);
  */
 bool vmig_in_saving_group(u32 state)
 {
-	return state == VFIO_DEVICE_STATE_PRE_COPY ||
-	       state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
-	       state == VFIO_DEVICE_STATE_STOP_COPY;
+	return __vmig_in_saving_group(state);
 }
 EXPORT_SYMBOL_GPL(vmig_in_saving_group);
 
@@ -218,11 +216,25 @@ bool vmig_arc_starts_session(u32 from, u32 to)
 {
 	if (!vmig_arc_valid(from, to))
 		return false;
-	if (to == VFIO_DEVICE_STATE_RESUMING)
-		return true;
-	return vmig_in_saving_group(to) && !vmig_in_saving_group(from);
+	return __vmig_starts_session(from, to);
 }
 EXPORT_SYMBOL_GPL(vmig_arc_starts_session);
+
+/* vmig_next_state(), inline in the walker: it runs once per arc. */
+static __always_inline u32 __vmig_next_state(u32 flags, u32 cur, u32 target)
+{
+	u32 next;
+
+	if (target == VFIO_DEVICE_STATE_ERROR ||
+	    !vmig_state_supported(flags, cur) ||
+	    !vmig_state_supported(flags, target))
+		return VFIO_DEVICE_STATE_ERROR;
+
+	next = vmig_fsm_next[cur][target];
+	while (!vmig_state_supported(flags, next))
+		next = vmig_fsm_next[next][target];
+	return next;
+}
 
 /**
  * vmig_next_state() - next state on the way from @cur to @target
@@ -240,17 +252,7 @@ EXPORT_SYMBOL_GPL(vmig_arc_starts_session);
  */
 u32 vmig_next_state(u32 flags, u32 cur, u32 target)
 {
-	u32 next;
-
-	if (target == VFIO_DEVICE_STATE_ERROR ||
-	    !vmig_state_supported(flags, cur) ||
-	    !vmig_state_supported(flags, target))
-		return VFIO_DEVICE_STATE_ERROR;
-
-	next = vmig_fsm_next[cur][target];
-	while (!vmig_state_supported(flags, next))
-		next = vmig_fsm_next[next][target];
-	return next;
+	return __vmig_next_state(flags, cur, target);
 }
 EXPORT_SYMBOL_GPL(vmig_next_state);
 
@@ -297,16 +299,6 @@ static bool vmig_inject_locked(struct vmig_device *mig, u32 from, u32 to,
 	return true;
 }
 
-/* A data file from an arc: is it a session this device can take? */
-static bool vmig_file_acceptable(struct vmig_device *mig, struct file *f,
-				 u32 to)
-{
-	struct vmig_session *sess = vmig_file_session(f);
-
-	return sess && vmig_session_attachable(sess, mig) &&
-	       vmig_session_is_save(sess) == (to != VFIO_DEVICE_STATE_RESUMING);
-}
-
 /*
  * The arc's time goes to the trace only: no clock is read while the trace
  * is off (under TCG a read can cost more than the arc).
@@ -334,7 +326,8 @@ static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
 			    struct file **filp, bool *injected)
 {
 	u32 cur = mig->state;
-	bool want_file = final_arc && vmig_arc_starts_session(cur, next);
+	bool want_file = final_arc && __vmig_starts_session(cur, next);
+	struct vmig_session *sess = NULL;
 	u64 t0 = vmig_arc_clock();
 	struct file *f = NULL;
 	int ret = 0;
@@ -371,9 +364,12 @@ static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
 	} else if (WARN_ON_ONCE(!!f != want_file)) {
 		/* A file from an arc that may not start a session, or none. */
 		ret = -EIO;
-	} else if (f && WARN_ON_ONCE(!vmig_file_acceptable(mig, f, next))) {
+	} else if (f) {
+		sess = vmig_session_of_arc(mig, f,
+					   next != VFIO_DEVICE_STATE_RESUMING);
 		/* Not a fresh session of ours of the right kind. */
-		ret = -EIO;
+		if (WARN_ON_ONCE(!sess))
+			ret = -EIO;
 	}
 	if (ret) {
 		if (f) {
@@ -390,7 +386,7 @@ static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
 		 */
 		if (WARN_ON_ONCE(mig->session))
 			vmig_session_detach_locked(mig);
-		vmig_session_attach_locked(vmig_file_session(f));
+		vmig_session_attach_locked(sess);
 	}
 	vmig_session_sync_locked(mig);
 	mig->arc_ok[cur][next]++;
@@ -413,7 +409,7 @@ out_failed:
  */
 static bool vmig_unwind_possible(u32 start, u32 cur)
 {
-	if (vmig_in_saving_group(start) && !vmig_in_saving_group(cur))
+	if (__vmig_in_saving_group(start) && !__vmig_in_saving_group(cur))
 		return false;
 	if (start == VFIO_DEVICE_STATE_RESUMING &&
 	    cur != VFIO_DEVICE_STATE_RESUMING)
@@ -442,7 +438,7 @@ static u32 vmig_unwind_locked(struct vmig_device *mig, u32 start)
 	}
 
 	while (mig->state != start) {
-		next = vmig_next_state(mig->flags, mig->state, start);
+		next = __vmig_next_state(mig->flags, mig->state, start);
 		if (next == VFIO_DEVICE_STATE_ERROR) {
 			mig->state = VFIO_DEVICE_STATE_ERROR;
 			break;
@@ -483,7 +479,7 @@ VISIBLE_IF_KUNIT struct file *vmig_set_state_locked(struct vmig_device *mig,
 
 	lockdep_assert_held(&mig->state_lock);
 
-	if (vmig_next_state(mig->flags, start, target) ==
+	if (__vmig_next_state(mig->flags, start, target) ==
 	    VFIO_DEVICE_STATE_ERROR)
 		return ERR_PTR(-EINVAL);
 	if (start == target)
@@ -492,7 +488,7 @@ VISIBLE_IF_KUNIT struct file *vmig_set_state_locked(struct vmig_device *mig,
 	mig->nr_walks++;
 	while (mig->state != target) {
 		from = mig->state;
-		next = vmig_next_state(mig->flags, from, target);
+		next = __vmig_next_state(mig->flags, from, target);
 		/* Every state on a valid path has a valid next state. */
 		if (WARN_ON_ONCE(next == VFIO_DEVICE_STATE_ERROR)) {
 			ret = -EINVAL;

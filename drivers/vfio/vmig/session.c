@@ -126,7 +126,7 @@ struct vmig_session {
 	u32 min_record;		/* queue a chunk with less room than this */
 
 	struct mutex io_lock;	/* read()/write(); held across user copies */
-	spinlock_t lock;	/* everything below */
+	spinlock_t lock;	/* everything below; see vmig_reserve() */
 	wait_queue_head_t wq;	/* readers and producers waiting */
 	bool ended;
 	int error;		/* sticky */
@@ -247,12 +247,17 @@ static void vmig_session_unlock_device(struct vmig_device *mig)
  * lock, and it counts itself in &vmig_device.file_users first, under the
  * session's spinlock: vmig_uninit() waits until none is left.  No new one
  * can come, since every session of the device ended at close_device.
+ * A reader about to refill (@refill) clears the session's kick in the same
+ * step: what woke it is what it is about to look at.
  */
-static int vmig_session_lock_device(struct vmig_session *sess, bool nonblock)
+static int vmig_session_lock_device(struct vmig_session *sess, bool nonblock,
+				    bool refill)
 {
 	struct vmig_device *mig = sess->mig;
 
 	spin_lock(&sess->lock);
+	if (refill)
+		sess->kick = false;
 	if (sess->ended) {
 		spin_unlock(&sess->lock);
 		return -ENODEV;
@@ -289,8 +294,10 @@ static void vmig_session_free(struct kref *kref)
 	vmig_free_chunks(&sess->free);
 	vmig_chunk_free(sess->fill);
 	vmig_chunk_free(sess->reading);
-	vmig_stream_parser_destroy(&sess->parser);
-	kfree(sess->bounce);
+	if (sess->kind == VMIG_SESSION_RESUME) {
+		vmig_stream_parser_destroy(&sess->parser);
+		kfree(sess->bounce);
+	}
 	mutex_destroy(&sess->io_lock);
 	kfree(sess);
 }
@@ -407,21 +414,15 @@ void vmig_session_attach_locked(struct vmig_session *sess)
 		queue_work(vmig_wq, &sess->feed_work);
 }
 
-/*
- * The FSM moved: end the session if the new state is outside its group,
- * otherwise tell its readers where the saving group now stands.
- */
-void vmig_session_sync_locked(struct vmig_device *mig)
+/* vmig_session_sync_locked() for a device that has a session. */
+void __vmig_session_sync_locked(struct vmig_device *mig)
 {
 	struct vmig_session *sess = mig->session;
 	bool inside;
 
 	lockdep_assert_held(&mig->state_lock);
-	if (!sess)
-		return;
-
 	if (sess->kind == VMIG_SESSION_SAVE)
-		inside = vmig_in_saving_group(mig->state);
+		inside = __vmig_in_saving_group(mig->state);
 	else
 		inside = mig->state == VFIO_DEVICE_STATE_RESUMING;
 
@@ -429,17 +430,16 @@ void vmig_session_sync_locked(struct vmig_device *mig)
 		vmig_session_detach_locked(mig);
 		return;
 	}
-	if (sess->kind == VMIG_SESSION_SAVE) {
+	/* @phase changes only here, under the state lock we hold. */
+	if (sess->kind == VMIG_SESSION_SAVE && sess->phase != mig->state) {
 		spin_lock(&sess->lock);
-		if (sess->phase != mig->state) {
-			WRITE_ONCE(sess->phase, mig->state);
-			sess->kick = true;
-		}
+		WRITE_ONCE(sess->phase, mig->state);
+		sess->kick = true;
 		spin_unlock(&sess->lock);
 		vmig_session_wake(sess);
 	}
 }
-EXPORT_SYMBOL_IF_KUNIT(vmig_session_sync_locked);
+EXPORT_SYMBOL_IF_KUNIT(__vmig_session_sync_locked);
 
 /* A session that was never attached: end it before dropping the file. */
 void vmig_session_abandon_locked(struct file *file)
@@ -456,9 +456,19 @@ bool vmig_session_is_save(struct vmig_session *sess)
 	return sess->kind == VMIG_SESSION_SAVE;
 }
 
-bool vmig_session_attachable(struct vmig_session *sess, struct vmig_device *mig)
+/*
+ * The session behind the file an arc of @mig returned, if the device can
+ * take it: a fresh session of ours, opened on @mig, saving if @save.
+ */
+struct vmig_session *vmig_session_of_arc(struct vmig_device *mig,
+					 struct file *file, bool save)
 {
-	return sess->mig == mig && !sess->attached && !sess->released;
+	struct vmig_session *sess = file->private_data;
+
+	if (file->f_op != (save ? &vmig_save_fops : &vmig_resume_fops) ||
+	    sess->mig != mig || sess->attached || sess->released)
+		return NULL;
+	return sess;
 }
 
 /* The RESUMING -> STOP check: the stream must be complete and sound. */
@@ -484,7 +494,7 @@ static struct vmig_session *vmig_session_new(struct vmig_device *mig,
 		return ERR_PTR(-EINVAL);
 	if (chunk > VMIG_MAX_CHUNK ||
 	    (kind == VMIG_SESSION_SAVE &&
-	     chunk < max_t(u32, 4096, vmig_stream_overhead(id->len))))
+	     chunk < max_t(u32, 4096, __vmig_stream_overhead(id->len))))
 		return ERR_PTR(-EINVAL);
 
 	sess = kzalloc(struct_size(sess, id, id->len), GFP_KERNEL_ACCOUNT);
@@ -654,15 +664,27 @@ EXPORT_SYMBOL_IF_KUNIT(vmig_queue_fill_hook);
  * @ready in one step under the spinlock: vmig_save_reinit() reclassifies
  * every unread chunk and must find this one in one place or the other, or
  * its dirty bytes would be counted twice as initial and once as dirty.
+ * @trailer: the trailer was just committed and is marked queued: in the
+ * step that queues its chunk, or, if the commit queued that chunk already
+ * because it was full, after it.
  */
-static void vmig_queue_fill(struct vmig_session *sess)
+static void __vmig_queue_fill(struct vmig_session *sess, bool trailer)
 {
 	struct vmig_chunk *c = sess->fill;
 
-	if (!c || !c->len)
+	if (c && !c->len)
+		c = NULL;
+	if (!c && !trailer)
 		return;
-	vmig_queue_fill_hook(sess);
+	if (c)
+		vmig_queue_fill_hook(sess);
 	spin_lock(&sess->lock);
+	if (trailer)
+		sess->trailer = true;
+	if (!c) {
+		spin_unlock(&sess->lock);
+		return;
+	}
 	sess->fill = NULL;
 	if (sess->ended) {
 		spin_unlock(&sess->lock);
@@ -675,14 +697,24 @@ static void vmig_queue_fill(struct vmig_session *sess)
 	vmig_session_wake(sess);
 }
 
-/* Reserve a record of any type; see vmig_save_reserve(). */
-static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
-			  u32 len, bool wait)
+static void vmig_queue_fill(struct vmig_session *sess)
 {
-	u32 need = vmig_stream_record_size(len);
+	__vmig_queue_fill(sess, false);
+}
+
+static bool vmig_driver_rec_type(u32 type)
+{
+	return type >= VMIG_REC_DRIVER_BASE && type <= VMIG_REC_MAX_TYPE;
+}
+
+/* Reserve a record of any type; see vmig_save_reserve().  Once per record. */
+static __always_inline void *vmig_reserve(struct vmig_session *sess,
+					  u32 type, u32 flags, u32 len,
+					  bool wait)
+{
+	u32 need = sizeof(struct vmig_rec_hdr) + len;
 	bool initial = flags & VMIG_REC_INITIAL;
 	struct vmig_chunk *c;
-	bool full;
 
 	if (WARN_ON_ONCE(sess->kind != VMIG_SESSION_SAVE || sess->rec))
 		return ERR_PTR(-EINVAL);
@@ -694,17 +726,16 @@ static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
 	/*
 	 * A chunk holds one class of data, and whole records.  Only the
 	 * producer changes @fill; vmig_save_reinit() may reclassify it at any
-	 * time, so its class is read, and a new chunk published, under the
-	 * spinlock.
+	 * time, so a new chunk is published under the spinlock.  Its class
+	 * is read without it: the commit counts the record by the class the
+	 * chunk has then, under the lock, and a reinit that turns the chunk
+	 * initial between here and there counts the record as initial, as it
+	 * does every record framed before it.
 	 */
 	c = sess->fill;
-	if (c) {
-		spin_lock(&sess->lock);
-		full = c->len + need > sess->chunk_size || c->initial != initial;
-		spin_unlock(&sess->lock);
-		if (full)
-			vmig_queue_fill(sess);
-	}
+	if (c && (c->len + need > sess->chunk_size ||
+		  READ_ONCE(c->initial) != initial))
+		vmig_queue_fill(sess);
 	if (!sess->fill) {
 		c = vmig_get_chunk(sess, wait);
 		if (IS_ERR(c))
@@ -747,24 +778,17 @@ static void *vmig_reserve(struct vmig_session *sess, u32 type, u32 flags,
 void *vmig_save_reserve(struct vmig_session *sess, u32 type, u32 flags,
 			u32 len, bool wait)
 {
-	if (type < VMIG_REC_DRIVER_BASE || type > VMIG_REC_MAX_TYPE)
+	if (!vmig_driver_rec_type(type))
 		return ERR_PTR(-EINVAL);
 	return vmig_reserve(sess, type, flags, len, wait);
 }
 EXPORT_SYMBOL_GPL(vmig_save_reserve);
 
-/**
- * vmig_save_commit() - finish the record vmig_save_reserve() started
- * @sess: the saving session
- *
- * Checksums the record and accounts it.  A full chunk is queued for
- * read(); a partly filled one waits for more records, vmig_save_flush()
- * or the end of &struct vmig_save_ops.produce.
- */
-void vmig_save_commit(struct vmig_session *sess)
+/* The commit of every record: vmig_save_commit(), inline. */
+static __always_inline void __vmig_save_commit(struct vmig_session *sess)
 {
 	struct vmig_chunk *c = sess->fill;
-	u32 size = vmig_stream_record_size(sess->rec_len);
+	u32 size = sizeof(struct vmig_rec_hdr) + sess->rec_len;
 
 	if (WARN_ON_ONCE(!sess->rec || !c))
 		return;
@@ -786,6 +810,19 @@ void vmig_save_commit(struct vmig_session *sess)
 
 	if (c->len + sess->min_record > sess->chunk_size)
 		vmig_queue_fill(sess);
+}
+
+/**
+ * vmig_save_commit() - finish the record vmig_save_reserve() started
+ * @sess: the saving session
+ *
+ * Checksums the record and accounts it.  A full chunk is queued for
+ * read(); a partly filled one waits for more records, vmig_save_flush()
+ * or the end of &struct vmig_save_ops.produce.
+ */
+void vmig_save_commit(struct vmig_session *sess)
+{
+	__vmig_save_commit(sess);
 }
 EXPORT_SYMBOL_GPL(vmig_save_commit);
 
@@ -817,12 +854,15 @@ EXPORT_SYMBOL_GPL(vmig_save_cancel);
 int vmig_save_record(struct vmig_session *sess, u32 type, u32 flags,
 		     const void *data, u32 len, bool wait)
 {
-	void *buf = vmig_save_reserve(sess, type, flags, len, wait);
+	void *buf;
 
+	if (!vmig_driver_rec_type(type))
+		return -EINVAL;
+	buf = vmig_reserve(sess, type, flags, len, wait);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	memcpy(buf, data, len);
-	vmig_save_commit(sess);
+	__vmig_save_commit(sess);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(vmig_save_record);
@@ -973,8 +1013,9 @@ void vmig_save_reinit(struct vmig_session *sess)
 		c->initial = true;
 	if (sess->reading)
 		sess->reading->initial = true;
+	/* vmig_reserve() reads the class of @fill without the lock. */
 	if (sess->fill)
-		sess->fill->initial = true;
+		WRITE_ONCE(sess->fill->initial, true);
 	sess->reinit = true;
 	sess->hint = true;
 	sess->nr_hints++;
@@ -996,11 +1037,15 @@ static ssize_t vmig_save_copy_out(struct vmig_session *sess,
 {
 	ssize_t done = 0;
 
+	/*
+	 * The section that ends one chunk's copy starts the next one's,
+	 * unless a sleeper is to be woken in between.
+	 */
+	spin_lock(&sess->lock);
 	while (iov_iter_count(to)) {
 		struct vmig_chunk *c;
 		size_t want, n;
 
-		spin_lock(&sess->lock);
 		if (sess->ended || sess->error) {
 			int err = sess->ended ? -ENODEV : sess->error;
 
@@ -1008,10 +1053,8 @@ static ssize_t vmig_save_copy_out(struct vmig_session *sess,
 			return done ?: err;
 		}
 		c = list_first_entry_or_null(&sess->ready, struct vmig_chunk, list);
-		if (!c) {
-			spin_unlock(&sess->lock);
+		if (!c)
 			break;
-		}
 		list_del(&c->list);
 		sess->reading = c;
 		spin_unlock(&sess->lock);
@@ -1040,13 +1083,20 @@ static ssize_t vmig_save_copy_out(struct vmig_session *sess,
 		/* The trailer was read: no refill has anything more to say. */
 		if (sess->trailer && list_empty(&sess->ready))
 			sess->eos = true;
-		spin_unlock(&sess->lock);
-		vmig_session_wake(sess);
-
 		done += n;
-		if (n < want)
+		if (n < want) {
+			spin_unlock(&sess->lock);
+			vmig_session_wake(sess);
 			return done ?: -EFAULT;
+		}
+		/* A producer may wait for this chunk: wake it now. */
+		if (wq_has_sleeper(&sess->wq)) {
+			spin_unlock(&sess->lock);
+			wake_up_all(&sess->wq);
+			spin_lock(&sess->lock);
+		}
 	}
+	spin_unlock(&sess->lock);
 	return done;
 }
 
@@ -1063,11 +1113,8 @@ static int vmig_save_trailer_locked(struct vmig_session *sess)
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	memcpy(buf, &end, sizeof(end));
-	vmig_save_commit(sess);
-	vmig_queue_fill(sess);
-	spin_lock(&sess->lock);
-	sess->trailer = true;
-	spin_unlock(&sess->lock);
+	__vmig_save_commit(sess);
+	__vmig_queue_fill(sess, true);
 	return 0;
 }
 
@@ -1083,14 +1130,14 @@ static bool vmig_save_queued(struct vmig_session *sess)
 
 /*
  * Nothing is queued: decide under the state lock what read() does.
- * Returns 1 when data was queued meanwhile, 0 at the permanent end of
- * stream, -EAGAIN to wait, or the error to return.
+ * Returns 1 when data is queued (found at the start, or produced here), 0
+ * at the permanent end of stream, -EAGAIN to wait, or the error to return.
  */
 static int vmig_save_refill_locked(struct vmig_session *sess)
 {
 	struct vmig_device *mig = sess->mig;
+	bool complete, trailer, queued;
 	u64 initial = 0, dirty = 0;
-	bool complete, trailer;
 	u32 hints;
 	int ret;
 
@@ -1099,12 +1146,13 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 	ret = sess->ended ? -ENODEV : sess->error;
 	complete = sess->complete;
 	trailer = sess->trailer;
-	if (!ret && trailer && list_empty(&sess->ready))
+	queued = !list_empty(&sess->ready);
+	if (!ret && trailer && !queued)
 		sess->eos = true;
 	spin_unlock(&sess->lock);
 	if (ret)
 		return ret;
-	if (vmig_save_queued(sess))
+	if (queued)
 		return 1;
 
 	if (mig->state == VFIO_DEVICE_STATE_STOP_COPY) {
@@ -1193,11 +1241,7 @@ static int vmig_save_refill(struct vmig_session *sess, bool nonblock)
 	struct vmig_device *mig = sess->mig;
 	int ret;
 
-	spin_lock(&sess->lock);
-	sess->kick = false;
-	spin_unlock(&sess->lock);
-
-	ret = vmig_session_lock_device(sess, nonblock);
+	ret = vmig_session_lock_device(sess, nonblock, true);
 	if (ret)
 		return ret;
 	ret = vmig_save_refill_locked(sess);
@@ -1301,7 +1345,7 @@ static long vmig_precopy_info(struct vmig_session *sess, void __user *arg)
 	if (info.argsz < minsz)
 		return -EINVAL;
 
-	ret = vmig_session_lock_device(sess, false);
+	ret = vmig_session_lock_device(sess, false, false);
 	if (ret)
 		return ret;
 	ret = -EINVAL;
@@ -1486,7 +1530,7 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		fault = copied < n;
 		n = copied;
 
-		ret = vmig_session_lock_device(sess, nonblock);
+		ret = vmig_session_lock_device(sess, nonblock, false);
 		if (ret)
 			break;
 		spin_lock(&sess->lock);

@@ -94,16 +94,12 @@ VISIBLE_IF_KUNIT u32 vmig_stream_check(u32 version, const void *hdr,
 				       const void *data, size_t len)
 {
 	static const u8 zero[4];
-	u8 h[sizeof(struct vmig_stream_hdr)];
 	u32 crc = ~0U;
 
-	if (WARN_ON_ONCE(hdr_len > sizeof(h)))
+	if (WARN_ON_ONCE(hdr_len > sizeof(struct vmig_stream_hdr)))
 		return 0;
-	if (version >= 2) {
-		memcpy(h, hdr, hdr_len);
-		memset(h + check_off, 0, sizeof(zero));
-		return lower_32_bits(xxh64(data, len, xxh64(h, hdr_len, 0)));
-	}
+	if (version >= 2)
+		return vmig_check_v2(hdr, hdr_len, check_off, data, len);
 	crc = vmig_crc(crc, hdr, check_off);
 	crc = vmig_crc(crc, zero, sizeof(zero));
 	crc = vmig_crc(crc, hdr + check_off + 4, hdr_len - check_off - 4);
@@ -119,8 +115,7 @@ EXPORT_SYMBOL_IF_KUNIT(vmig_stream_check);
  */
 u32 vmig_stream_overhead(u32 id_len)
 {
-	return sizeof(struct vmig_stream_hdr) + id_len +
-	       sizeof(struct vmig_rec_hdr) + sizeof(struct vmig_stream_end);
+	return __vmig_stream_overhead(id_len);
 }
 EXPORT_SYMBOL_GPL(vmig_stream_overhead);
 
@@ -150,31 +145,13 @@ size_t vmig_stream_put_hdr(void *buf, const void *id, u32 id_len)
 	h->flags = 0;
 	if (id_len)
 		memcpy(h + 1, id, id_len);
-	h->check = cpu_to_le32(vmig_stream_check(VMIG_STREAM_VERSION, h,
-						 sizeof(*h),
-						 offsetof(struct vmig_stream_hdr,
-							  check),
-						 h + 1, id_len));
+	h->check = cpu_to_le32(vmig_check_v2(h, sizeof(*h),
+					     offsetof(struct vmig_stream_hdr,
+						      check),
+					     h + 1, id_len));
 	return sizeof(*h) + id_len;
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_stream_put_hdr);
-
-/* Fill in the header of the record at @rec whose payload follows it. */
-void vmig_stream_seal(void *rec, u32 type, u32 flags, u32 len, u32 seq)
-{
-	struct vmig_rec_hdr *r = rec;
-
-	r->type = cpu_to_le16(type);
-	r->flags = cpu_to_le16(flags & VMIG_REC_KNOWN_FLAGS);
-	r->len = cpu_to_le32(len);
-	r->seq = cpu_to_le32(seq);
-	r->check = cpu_to_le32(vmig_stream_check(VMIG_STREAM_VERSION, r,
-						 sizeof(*r),
-						 offsetof(struct vmig_rec_hdr,
-							  check),
-						 r + 1, len));
-}
-EXPORT_SYMBOL_IF_KUNIT(vmig_stream_seal);
 
 void vmig_stream_parser_init(struct vmig_stream_parser *p, const void *id,
 			     u32 id_len, u32 max_payload,

@@ -6,7 +6,13 @@
 #ifndef _VMIG_STREAM_H
 #define _VMIG_STREAM_H
 
+#include <linux/bug.h>
+#include <linux/string.h>
 #include <linux/types.h>
+#include <linux/vmig.h>
+#include <linux/wordpart.h>
+#include <linux/xxhash.h>
+#include <asm/byteorder.h>
 
 /* "VMIGSTRM", little endian. */
 #define VMIG_STREAM_MAGIC	0x4d5254534749474dULL
@@ -55,8 +61,46 @@ struct vmig_stream_end {
 
 #define VMIG_REC_KNOWN_FLAGS	VMIG_REC_MANDATORY
 
+/* vmig_stream_overhead(), for the core's own use. */
+static inline u32 __vmig_stream_overhead(u32 id_len)
+{
+	return sizeof(struct vmig_stream_hdr) + id_len +
+	       sizeof(struct vmig_rec_hdr) + sizeof(struct vmig_stream_end);
+}
+
 size_t vmig_stream_put_hdr(void *buf, const void *id, u32 id_len);
-void vmig_stream_seal(void *rec, u32 type, u32 flags, u32 len, u32 seq);
+
+/*
+ * The check of format version 2 and later (see vmig_stream_check()); inline
+ * where every record is sealed.  @hdr_len is at most that of &struct
+ * vmig_stream_hdr.
+ */
+static __always_inline u32 vmig_check_v2(const void *hdr, size_t hdr_len,
+					 size_t check_off, const void *data,
+					 size_t len)
+{
+	u8 h[sizeof(struct vmig_stream_hdr)];
+
+	memcpy(h, hdr, hdr_len);
+	memset(h + check_off, 0, sizeof(u32));
+	return lower_32_bits(xxh64(data, len, xxh64(h, hdr_len, 0)));
+}
+
+/* Fill in the header of the record at @rec whose payload follows it. */
+static inline void vmig_stream_seal(void *rec, u32 type, u32 flags, u32 len,
+				    u32 seq)
+{
+	struct vmig_rec_hdr *r = rec;
+
+	r->type = cpu_to_le16(type);
+	r->flags = cpu_to_le16(flags & VMIG_REC_KNOWN_FLAGS);
+	r->len = cpu_to_le32(len);
+	r->seq = cpu_to_le32(seq);
+	BUILD_BUG_ON(VMIG_STREAM_VERSION < 2);
+	r->check = cpu_to_le32(vmig_check_v2(r, sizeof(*r),
+					     offsetof(struct vmig_rec_hdr, check),
+					     r + 1, len));
+}
 
 enum vmig_parse_state {
 	VMIG_PARSE_HDR,		/* collecting struct vmig_stream_hdr */

@@ -6,6 +6,7 @@
 #define _VMIG_PRIV_H
 
 #include <linux/types.h>
+#include <linux/vmig.h>
 
 #include "trace.h"
 
@@ -21,16 +22,45 @@ struct vmig_session;
 u32 vmig_fsm_table(u32 cur, u32 target);
 void vmig_fsm_show_table(struct seq_file *m);
 
+/* vmig_in_saving_group(), inline for the core's per-arc paths. */
+static inline bool __vmig_in_saving_group(u32 state)
+{
+	return state == VFIO_DEVICE_STATE_PRE_COPY ||
+	       state == VFIO_DEVICE_STATE_PRE_COPY_P2P ||
+	       state == VFIO_DEVICE_STATE_STOP_COPY;
+}
+
+/* vmig_arc_starts_session() for an arc known to be valid. */
+static inline bool __vmig_starts_session(u32 from, u32 to)
+{
+	if (to == VFIO_DEVICE_STATE_RESUMING)
+		return true;
+	return __vmig_in_saving_group(to) && !__vmig_in_saving_group(from);
+}
+
 /* session.c; every _locked function runs under mig->state_lock. */
 void vmig_session_attach_locked(struct vmig_session *sess);
 void vmig_session_detach_locked(struct vmig_device *mig);
-void vmig_session_sync_locked(struct vmig_device *mig);
+void __vmig_session_sync_locked(struct vmig_device *mig);
 void vmig_session_end_locked(struct vmig_session *sess);
 void vmig_session_abandon_locked(struct file *file);
 bool vmig_session_is_save(struct vmig_session *sess);
-bool vmig_session_attachable(struct vmig_session *sess,
-			     struct vmig_device *mig);
+struct vmig_session *vmig_session_of_arc(struct vmig_device *mig,
+					 struct file *file, bool save);
 int vmig_session_resume_check_locked(struct vmig_session *sess);
+
+/*
+ * The FSM moved: end the device's session if the new state is outside its
+ * group, otherwise tell its readers where the group stands.  Most arcs
+ * have no session to tell.
+ */
+static inline void vmig_session_sync_locked(struct vmig_device *mig)
+{
+	lockdep_assert_held(&mig->state_lock);
+	if (mig->session)
+		__vmig_session_sync_locked(mig);
+}
+
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m);
 u32 vmig_session_peak_chunks(struct vmig_session *sess);
 u32 vmig_session_phase(struct vmig_session *sess);

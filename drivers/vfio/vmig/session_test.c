@@ -1682,6 +1682,53 @@ static void vmig_session_reinit_vs_queue(struct kunit *test)
 }
 
 /*
+ * A reinit between a record's reservation and its commit counts the record
+ * as initial, as it counts every record framed before it; a dirty record
+ * reserved after the reinit goes to a chunk of its own and counts as dirty.
+ */
+static void vmig_session_reinit_vs_reserve(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
+	unsigned long uaddr = vt_user_page(test);
+	u32 rec = vmig_stream_record_size(100);
+	struct vfio_precopy_info info;
+	struct vt_buf b;
+	struct file *f;
+	void *buf;
+
+	vt_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+
+	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	memset(buf, 0x5a, 100);
+	vmig_save_reinit(sd->sess);
+	vmig_save_commit(sd->sess);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, buf,
+					       100, false), 0);
+	vmig_save_flush(sd->sess);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, rec);
+
+	/* Both are read, in order, and nothing is left counted. */
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
+/*
  * A producer without pending(): PRE_COPY still streams its initial data,
  * produce() decides what is due, and adding nothing is the temporary end.
  */
@@ -2339,6 +2386,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE_PARAM(vmig_session_stale_file_vs_new_session,
 			 sd_ops_list_gen_params),
 	KUNIT_CASE(vmig_session_reinit_vs_queue),
+	KUNIT_CASE(vmig_session_reinit_vs_reserve),
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_prealloc),

@@ -162,6 +162,7 @@ struct vmig_session {
 	struct vmig_stream_parser parser;
 	u8 *bounce;
 	u64 bytes_written;
+	u64 bytes_direct;	/* of them, put straight into the parser's */
 
 	u32 id_len;
 	u8 id[] __counted_by(id_len);
@@ -1570,6 +1571,8 @@ static ssize_t vmig_resume_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			break;
 		done += n;
 		sess->bytes_written += n;
+		if (dst != sess->bounce)
+			sess->bytes_direct += n;
 		if (fault) {
 			ret = -EFAULT;
 			break;
@@ -1710,6 +1713,13 @@ u32 vmig_session_peak_chunks(struct vmig_session *sess)
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_session_peak_chunks);
 
+/* Bytes a resuming session's writes put straight into the parser's buffer. */
+u64 vmig_session_direct_bytes(struct vmig_session *sess)
+{
+	return sess->bytes_direct;
+}
+EXPORT_SYMBOL_IF_KUNIT(vmig_session_direct_bytes);
+
 /* One paragraph per session in the device's debugfs status. */
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m)
 {
@@ -1723,9 +1733,9 @@ void vmig_session_show(struct vmig_session *sess, struct seq_file *m)
 			   VMIG_SAVE_CHUNKS, sess->complete ? ", complete" : "",
 			   sess->eos ? ", end of stream" : "");
 	else
-		seq_printf(m, "session: resuming, %llu bytes written, %llu records, error %d\n",
-			   sess->bytes_written, sess->parser.nr_records,
-			   sess->error);
+		seq_printf(m, "session: resuming, %llu bytes written (%llu in place), %llu records, error %d\n",
+			   sess->bytes_written, sess->bytes_direct,
+			   sess->parser.nr_records, sess->error);
 	spin_unlock(&sess->lock);
 	if (sess->region)
 		vmig_region_show(sess->region, m);

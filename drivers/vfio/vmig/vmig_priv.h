@@ -63,6 +63,7 @@ static inline void vmig_session_sync_locked(struct vmig_device *mig)
 
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m);
 u32 vmig_session_peak_chunks(struct vmig_session *sess);
+u64 vmig_session_direct_bytes(struct vmig_session *sess);
 u32 vmig_session_phase(struct vmig_session *sess);
 u64 vmig_session_unread(struct vmig_session *sess);
 struct vmig_region *vmig_session_region(struct vmig_session *sess);

@@ -16,6 +16,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 #include <linux/wait.h>
@@ -57,17 +58,18 @@ struct vmig_session;
  * struct vmig_vfio_ops - how vfio.ko's migration callbacks reach a device
  * @ops: what vfio.ko calls: the core's vmig_vfio_set_state(),
  *	vmig_vfio_get_state() and vmig_vfio_get_data_size()
- * @to_mig: the driver's container_of() from its vfio_device to its
- *	vmig_device; vmig_init() checks that it finds the device it is given
+ * @mig_offset: where the driver's device structure keeps its vmig_device,
+ *	counted from its vfio_device; vmig_init() checks that it finds the
+ *	device it is given
  *
  * Define one per driver with VMIG_VFIO_OPS() and put it in
  * &struct vmig_ops.vfio_ops.  The core's callbacks get from vfio.ko's
  * vfio_device to the table through its mig_ops, then to the vmig device
- * through @to_mig: no lookup, no lock, and the table stays const.
+ * by @mig_offset: no lookup, no lock, no call, and the table stays const.
  */
 struct vmig_vfio_ops {
 	struct vfio_migration_ops ops;
-	struct vmig_device *(*to_mig)(struct vfio_device *vdev);
+	ptrdiff_t mig_offset;
 };
 
 struct file *vmig_vfio_set_state(struct vfio_device *vdev,
@@ -79,15 +81,18 @@ int vmig_vfio_get_data_size(struct vfio_device *vdev,
 
 /**
  * VMIG_VFIO_OPS() - initialiser of a &struct vmig_vfio_ops
- * @to_mig_fn: the driver's function from its vfio_device to its vmig_device
+ * @type: the driver's device structure
+ * @vdev_member: its &struct vfio_device, as for offsetof() (``core.vdev``)
+ * @mig_member: its &struct vmig_device
  */
-#define VMIG_VFIO_OPS(to_mig_fn) {					\
+#define VMIG_VFIO_OPS(type, vdev_member, mig_member) {			\
 	.ops = {							\
 		.migration_set_state = vmig_vfio_set_state,		\
 		.migration_get_state = vmig_vfio_get_state,		\
 		.migration_get_data_size = vmig_vfio_get_data_size,	\
 	},								\
-	.to_mig = (to_mig_fn),						\
+	.mig_offset = offsetof(type, mig_member) -			\
+		      offsetof(type, vdev_member),			\
 }
 
 /**
@@ -116,9 +121,9 @@ int vmig_vfio_get_data_size(struct vfio_device *vdev,
  *	the driver keeps for the FSM (run mode, frozen registers) to its
  *	state after a reset before any arc can run again, so that no arc
  *	sees a device that disagrees with the FSM.  Must not fail.
- * @vfio_ops: the vfio_migration_ops of the core with the driver's way from
- *	its vfio_device to its vmig_device, from VMIG_VFIO_OPS(); mandatory
- *	when vmig_init() is given a vfio_device.
+ * @vfio_ops: the vfio_migration_ops of the core with the place of the
+ *	driver's vmig_device next to its vfio_device, from VMIG_VFIO_OPS();
+ *	mandatory when vmig_init() is given a vfio_device.
  */
 struct vmig_ops {
 	struct file *(*migration_step_device_state)(struct vmig_device *mig,

@@ -792,12 +792,8 @@ static void vmtty_mig_reset(struct vmig_device *mig)
 	vmtty_reset_locked(m);
 }
 
-static struct vmig_device *vmtty_vdev_mig(struct vfio_device *vdev)
-{
-	return &container_of(vdev, struct vmtty_device, vdev)->mig;
-}
-
-static const struct vmig_vfio_ops vmtty_mig_vfio_ops = VMIG_VFIO_OPS(vmtty_vdev_mig);
+static const struct vmig_vfio_ops vmtty_mig_vfio_ops =
+	VMIG_VFIO_OPS(struct vmtty_device, vdev, mig);
 
 const struct vmig_ops vmtty_mig_ops = {
 	.migration_step_device_state = vmtty_step,

@@ -303,13 +303,13 @@ static bool vmig_inject_locked(struct vmig_device *mig, u32 from, u32 to,
  * The arc's time goes to the trace only: no clock is read while the trace
  * is off (under TCG a read can cost more than the arc).
  */
-static u64 vmig_arc_clock(void)
+static __always_inline u64 vmig_arc_clock(void)
 {
 	return trace_vmig_arc_enabled() ? ktime_get_ns() : 0;
 }
 
-static void vmig_trace_arc(struct vmig_device *mig, u32 from, u32 to, int err,
-			   u64 t0)
+static __always_inline void vmig_trace_arc(struct vmig_device *mig, u32 from,
+					   u32 to, int err, u64 t0)
 {
 	if (trace_vmig_arc_enabled())
 		trace_vmig_arc(mig, from, to, err, t0 ? ktime_get_ns() - t0 : 0);
@@ -322,8 +322,9 @@ static void vmig_trace_arc(struct vmig_device *mig, u32 from, u32 to, int err,
  * says whether this arc is the last of the walk: only the last arc may hand
  * out a data file, and it must when it starts a session.
  */
-static int vmig_step_locked(struct vmig_device *mig, u32 next, bool final_arc,
-			    struct file **filp, bool *injected)
+static __always_inline int vmig_step_locked(struct vmig_device *mig, u32 next,
+					    bool final_arc, struct file **filp,
+					    bool *injected)
 {
 	u32 cur = mig->state;
 	bool want_file = final_arc && __vmig_starts_session(cur, next);
@@ -467,9 +468,12 @@ static void vmig_record_failure(struct vmig_device *mig, u32 start, u32 target,
 	lf->injected = injected;
 }
 
-/* vmig_set_state() with the state lock held. */
-VISIBLE_IF_KUNIT struct file *vmig_set_state_locked(struct vmig_device *mig,
-						    u32 target)
+/*
+ * vmig_set_state() with the state lock held; inline in the two entry points
+ * of a request, vmig_set_state() and vfio.ko's vmig_vfio_set_state().
+ */
+static __always_inline struct file *__vmig_set_state_locked(struct vmig_device *mig,
+							    u32 target)
 {
 	u32 start = mig->state, arcs = 0;
 	struct file *filp = NULL;
@@ -510,6 +514,12 @@ out_unwind:
 	trace_vmig_walk(mig, start, target, mig->state, ret, arcs);
 	return ERR_PTR(ret);
 }
+
+VISIBLE_IF_KUNIT struct file *vmig_set_state_locked(struct vmig_device *mig,
+						    u32 target)
+{
+	return __vmig_set_state_locked(mig, target);
+}
 EXPORT_SYMBOL_IF_KUNIT(vmig_set_state_locked);
 
 /**
@@ -539,6 +549,28 @@ struct file *vmig_set_state(struct vmig_device *mig, u32 target)
 	return vmig_set_state_locked(mig, target);
 }
 EXPORT_SYMBOL_GPL(vmig_set_state);
+
+/**
+ * vmig_vfio_set_state() - vfio.ko's SET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
+ * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
+ * @new_state: the state userspace asked for
+ *
+ * For VMIG_VFIO_OPS() only, like vmig_vfio_get_state() and
+ * vmig_vfio_get_data_size(): they find the device through the
+ * &struct vmig_vfio_ops that holds them.  Here, next to the walker, so
+ * that a request makes one call into the core before the arcs.
+ *
+ * Return: as vmig_set_state().
+ */
+struct file *vmig_vfio_set_state(struct vfio_device *vdev,
+				 enum vfio_device_mig_state new_state)
+{
+	struct vmig_device *mig = vmig_from_vdev(vdev);
+
+	guard(mutex)(&mig->state_lock);
+	return __vmig_set_state_locked(mig, new_state);
+}
+EXPORT_SYMBOL_GPL(vmig_vfio_set_state);
 
 /**
  * vmig_get_state() - the state the FSM is in

@@ -378,12 +378,8 @@ static void sd_reset(struct vmig_device *mig)
 	sd->released_at_reset = sd->released;
 }
 
-static struct vmig_device *sd_vdev_mig(struct vfio_device *vdev)
-{
-	return &container_of(vdev, struct sd_dev, vdev)->mig;
-}
-
-static const struct vmig_vfio_ops sd_vfio_ops = VMIG_VFIO_OPS(sd_vdev_mig);
+static const struct vmig_vfio_ops sd_vfio_ops =
+	VMIG_VFIO_OPS(struct sd_dev, vdev, mig);
 
 static const struct vmig_ops sd_ops = {
 	.migration_step_device_state = sd_step,
@@ -2599,15 +2595,6 @@ static void vmig_vfio_precopy_v2_feature(struct kunit *test)
 						  NULL, 0), -ENOTTY);
 }
 
-/*
- * vmig_init() takes a vfio_device only with the core's callbacks and a
- * to_mig that finds the device it is given.
- */
-static struct vmig_device *sd_vdev_nothing(struct vfio_device *vdev)
-{
-	return NULL;
-}
-
 /* Not the core's callback, with the same signature. */
 static int sd_foreign_get_state(struct vfio_device *vdev,
 				enum vfio_device_mig_state *curr_state)
@@ -2627,22 +2614,26 @@ static void sd_expect_refused(struct kunit *test, struct sd_dev *sd,
 	KUNIT_EXPECT_NULL(test, sd->vdev.mig_ops);
 }
 
+/*
+ * vmig_init() takes a vfio_device only with the core's callbacks and an
+ * offset that finds the device it is given.
+ */
 static void vmig_vfio_init_checks(struct kunit *test)
 {
-	static const struct vmig_vfio_ops lost = VMIG_VFIO_OPS(sd_vdev_nothing);
-	static const struct vmig_vfio_ops no_to_mig = VMIG_VFIO_OPS(NULL);
+	/* Off by the size of a pointer, and at the vfio_device itself. */
+	struct vmig_vfio_ops lost = sd_vfio_ops, no_offset = sd_vfio_ops;
 	static const struct vmig_ops no_vfio = {
 		.migration_step_device_state = sd_step,
 	};
-	static const struct vmig_ops bad_to_mig = {
+	const struct vmig_ops bad_offset = {
 		.migration_step_device_state = sd_step,
 		.vfio_ops = &lost,
 	};
-	static const struct vmig_ops null_to_mig = {
+	const struct vmig_ops zero_offset = {
 		.migration_step_device_state = sd_step,
-		.vfio_ops = &no_to_mig,
+		.vfio_ops = &no_offset,
 	};
-	struct vmig_vfio_ops foreign = VMIG_VFIO_OPS(sd_vdev_mig);
+	struct vmig_vfio_ops foreign = VMIG_VFIO_OPS(struct sd_dev, vdev, mig);
 	struct vmig_ops foreign_ops = {
 		.migration_step_device_state = sd_step,
 		.vfio_ops = &foreign,
@@ -2650,9 +2641,11 @@ static void vmig_vfio_init_checks(struct kunit *test)
 	struct sd_dev *sd = kunit_kzalloc(test, sizeof(*sd), GFP_KERNEL);
 
 	KUNIT_ASSERT_NOT_NULL(test, sd);
+	lost.mig_offset += sizeof(void *);
+	no_offset.mig_offset = 0;
 	sd_expect_refused(test, sd, &no_vfio);
-	sd_expect_refused(test, sd, &bad_to_mig);
-	sd_expect_refused(test, sd, &null_to_mig);
+	sd_expect_refused(test, sd, &bad_offset);
+	sd_expect_refused(test, sd, &zero_offset);
 	foreign.ops.migration_get_state = sd_foreign_get_state;
 	sd_expect_refused(test, sd, &foreign_ops);
 	/* The same table with the core's callbacks is taken. */

@@ -45,36 +45,6 @@
  * must not take it either, since ending the session waits for the worker.
  */
 
-/*
- * vfio.ko's callbacks: from the vfio_device to the driver's table (its
- * mig_ops are the table's ops), then to the vmig device through the
- * driver's container_of().  vmig_init() checked both.
- */
-static struct vmig_device *vmig_from_vdev(struct vfio_device *vdev)
-{
-	const struct vmig_vfio_ops *vo = container_of(vdev->mig_ops,
-						      struct vmig_vfio_ops, ops);
-
-	return vo->to_mig(vdev);
-}
-
-/**
- * vmig_vfio_set_state() - vfio.ko's SET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
- * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
- * @new_state: the state userspace asked for
- *
- * For VMIG_VFIO_OPS() only, like the two below: they find the device
- * through the &struct vmig_vfio_ops that holds them.
- *
- * Return: as vmig_set_state().
- */
-struct file *vmig_vfio_set_state(struct vfio_device *vdev,
-				 enum vfio_device_mig_state new_state)
-{
-	return vmig_set_state(vmig_from_vdev(vdev), new_state);
-}
-EXPORT_SYMBOL_GPL(vmig_vfio_set_state);
-
 /**
  * vmig_vfio_get_state() - vfio.ko's GET of VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE
  * @vdev: a vfio device whose mig_ops come from VMIG_VFIO_OPS()
@@ -85,7 +55,10 @@ EXPORT_SYMBOL_GPL(vmig_vfio_set_state);
 int vmig_vfio_get_state(struct vfio_device *vdev,
 			enum vfio_device_mig_state *curr_state)
 {
-	*curr_state = vmig_get_state(vmig_from_vdev(vdev));
+	struct vmig_device *mig = vmig_from_vdev(vdev);
+
+	guard(mutex)(&mig->state_lock);
+	*curr_state = mig->state;
 	return 0;
 }
 EXPORT_SYMBOL_GPL(vmig_vfio_get_state);
@@ -144,12 +117,12 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 	if (!ops || !ops->migration_step_device_state)
 		return -EINVAL;
 	/* vfio.ko's callbacks are the core's, and they find this device. */
-	if (vdev && (!ops->vfio_ops || !ops->vfio_ops->to_mig ||
+	if (vdev && (!ops->vfio_ops ||
 		     ops->vfio_ops->ops.migration_set_state != vmig_vfio_set_state ||
 		     ops->vfio_ops->ops.migration_get_state != vmig_vfio_get_state ||
 		     ops->vfio_ops->ops.migration_get_data_size !=
 		     vmig_vfio_get_data_size ||
-		     ops->vfio_ops->to_mig(vdev) != mig))
+		     (void *)vdev + ops->vfio_ops->mig_offset != (void *)mig))
 		return -EINVAL;
 	if (!(flags & VFIO_MIGRATION_STOP_COPY) || (flags & ~VMIG_KNOWN_FLAGS))
 		return -EINVAL;

@@ -18,6 +18,19 @@ struct vmig_device;
 struct vmig_region;
 struct vmig_session;
 
+/*
+ * vfio.ko's callbacks: from the vfio_device to the driver's table (its
+ * mig_ops are the table's ops), then to the vmig device at the table's
+ * offset.  vmig_init() checked both.
+ */
+static inline struct vmig_device *vmig_from_vdev(struct vfio_device *vdev)
+{
+	const struct vmig_vfio_ops *vo = container_of(vdev->mig_ops,
+						      struct vmig_vfio_ops, ops);
+
+	return (void *)vdev + vo->mig_offset;
+}
+
 /* fsm.c */
 u32 vmig_fsm_table(u32 cur, u32 target);
 void vmig_fsm_show_table(struct seq_file *m);

@@ -515,12 +515,8 @@ static int ivsh_get_data_size(struct vmig_device *mig, unsigned long *bytes)
 	return 0;
 }
 
-static struct vmig_device *ivsh_vdev_mig(struct vfio_device *vdev)
-{
-	return &ivsh_from_vdev(vdev)->mig;
-}
-
-static const struct vmig_vfio_ops ivsh_mig_vfio_ops = VMIG_VFIO_OPS(ivsh_vdev_mig);
+static const struct vmig_vfio_ops ivsh_mig_vfio_ops =
+	VMIG_VFIO_OPS(struct ivsh_device, core.vdev, mig);
 
 static const struct vmig_ops ivsh_mig_ops = {
 	.migration_step_device_state = ivsh_step,

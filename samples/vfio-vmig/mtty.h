@@ -152,7 +152,25 @@ u8 vmtty_rx_depth(const struct vmtty_port *p);
 bool vmtty_irq_line(const struct vmtty_regs *r, unsigned int nr_ports);
 enum vmtty_irq_type vmtty_irq_type_locked(struct vmtty_device *m);
 void vmtty_irq_update_locked(struct vmtty_device *m);
-void vmtty_set_mode(struct vmtty_device *m, enum vmtty_mode mode);
+
+/**
+ * vmtty_set_mode() - enter a run mode
+ * @m: the device
+ * @mode: the mode the migration state now calls for
+ *
+ * Entering RUNNING sends the interrupt held in QUIET or FROZEN, if its
+ * cause is still there.  Entering another mode sends nothing, and every
+ * access that moves the line already did the rest of the update.  Called
+ * from the arc handlers, inline: two of the arcs of each P2P walk.
+ */
+static inline void vmtty_set_mode(struct vmtty_device *m, enum vmtty_mode mode)
+{
+	guard(mutex)(&m->lock);
+	m->mode = mode;
+	if (mode == VMTTY_RUNNING)
+		vmtty_irq_update_locked(m);
+}
+
 bool vmtty_config_valid(const struct vmtty_device *m, const u8 *config);
 
 /* main.c: the guest's and the user's paths, also driven by mtty_test.c. */

@@ -275,21 +275,6 @@ void vmtty_irq_update_locked(struct vmtty_device *m)
 	}
 }
 
-/**
- * vmtty_set_mode() - enter a run mode
- * @m: the device
- * @mode: the mode the migration state now calls for
- *
- * Entering RUNNING sends the interrupt held in QUIET or FROZEN, if its
- * cause is still there.  Called from the arc handlers.
- */
-void vmtty_set_mode(struct vmtty_device *m, enum vmtty_mode mode)
-{
-	guard(mutex)(&m->lock);
-	m->mode = mode;
-	vmtty_irq_update_locked(m);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Config space                                                           */
 

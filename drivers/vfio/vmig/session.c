@@ -152,10 +152,10 @@ struct vmig_session {
 	bool hint;		/* data may be ready in PRE_COPY */
 	u32 nr_hints;		/* vmig_save_notify() and _reinit() calls */
 	bool reinit;		/* REINIT not yet reported */
-	u64 unread_initial;	/* framed, not yet read */
+	u64 unread_initial;	/* queued, not yet read */
 	u64 unread_dirty;
-	u64 nr_records;
-	u64 payload_bytes;
+	u64 nr_records;		/* written by the producer only */
+	u64 payload_bytes;	/* likewise */
 	u64 bytes_read;
 
 	/* resuming */
@@ -559,8 +559,13 @@ VISIBLE_IF_KUNIT struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess)
 }
 EXPORT_SYMBOL_IF_KUNIT(vmig_chunk_alloc);
 
-/* A chunk for the producer: free, newly allocated, or after a wait. */
-static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
+/*
+ * A chunk for the producer: free, newly allocated, or after a wait.  With
+ * @fill, it is emptied, classed @initial and published as the producer's
+ * @fill in the section that takes it.
+ */
+static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait,
+					 bool fill, bool initial)
 {
 	struct vmig_chunk *c;
 	int ret;
@@ -602,6 +607,12 @@ static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait)
 		if (ret)
 			return ERR_PTR(-EINTR);
 		spin_lock(&sess->lock);
+	}
+	if (fill && !IS_ERR(c)) {
+		c->len = 0;
+		c->pos = 0;
+		c->initial = initial;
+		sess->fill = c;
 	}
 	spin_unlock(&sess->lock);
 	return c;
@@ -692,10 +703,38 @@ static void __vmig_queue_fill(struct vmig_session *sess, bool trailer)
 		vmig_chunk_free(c);
 		return;
 	}
+	if (c->initial)
+		sess->unread_initial += c->len;
+	else
+		sess->unread_dirty += c->len;
 	list_add_tail(&c->list, &sess->ready);
 	sess->kick = true;
 	spin_unlock(&sess->lock);
 	vmig_session_wake(sess);
+}
+
+/*
+ * Stream bytes framed and not yet read, by class, added to @initial and
+ * @dirty.  The queued chunks are counted as they are queued, in the
+ * section that queues them; the producer's chunk counts with the bytes its
+ * commits framed so far, which a worker advances without the lock (the
+ * chunk itself stays until the session is freed, or is freed only after
+ * it left @fill under the lock).
+ */
+static void vmig_unread_locked(struct vmig_session *sess, u64 *initial,
+			       u64 *dirty)
+{
+	struct vmig_chunk *c = sess->fill;
+
+	lockdep_assert_held(&sess->lock);
+	*initial += sess->unread_initial;
+	*dirty += sess->unread_dirty;
+	if (!c)
+		return;
+	if (c->initial)
+		*initial += READ_ONCE(c->len);
+	else
+		*dirty += READ_ONCE(c->len);
 }
 
 static void vmig_queue_fill(struct vmig_session *sess)
@@ -738,15 +777,9 @@ static __always_inline void *vmig_reserve(struct vmig_session *sess,
 		  READ_ONCE(c->initial) != initial))
 		vmig_queue_fill(sess);
 	if (!sess->fill) {
-		c = vmig_get_chunk(sess, wait);
+		c = vmig_get_chunk(sess, wait, true, initial);
 		if (IS_ERR(c))
 			return c;
-		c->len = 0;
-		c->pos = 0;
-		c->initial = initial;
-		spin_lock(&sess->lock);
-		sess->fill = c;
-		spin_unlock(&sess->lock);
 	}
 	c = sess->fill;
 	sess->rec = c->data + c->len;
@@ -796,18 +829,13 @@ static __always_inline void __vmig_save_commit(struct vmig_session *sess)
 	vmig_stream_seal(sess->rec, sess->rec_type, sess->rec_flags,
 			 sess->rec_len, sess->nr_records);
 	sess->rec = NULL;
-	c->len += size;
-
-	spin_lock(&sess->lock);
-	if (c->initial)
-		sess->unread_initial += size;
-	else
-		sess->unread_dirty += size;
+	/* No lock: the chunk is counted as unread when it is queued. */
+	WRITE_ONCE(c->len, c->len + size);
 	if (sess->rec_type != VMIG_REC_END) {
-		sess->nr_records++;
-		sess->payload_bytes += sess->rec_len;
+		WRITE_ONCE(sess->nr_records, sess->nr_records + 1);
+		WRITE_ONCE(sess->payload_bytes,
+			   sess->payload_bytes + sess->rec_len);
 	}
-	spin_unlock(&sess->lock);
 
 	if (c->len + sess->min_record > sess->chunk_size)
 		vmig_queue_fill(sess);
@@ -1207,8 +1235,7 @@ static int vmig_save_refill_locked(struct vmig_session *sess)
 	if (sess->save->pending) {
 		sess->save->pending(sess, &initial, &dirty);
 		spin_lock(&sess->lock);
-		initial += sess->unread_initial;
-		dirty += sess->unread_dirty;
+		vmig_unread_locked(sess, &initial, &dirty);
 		spin_unlock(&sess->lock);
 		if (!initial && !dirty)
 			goto out_nothing;
@@ -1357,8 +1384,9 @@ static long vmig_precopy_info(struct vmig_session *sess, void __user *arg)
 
 		info.flags = 0;
 		spin_lock(&sess->lock);
-		info.initial_bytes = initial + sess->unread_initial;
-		info.dirty_bytes = dirty + sess->unread_dirty;
+		vmig_unread_locked(sess, &initial, &dirty);
+		info.initial_bytes = initial;
+		info.dirty_bytes = dirty;
 		/* Reported once, to whoever asks first, if opted in. */
 		if (sess->reinit && mig->precopy_v2)
 			info.flags |= VFIO_PRECOPY_INFO_REINIT;
@@ -1429,7 +1457,7 @@ struct file *vmig_save_open(struct vmig_device *mig,
 	sess->hint = true;
 	INIT_WORK(&sess->feed_work, vmig_feed_work);
 
-	c = vmig_get_chunk(sess, false);
+	c = vmig_get_chunk(sess, false, false, true);
 	if (IS_ERR(c)) {
 		file = ERR_CAST(c);
 		goto err_free;
@@ -1679,13 +1707,14 @@ u32 vmig_session_phase(struct vmig_session *sess)
 /* Stream bytes framed and not yet read. */
 u64 vmig_session_unread(struct vmig_session *sess)
 {
-	u64 unread;
+	u64 initial = 0, dirty = 0;
 
 	spin_lock(&sess->lock);
-	unread = sess->unread_initial + sess->unread_dirty;
+	vmig_unread_locked(sess, &initial, &dirty);
 	spin_unlock(&sess->lock);
-	return unread;
+	return initial + dirty;
 }
+EXPORT_SYMBOL_IF_KUNIT(vmig_session_unread);
 
 struct vmig_region *vmig_session_region(struct vmig_session *sess)
 {
@@ -1723,19 +1752,23 @@ EXPORT_SYMBOL_IF_KUNIT(vmig_session_direct_bytes);
 /* One paragraph per session in the device's debugfs status. */
 void vmig_session_show(struct vmig_session *sess, struct seq_file *m)
 {
+	u64 initial = 0, dirty = 0;
+
 	spin_lock(&sess->lock);
-	if (sess->kind == VMIG_SESSION_SAVE)
+	if (sess->kind == VMIG_SESSION_SAVE) {
+		vmig_unread_locked(sess, &initial, &dirty);
 		seq_printf(m,
 			   "session: saving, %llu bytes read, %llu records, unread %llu initial + %llu dirty, chunks %u of %u bytes (peak %u, limit %u)%s%s\n",
-			   sess->bytes_read, sess->nr_records,
-			   sess->unread_initial, sess->unread_dirty,
+			   sess->bytes_read, READ_ONCE(sess->nr_records),
+			   initial, dirty,
 			   sess->nr_chunks, sess->chunk_size, sess->peak_chunks,
 			   VMIG_SAVE_CHUNKS, sess->complete ? ", complete" : "",
 			   sess->eos ? ", end of stream" : "");
-	else
+	} else {
 		seq_printf(m, "session: resuming, %llu bytes written (%llu in place), %llu records, error %d\n",
 			   sess->bytes_written, sess->bytes_direct,
 			   sess->parser.nr_records, sess->error);
+	}
 	spin_unlock(&sess->lock);
 	if (sess->region)
 		vmig_region_show(sess->region, m);

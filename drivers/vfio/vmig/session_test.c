@@ -1725,6 +1725,64 @@ static void vmig_session_reinit_vs_reserve(struct kunit *test)
 }
 
 /*
+ * Records framed and not yet queued count in PRECOPY_INFO, by their
+ * chunk's class, as soon as they are committed: a worker that is still
+ * filling a chunk has data pending all the same.  The core counts a chunk
+ * when it queues it; the producer's chunk counts by what it holds so far.
+ */
+static void vmig_session_precopy_counts_unqueued(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
+	unsigned long uaddr = vt_user_page(test);
+	u32 rec = vmig_stream_record_size(100);
+	struct vfio_precopy_info info;
+	u8 payload[100];
+	struct vt_buf b;
+	struct file *f;
+
+	memset(payload, 0xa5, sizeof(payload));
+	vt_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 0);
+
+	/* Two dirty records in the producer's chunk, not queued. */
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
+					       100, false), 0);
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
+					       100, false), 0);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 2 * rec);
+	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 2 * rec);
+
+	/* An initial record queues them and starts a chunk of its class. */
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
+					       VMIG_REC_INITIAL, payload, 100,
+					       false), 0);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 2 * rec);
+
+	/* Queued or not, each byte counts once, and none after the read. */
+	vmig_save_flush(sd->sess);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 2 * rec);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 0);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
+/*
  * A producer without pending(): PRE_COPY still streams its initial data,
  * produce() decides what is due, and adding nothing is the temporary end.
  */
@@ -2391,6 +2449,7 @@ static struct kunit_case vmig_session_cases[] = {
 			 sd_ops_list_gen_params),
 	KUNIT_CASE(vmig_session_reinit_vs_queue),
 	KUNIT_CASE(vmig_session_reinit_vs_reserve),
+	KUNIT_CASE(vmig_session_precopy_counts_unqueued),
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_prealloc),

@@ -767,10 +767,10 @@ static __always_inline void *vmig_reserve(struct vmig_session *sess,
 	 * A chunk holds one class of data, and whole records.  Only the
 	 * producer changes @fill; vmig_save_reinit() may reclassify it at any
 	 * time, so a new chunk is published under the spinlock.  Its class
-	 * is read without it: the commit counts the record by the class the
-	 * chunk has then, under the lock, and a reinit that turns the chunk
-	 * initial between here and there counts the record as initial, as it
-	 * does every record framed before it.
+	 * is read without it: a chunk's bytes count by the class it has when
+	 * it is queued, so a reinit that turns it initial after this read
+	 * counts the record as initial, as it does every record framed
+	 * before it.
 	 */
 	c = sess->fill;
 	if (c && (c->len + need > sess->chunk_size ||
@@ -1296,6 +1296,14 @@ static ssize_t vmig_save_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	ssize_t ret, done = 0;
 
 	if (!iov_iter_count(to))
+		return 0;
+	/*
+	 * The permanent end of stream is read without a lock: nothing of
+	 * the stream changes once it was reached, and a session that ends
+	 * or fails now could as well have done it after this call.
+	 */
+	if (READ_ONCE(sess->eos) && !READ_ONCE(sess->ended) &&
+	    !READ_ONCE(sess->error))
 		return 0;
 	/* A blocking reader holds io_lock while it waits for data. */
 	if (nonblock) {

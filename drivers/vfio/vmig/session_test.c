@@ -869,6 +869,30 @@ static void vmig_session_nonblock_keeps_off_state_lock(struct kunit *test)
 }
 
 /*
+ * The end of the stream is read without a lock, yet a session that ended
+ * after it says so: read() fails with -ENODEV once the FSM left
+ * STOP_COPY, at the end of the stream as anywhere else, and poll()
+ * reports the hangup.
+ */
+static void vmig_session_eos_then_end(struct kunit *test)
+{
+	struct sd_dev *src = sd_new(test, false, 0, 2, 100, 0);
+	loff_t pos = 0;
+	struct vt_buf b;
+	struct file *f;
+
+	vt_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, src, SC);
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), 0);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, b.size, &pos), 0);
+	sd_goto(test, src, ST);
+	KUNIT_EXPECT_EQ(test, kernel_read(f, b.data, b.size, &pos), -ENODEV);
+	KUNIT_EXPECT_TRUE(test, vfs_poll(f, NULL) & EPOLLHUP);
+	sd_goto(test, src, RU);
+	fput(f);
+}
+
+/*
  * In pre-copy a read returns after its first copy: each refill asks the
  * driver what is pending, once per round of reads to the temporary end.
  */
@@ -2433,6 +2457,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_nonblock),
 	KUNIT_CASE(vmig_session_read_fills),
 	KUNIT_CASE(vmig_session_nonblock_keeps_off_state_lock),
+	KUNIT_CASE(vmig_session_eos_then_end),
 	KUNIT_CASE(vmig_session_precopy_read_asks_once),
 	KUNIT_CASE(vmig_session_nowait_behind_blocking),
 	KUNIT_CASE(vmig_session_nowait_write_behind_blocking),

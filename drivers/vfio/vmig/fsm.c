@@ -383,13 +383,15 @@ static __always_inline int vmig_step_locked(struct vmig_device *mig, u32 next,
 	if (f) {
 		/*
 		 * A new session only starts outside the old one's group, whose
-		 * session the arc that left it ended and detached.
+		 * session the arc that left it ended and detached.  Attaching
+		 * syncs the new one.
 		 */
 		if (WARN_ON_ONCE(mig->session))
 			vmig_session_detach_locked(mig);
 		vmig_session_attach_locked(sess);
+	} else {
+		vmig_session_sync_locked(mig);
 	}
-	vmig_session_sync_locked(mig);
 	mig->arc_ok[cur][next]++;
 	vmig_trace_arc(mig, cur, next, 0, t0);
 	*filp = f;

@@ -376,12 +376,18 @@ void vmig_session_end_locked(struct vmig_session *sess)
 		sess->mig->last_peak_bytes = (u64)sess->peak_chunks *
 					     (sizeof(struct vmig_chunk) +
 					      sess->chunk_size);
-		/* The producer is gone: its chunk can go too. */
-		spin_lock(&sess->lock);
+		/*
+		 * The producer is gone: its chunk can go too, once out of
+		 * sight of the readers of @fill under the spinlock.  Nothing
+		 * else changes @fill any more.
+		 */
 		c = sess->fill;
-		sess->fill = NULL;
-		spin_unlock(&sess->lock);
-		vmig_chunk_free(c);
+		if (c) {
+			spin_lock(&sess->lock);
+			sess->fill = NULL;
+			spin_unlock(&sess->lock);
+			vmig_chunk_free(c);
+		}
 		sess->rec = NULL;
 	}
 	trace_vmig_session(sess->mig, sess->kind == VMIG_SESSION_SAVE,
@@ -560,12 +566,12 @@ VISIBLE_IF_KUNIT struct vmig_chunk *vmig_chunk_alloc(struct vmig_session *sess)
 EXPORT_SYMBOL_IF_KUNIT(vmig_chunk_alloc);
 
 /*
- * A chunk for the producer: free, newly allocated, or after a wait.  With
- * @fill, it is emptied, classed @initial and published as the producer's
- * @fill in the section that takes it.
+ * A chunk for the producer: free, newly allocated, or after a wait.  It is
+ * emptied, classed @initial and published as the producer's @fill in the
+ * section that takes it.
  */
 static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait,
-					 bool fill, bool initial)
+					 bool initial)
 {
 	struct vmig_chunk *c;
 	int ret;
@@ -608,7 +614,7 @@ static struct vmig_chunk *vmig_get_chunk(struct vmig_session *sess, bool wait,
 			return ERR_PTR(-EINTR);
 		spin_lock(&sess->lock);
 	}
-	if (fill && !IS_ERR(c)) {
+	if (!IS_ERR(c)) {
 		c->len = 0;
 		c->pos = 0;
 		c->initial = initial;
@@ -777,7 +783,7 @@ static __always_inline void *vmig_reserve(struct vmig_session *sess,
 		  READ_ONCE(c->initial) != initial))
 		vmig_queue_fill(sess);
 	if (!sess->fill) {
-		c = vmig_get_chunk(sess, wait, true, initial);
+		c = vmig_get_chunk(sess, wait, initial);
 		if (IS_ERR(c))
 			return c;
 	}
@@ -1465,11 +1471,14 @@ struct file *vmig_save_open(struct vmig_device *mig,
 	sess->hint = true;
 	INIT_WORK(&sess->feed_work, vmig_feed_work);
 
-	c = vmig_get_chunk(sess, false, false, true);
-	if (IS_ERR(c)) {
-		file = ERR_CAST(c);
+	/* Nobody else sees the session yet: its first chunk takes no lock. */
+	c = vmig_chunk_alloc(sess);
+	if (!c) {
+		file = ERR_PTR(-ENOMEM);
 		goto err_free;
 	}
+	sess->nr_chunks = 1;
+	sess->peak_chunks = 1;
 	c->pos = 0;
 	c->initial = true;
 	c->len = vmig_stream_put_hdr(c->data, sess->id, sess->id_len);

@@ -1807,6 +1807,52 @@ static void vmig_session_precopy_counts_unqueued(struct kunit *test)
 }
 
 /*
+ * A cancelled reservation leaves the producer's new chunk empty; the next
+ * record of the other class takes it over with its own class, and
+ * PRECOPY_INFO counts that record by the class it was given.
+ */
+static void vmig_session_cancel_keeps_class(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
+	unsigned long uaddr = vt_user_page(test);
+	u32 rec = vmig_stream_record_size(100);
+	struct vfio_precopy_info info;
+	u8 payload[100] = {};
+	struct vt_buf b;
+	struct file *f;
+	void *buf;
+
+	vt_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	buf = vmig_save_reserve(sd->sess, SD_T_INITIAL, VMIG_REC_INITIAL, 100,
+				false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	vmig_save_cancel(sd->sess);
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
+					       100, false), 0);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, rec);
+
+	/* And back: an initial record after a cancelled dirty one. */
+	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	vmig_save_cancel(sd->sess);
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
+					       VMIG_REC_INITIAL, payload, 100,
+					       false), 0);
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
+/*
  * A producer without pending(): PRE_COPY still streams its initial data,
  * produce() decides what is due, and adding nothing is the temporary end.
  */
@@ -2475,6 +2521,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_reinit_vs_queue),
 	KUNIT_CASE(vmig_session_reinit_vs_reserve),
 	KUNIT_CASE(vmig_session_precopy_counts_unqueued),
+	KUNIT_CASE(vmig_session_cancel_keeps_class),
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_prealloc),

@@ -52,8 +52,9 @@
  * says more data arrived.  In STOP_COPY, once the driver called
  * vmig_save_complete() and the queue drained (from produce: right after
  * the last records, in the same refill), the core appends the trailer,
- * and once it was read, read() returns 0 from then on without taking the
- * state lock: the permanent end of stream, always readable for poll().
+ * and once it was read, read() returns 0 from then on without taking any
+ * lock, even while another reader holds the file's: the permanent end of
+ * stream, always readable for poll().
  * -ENOMSG never happens in STOP_COPY.  Otherwise
  * read() sleeps until data arrives, or fails with -EAGAIN under O_NONBLOCK.
  *

@@ -590,6 +590,18 @@ static void vmig_session_memory_bound(struct kunit *test)
 	fput(f);
 }
 
+/* PRECOPY_INFO on @f succeeds and reports @initial and @dirty bytes. */
+static void sd_expect_precopy(struct kunit *test, struct file *f,
+			      unsigned long uaddr, u64 initial, u64 dirty)
+{
+	struct vfio_precopy_info info;
+
+	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
+					      &info), 0);
+	KUNIT_EXPECT_EQ(test, info.initial_bytes, initial);
+	KUNIT_EXPECT_EQ(test, info.dirty_bytes, dirty);
+}
+
 /*
  * PRE_COPY: initial data, the temporary end (-ENOMSG), dirty data woken by
  * poll, then STOP_COPY to the permanent end, never -ENOMSG there.
@@ -620,10 +632,7 @@ static void vmig_session_precopy(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_expect_precopy(test, f, uaddr, 0, 0);
 	if (m->push)
 		KUNIT_EXPECT_FALSE(test, vfs_poll(f, NULL) & EPOLLIN);
 
@@ -1711,7 +1720,6 @@ static void vmig_session_reinit_vs_reserve(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
 	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
-	struct vfio_precopy_info info;
 	struct vt_buf b;
 	struct file *f;
 	void *buf;
@@ -1725,25 +1733,16 @@ static void vmig_session_reinit_vs_reserve(struct kunit *test)
 	memset(buf, 0x5a, 100);
 	vmig_save_reinit(sd->sess);
 	vmig_save_commit(sd->sess);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_expect_precopy(test, f, uaddr, rec, 0);
 
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, buf,
 					       100, false), 0);
 	vmig_save_flush(sd->sess);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, rec);
+	sd_expect_precopy(test, f, uaddr, rec, rec);
 
 	/* Both are read, in order, and nothing is left counted. */
 	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_expect_precopy(test, f, uaddr, 0, 0);
 	sd_goto(test, sd, RU);
 	fput(f);
 }
@@ -1759,7 +1758,6 @@ static void vmig_session_precopy_counts_unqueued(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
 	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
-	struct vfio_precopy_info info;
 	u8 payload[100];
 	struct vt_buf b;
 	struct file *f;
@@ -1775,32 +1773,20 @@ static void vmig_session_precopy_counts_unqueued(struct kunit *test)
 					       100, false), 0);
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
 					       100, false), 0);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 2 * rec);
+	sd_expect_precopy(test, f, uaddr, 0, 2 * rec);
 	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 2 * rec);
 
 	/* An initial record queues them and starts a chunk of its class. */
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
 					       VMIG_REC_INITIAL, payload, 100,
 					       false), 0);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 2 * rec);
+	sd_expect_precopy(test, f, uaddr, rec, 2 * rec);
 
 	/* Queued or not, each byte counts once, and none after the read. */
 	vmig_save_flush(sd->sess);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 2 * rec);
+	sd_expect_precopy(test, f, uaddr, rec, 2 * rec);
 	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_expect_precopy(test, f, uaddr, 0, 0);
 	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 0);
 	sd_goto(test, sd, RU);
 	fput(f);
@@ -1816,7 +1802,6 @@ static void vmig_session_cancel_keeps_class(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
 	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
-	struct vfio_precopy_info info;
 	u8 payload[100] = {};
 	struct vt_buf b;
 	struct file *f;
@@ -1831,10 +1816,7 @@ static void vmig_session_cancel_keeps_class(struct kunit *test)
 	vmig_save_cancel(sd->sess);
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
 					       100, false), 0);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, 0);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, rec);
+	sd_expect_precopy(test, f, uaddr, 0, rec);
 
 	/* And back: an initial record after a cancelled dirty one. */
 	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
@@ -1844,10 +1826,7 @@ static void vmig_session_cancel_keeps_class(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
 					       VMIG_REC_INITIAL, payload, 100,
 					       false), 0);
-	KUNIT_ASSERT_EQ(test, vt_precopy_info(test, f, uaddr, sizeof(info), 0,
-					      &info), 0);
-	KUNIT_EXPECT_EQ(test, info.initial_bytes, rec);
-	KUNIT_EXPECT_EQ(test, info.dirty_bytes, 0);
+	sd_expect_precopy(test, f, uaddr, rec, 0);
 	sd_goto(test, sd, RU);
 	fput(f);
 }

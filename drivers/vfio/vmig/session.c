@@ -780,14 +780,17 @@ static __always_inline void *vmig_reserve(struct vmig_session *sess,
 	 * before it.
 	 */
 	c = sess->fill;
-	if (c && !c->len && READ_ONCE(c->initial) != initial) {
-		/* Left empty by a cancel: it takes this record's class. */
-		spin_lock(&sess->lock);
-		WRITE_ONCE(c->initial, initial);
-		spin_unlock(&sess->lock);
-	} else if (c && (c->len + need > sess->chunk_size ||
-			 READ_ONCE(c->initial) != initial)) {
-		vmig_queue_fill(sess);
+	if (c) {
+		bool other = READ_ONCE(c->initial) != initial;
+
+		if (other && !c->len) {
+			/* Left empty by a cancel: it takes this record's class. */
+			spin_lock(&sess->lock);
+			WRITE_ONCE(c->initial, initial);
+			spin_unlock(&sess->lock);
+		} else if (other || c->len + need > sess->chunk_size) {
+			vmig_queue_fill(sess);
+		}
 	}
 	if (!sess->fill) {
 		c = vmig_get_chunk(sess, wait, initial);

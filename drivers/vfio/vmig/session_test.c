@@ -1819,13 +1819,59 @@ static void vmig_session_cancel_keeps_class(struct kunit *test)
 	sd_expect_precopy(test, f, uaddr, 0, rec);
 
 	/* And back: an initial record after a cancelled dirty one. */
-	KUNIT_EXPECT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
 	vmig_save_cancel(sd->sess);
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
 					       VMIG_REC_INITIAL, payload, 100,
 					       false), 0);
+	sd_expect_precopy(test, f, uaddr, rec, 0);
+	sd_goto(test, sd, RU);
+	fput(f);
+}
+
+/*
+ * A reinit around the takeover of an empty chunk: before it, the record
+ * reserved after it is of its own class (the reinit counts what was framed
+ * before it, and nothing was); after it, between the reservation and the
+ * commit, the record counts as initial, as any record framed before it.
+ */
+static void vmig_session_cancel_then_reinit(struct kunit *test)
+{
+	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
+	unsigned long uaddr = vt_user_page(test);
+	u32 rec = vmig_stream_record_size(100);
+	u8 payload[100] = {};
+	struct vt_buf b;
+	struct file *f;
+	void *buf;
+
+	vt_buf_init(test, &b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+
+	/* Cancelled initial, reinit, then a dirty record: dirty. */
+	buf = vmig_save_reserve(sd->sess, SD_T_INITIAL, VMIG_REC_INITIAL, 100,
+				false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	vmig_save_cancel(sd->sess);
+	vmig_save_reinit(sd->sess);
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
+					       100, false), 0);
+	sd_expect_precopy(test, f, uaddr, 0, rec);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+
+	/* Cancelled initial, a dirty reservation, reinit, commit: initial. */
+	buf = vmig_save_reserve(sd->sess, SD_T_INITIAL, VMIG_REC_INITIAL, 100,
+				false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	vmig_save_cancel(sd->sess);
+	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	memset(buf, 0x3c, 100);
+	vmig_save_reinit(sd->sess);
+	vmig_save_commit(sd->sess);
 	sd_expect_precopy(test, f, uaddr, rec, 0);
 	sd_goto(test, sd, RU);
 	fput(f);
@@ -2501,6 +2547,7 @@ static struct kunit_case vmig_session_cases[] = {
 	KUNIT_CASE(vmig_session_reinit_vs_reserve),
 	KUNIT_CASE(vmig_session_precopy_counts_unqueued),
 	KUNIT_CASE(vmig_session_cancel_keeps_class),
+	KUNIT_CASE(vmig_session_cancel_then_reinit),
 	KUNIT_CASE(vmig_session_precopy_without_pending),
 	KUNIT_CASE(vmig_session_chunk_alloc_fails),
 	KUNIT_CASE(vmig_session_prealloc),

@@ -590,6 +590,28 @@ static void vmig_session_memory_bound(struct kunit *test)
 	fput(f);
 }
 
+/* A pre-copy session of @sd, read into @b to its temporary end. */
+static struct file *sd_precopy_idle(struct kunit *test, struct sd_dev *sd,
+				    struct vt_buf *b)
+{
+	struct file *f;
+
+	vt_buf_init(test, b, 1 << 16);
+	f = sd_goto(test, sd, PC);
+	KUNIT_ASSERT_EQ(test, vt_drain(test, f, b), -ENOMSG);
+	return f;
+}
+
+/* A record of 100 bytes reserved and cancelled, as a failed producer does. */
+static void sd_reserve_cancel(struct kunit *test, struct sd_dev *sd, u32 type,
+			      u32 flags)
+{
+	void *buf = vmig_save_reserve(sd->sess, type, flags, 100, false);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	vmig_save_cancel(sd->sess);
+}
+
 /* PRECOPY_INFO on @f succeeds and reports @initial and @dirty bytes. */
 static void sd_expect_precopy(struct kunit *test, struct file *f,
 			      unsigned long uaddr, u64 initial, u64 dirty)
@@ -1724,9 +1746,7 @@ static void vmig_session_reinit_vs_reserve(struct kunit *test)
 	struct file *f;
 	void *buf;
 
-	vt_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, sd, PC);
-	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	f = sd_precopy_idle(test, sd, &b);
 
 	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
@@ -1763,9 +1783,7 @@ static void vmig_session_precopy_counts_unqueued(struct kunit *test)
 	struct file *f;
 
 	memset(payload, 0xa5, sizeof(payload));
-	vt_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, sd, PC);
-	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	f = sd_precopy_idle(test, sd, &b);
 	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 0);
 
 	/* Two dirty records in the producer's chunk, not queued. */
@@ -1805,24 +1823,16 @@ static void vmig_session_cancel_keeps_class(struct kunit *test)
 	u8 payload[100] = {};
 	struct vt_buf b;
 	struct file *f;
-	void *buf;
 
-	vt_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, sd, PC);
-	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
-	buf = vmig_save_reserve(sd->sess, SD_T_INITIAL, VMIG_REC_INITIAL, 100,
-				false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	vmig_save_cancel(sd->sess);
+	f = sd_precopy_idle(test, sd, &b);
+	sd_reserve_cancel(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL);
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
 					       100, false), 0);
 	sd_expect_precopy(test, f, uaddr, 0, rec);
 
 	/* And back: an initial record after a cancelled dirty one. */
 	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
-	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	vmig_save_cancel(sd->sess);
+	sd_reserve_cancel(test, sd, SD_T_DIRTY, 0);
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
 					       VMIG_REC_INITIAL, payload, 100,
 					       false), 0);
@@ -1847,15 +1857,10 @@ static void vmig_session_cancel_then_reinit(struct kunit *test)
 	struct file *f;
 	void *buf;
 
-	vt_buf_init(test, &b, 1 << 16);
-	f = sd_goto(test, sd, PC);
-	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
+	f = sd_precopy_idle(test, sd, &b);
 
 	/* Cancelled initial, reinit, then a dirty record: dirty. */
-	buf = vmig_save_reserve(sd->sess, SD_T_INITIAL, VMIG_REC_INITIAL, 100,
-				false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	vmig_save_cancel(sd->sess);
+	sd_reserve_cancel(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL);
 	vmig_save_reinit(sd->sess);
 	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
 					       100, false), 0);
@@ -1863,10 +1868,7 @@ static void vmig_session_cancel_then_reinit(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 
 	/* Cancelled initial, a dirty reservation, reinit, commit: initial. */
-	buf = vmig_save_reserve(sd->sess, SD_T_INITIAL, VMIG_REC_INITIAL, 100,
-				false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	vmig_save_cancel(sd->sess);
+	sd_reserve_cancel(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL);
 	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
 	memset(buf, 0x3c, 100);

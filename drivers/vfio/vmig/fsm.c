@@ -583,7 +583,6 @@ EXPORT_SYMBOL_GPL(vmig_vfio_set_state);
  */
 enum vfio_device_mig_state vmig_get_state(struct vmig_device *mig)
 {
-	guard(mutex)(&mig->state_lock);
-	return mig->state;
+	return __vmig_get_state(mig);
 }
 EXPORT_SYMBOL_GPL(vmig_get_state);

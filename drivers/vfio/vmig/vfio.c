@@ -55,10 +55,7 @@
 int vmig_vfio_get_state(struct vfio_device *vdev,
 			enum vfio_device_mig_state *curr_state)
 {
-	struct vmig_device *mig = vmig_from_vdev(vdev);
-
-	guard(mutex)(&mig->state_lock);
-	*curr_state = mig->state;
+	*curr_state = __vmig_get_state(vmig_from_vdev(vdev));
 	return 0;
 }
 EXPORT_SYMBOL_GPL(vmig_vfio_get_state);
@@ -122,7 +119,7 @@ int vmig_init(struct vmig_device *mig, struct vfio_device *vdev,
 		     ops->vfio_ops->ops.migration_get_state != vmig_vfio_get_state ||
 		     ops->vfio_ops->ops.migration_get_data_size !=
 		     vmig_vfio_get_data_size ||
-		     (void *)vdev + ops->vfio_ops->mig_offset != (void *)mig))
+		     vmig_at_offset(vdev, ops->vfio_ops) != mig))
 		return -EINVAL;
 	if (!(flags & VFIO_MIGRATION_STOP_COPY) || (flags & ~VMIG_KNOWN_FLAGS))
 		return -EINVAL;

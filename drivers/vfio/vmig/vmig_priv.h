@@ -23,12 +23,23 @@ struct vmig_session;
  * mig_ops are the table's ops), then to the vmig device at the table's
  * offset.  vmig_init() checked both.
  */
+static inline struct vmig_device *vmig_at_offset(struct vfio_device *vdev,
+						 const struct vmig_vfio_ops *vo)
+{
+	return (void *)vdev + vo->mig_offset;
+}
+
 static inline struct vmig_device *vmig_from_vdev(struct vfio_device *vdev)
 {
-	const struct vmig_vfio_ops *vo = container_of(vdev->mig_ops,
-						      struct vmig_vfio_ops, ops);
+	return vmig_at_offset(vdev, container_of(vdev->mig_ops,
+						 struct vmig_vfio_ops, ops));
+}
 
-	return (void *)vdev + vo->mig_offset;
+/* vmig_get_state(), inline for vfio.ko's GET. */
+static inline u32 __vmig_get_state(struct vmig_device *mig)
+{
+	guard(mutex)(&mig->state_lock);
+	return mig->state;
 }
 
 /* fsm.c */

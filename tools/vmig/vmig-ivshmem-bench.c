@@ -15,6 +15,8 @@
  *  5. pre-copy under load: while a thread writes BAR2 at a steady rate, a
  *     VMM-like loop reads what pre-copy sends and asks PRECOPY_INFO; then
  *     the bytes STOP_COPY still sends, and what each PRECOPY_INFO cost.
+ *  6. for scale, the plain copy and write of BAR2 again, and in other
+ *     instruction forms (x86-64): the kernel's among them.
  *
  * Throughputs are the best of ROUNDS runs of each path, and of more for a
  * BAR2 under 256 MiB: as many as move 256 MiB, at most 64, since a 16 MiB
@@ -27,6 +29,7 @@
  * usage: vmig-ivshmem-bench DEVICE [ROUNDS]
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +40,9 @@
 #include <sys/mman.h>
 
 #include "libvmig.h"
+
+/* What BAR2 holds at offset @i, a multiple of 8, during the benchmark. */
+#define PATTERN(i)	((i) * 0x9e3779b97f4a7c15ull)
 
 static double now(void)
 {
@@ -230,6 +236,134 @@ static void loaded_save(struct libvmig_dev *d, unsigned char *bar, size_t size,
 		die("reset", ret);
 }
 
+/*
+ * The plain copy and write again in other instruction forms, for scale:
+ * a VMM calls memcpy(), but under TCG the forms differ widely in speed,
+ * and the kernel's paths use two of them: 64-bit moves (the driver's BAR
+ * copies) and rep movsq (copy_to_user() on a CPU without ERMS).  Each
+ * loop is written in assembly, so that no compiler changes its form, and
+ * is a function of its own, aligned to 256 bytes by the Makefile, so that
+ * it stays within one page (see ivsh_bar_read()).  They copy whole
+ * 64-byte lines: BAR2 is a power of two of at least 4 KiB.
+ */
+#if defined(__x86_64__) && !defined(__ILP32__)
+static void copy_movq(void *dst, const void *src, size_t len)
+{
+	char *d = dst, *end = d + len;
+	const char *s = src;
+
+	for (; d < end; d += 64, s += 64)
+		asm volatile("movq (%1), %%rax\n\tmovq %%rax, (%0)\n\t"
+			     "movq 8(%1), %%rdx\n\tmovq %%rdx, 8(%0)\n\t"
+			     "movq 16(%1), %%rax\n\tmovq %%rax, 16(%0)\n\t"
+			     "movq 24(%1), %%rdx\n\tmovq %%rdx, 24(%0)\n\t"
+			     "movq 32(%1), %%rax\n\tmovq %%rax, 32(%0)\n\t"
+			     "movq 40(%1), %%rdx\n\tmovq %%rdx, 40(%0)\n\t"
+			     "movq 48(%1), %%rax\n\tmovq %%rax, 48(%0)\n\t"
+			     "movq 56(%1), %%rdx\n\tmovq %%rdx, 56(%0)"
+			     : : "r" (d), "r" (s) : "rax", "rdx", "memory");
+}
+
+static void copy_sse2(void *dst, const void *src, size_t len)
+{
+	char *d = dst, *end = d + len;
+	const char *s = src;
+
+	for (; d < end; d += 64, s += 64)
+		asm volatile("movdqu (%1), %%xmm0\n\t"
+			     "movdqu 16(%1), %%xmm1\n\t"
+			     "movdqu 32(%1), %%xmm2\n\t"
+			     "movdqu 48(%1), %%xmm3\n\t"
+			     "movdqu %%xmm0, (%0)\n\t"
+			     "movdqu %%xmm1, 16(%0)\n\t"
+			     "movdqu %%xmm2, 32(%0)\n\t"
+			     "movdqu %%xmm3, 48(%0)"
+			     : : "r" (d), "r" (s)
+			     : "xmm0", "xmm1", "xmm2", "xmm3", "memory");
+}
+
+static void copy_movsq(void *dst, const void *src, size_t len)
+{
+	size_t n = len / 8;
+
+	asm volatile("rep movsq" : "+D" (dst), "+S" (src), "+c" (n) : : "memory");
+}
+
+static void copy_movsb(void *dst, const void *src, size_t len)
+{
+	asm volatile("rep movsb" : "+D" (dst), "+S" (src), "+c" (len) : : "memory");
+}
+#endif
+
+static void copy_libc(void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
+}
+
+static const struct copy_form {
+	const char *name;
+	void (*copy)(void *dst, const void *src, size_t len);
+} forms[] = {
+	{ "memcpy(), measured again", copy_libc },
+#if defined(__x86_64__) && !defined(__ILP32__)
+	{ "64-bit moves, 8 per loop", copy_movq },
+	{ "rep movsq", copy_movsq },
+	{ "128-bit SSE2 moves, 4 per loop", copy_sse2 },
+	{ "rep movsb", copy_movsb },
+#endif
+};
+
+/* The pattern main() writes to BAR2: does BAR2 still hold it? */
+static bool bar_pattern_ok(const unsigned char *bar, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size; i += 8)
+		if (*(const unsigned long long *)(bar + i) != PATTERN(i))
+			return false;
+	return true;
+}
+
+/*
+ * Best times of @rounds copies of BAR2 out to @buf and back, per form.
+ * BAR2 must hold the pattern when every form has written it back once,
+ * and at the end.
+ */
+static void copy_forms(unsigned char *bar, unsigned char *buf, size_t size,
+		       int rounds, double *t_in, double *t_out)
+{
+	double t0, t;
+	size_t i;
+	int k;
+
+	for (i = 0; i < ARRAY_SIZE(forms); i++) {
+		t_in[i] = 1e9;
+		t_out[i] = 1e9;
+	}
+	for (k = 0; k < rounds; k++) {
+		for (i = 0; i < ARRAY_SIZE(forms); i++) {
+			if (!k)
+				memset(buf, 0, size);
+			t0 = now();
+			forms[i].copy(buf, bar, size);
+			t = now() - t0;
+			if (t < t_in[i])
+				t_in[i] = t;
+			if (!k && !bar_pattern_ok(buf, size))
+				die(forms[i].name, -EIO);
+			t0 = now();
+			forms[i].copy(bar, buf, size);
+			t = now() - t0;
+			if (t < t_out[i])
+				t_out[i] = t;
+			if (!k && !bar_pattern_ok(bar, size))
+				die(forms[i].name, -EIO);
+		}
+	}
+	if (!bar_pattern_ok(bar, size))
+		die("the copy forms changed the device memory", -EIO);
+}
+
 int main(int argc, char **argv)
 {
 	static const double rates[] = { 1 << 20, 8 << 20, 32 << 20 };
@@ -238,6 +372,7 @@ int main(int argc, char **argv)
 	struct load_result lr;
 	int rounds = argc > 2 ? atoi(argv[2]) : 3, io_rounds;
 	struct save_result full = {}, pre = {}, r;
+	double t_form_in[ARRAY_SIZE(forms)], t_form_out[ARRAY_SIZE(forms)];
 	double t_copy = 1e9, t;
 	long long track, scan_ns, final_ns;
 	unsigned char *bar, *copy;
@@ -260,7 +395,7 @@ int main(int argc, char **argv)
 	if (!copy)
 		die("malloc", -ENOMEM);
 	for (i = 0; i < size; i += 8)
-		*(unsigned long long *)(bar + i) = i * 0x9e3779b97f4a7c15ull;
+		*(unsigned long long *)(bar + i) = PATTERN(i);
 
 	/* Warm both paths once, then keep the best of @io_rounds. */
 	io_rounds = size < (256 << 20) / 64 ? 64 : (256 << 20) / size;
@@ -307,6 +442,9 @@ int main(int argc, char **argv)
 			die("the resumed device differs", -EIO);
 	}
 
+	/* Each form copies BAR2 out and back, and must find it unchanged. */
+	copy_forms(bar, copy, size, io_rounds, t_form_in, t_form_out);
+
 	pre.stop_secs = 1e9;
 	for (k = 0; k < rounds; k++) {
 		save(&d, &b, true, &r);
@@ -348,6 +486,13 @@ int main(int argc, char **argv)
 				track) / size,
 		       100.0 * ((pre.peak > full.peak ? pre.peak : full.peak) +
 				track) / size);
+
+	printf("userspace copy forms, from / to BAR2      MiB/s, best of %d\n",
+	       io_rounds);
+	for (i = 0; i < ARRAY_SIZE(forms); i++)
+		printf("  %-39s %8.0f / %.0f\n", forms[i].name,
+		       size / t_form_in[i] / (1 << 20),
+		       size / t_form_out[i] / (1 << 20));
 
 	printf("pre-copy under load, 3 s each, PRECOPY_INFO every 50 ms:\n");
 	printf("  write MiB/s  written MiB  pre-copy MiB  STOP_COPY MiB");

@@ -612,6 +612,27 @@ static void sd_reserve_cancel(struct kunit *test, struct sd_dev *sd, u32 type,
 	vmig_save_cancel(sd->sess);
 }
 
+/* Add a 100-byte record of @type and @flags, every byte @fill. */
+static void sd_record(struct kunit *test, struct sd_dev *sd, u32 type,
+		      u32 flags, u8 fill)
+{
+	u8 payload[100];
+
+	memset(payload, fill, sizeof(payload));
+	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, type, flags, payload,
+					       sizeof(payload), false), 0);
+}
+
+/* Reserve a 100-byte record of @type and @flags and fill it with @fill. */
+static void sd_reserve_fill(struct kunit *test, struct sd_dev *sd, u32 type,
+			    u32 flags, u8 fill)
+{
+	void *buf = vmig_save_reserve(sd->sess, type, flags, 100, false);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
+	memset(buf, fill, 100);
+}
+
 /* PRECOPY_INFO on @f succeeds and reports @initial and @dirty bytes. */
 static void sd_expect_precopy(struct kunit *test, struct file *f,
 			      unsigned long uaddr, u64 initial, u64 dirty)
@@ -1744,19 +1765,15 @@ static void vmig_session_reinit_vs_reserve(struct kunit *test)
 	u32 rec = vmig_stream_record_size(100);
 	struct vt_buf b;
 	struct file *f;
-	void *buf;
 
 	f = sd_precopy_idle(test, sd, &b);
 
-	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	memset(buf, 0x5a, 100);
+	sd_reserve_fill(test, sd, SD_T_DIRTY, 0, 0x5a);
 	vmig_save_reinit(sd->sess);
 	vmig_save_commit(sd->sess);
 	sd_expect_precopy(test, f, uaddr, rec, 0);
 
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, buf,
-					       100, false), 0);
+	sd_record(test, sd, SD_T_DIRTY, 0, 0x5a);
 	vmig_save_flush(sd->sess);
 	sd_expect_precopy(test, f, uaddr, rec, rec);
 
@@ -1778,26 +1795,20 @@ static void vmig_session_precopy_counts_unqueued(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
 	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
-	u8 payload[100];
 	struct vt_buf b;
 	struct file *f;
 
-	memset(payload, 0xa5, sizeof(payload));
 	f = sd_precopy_idle(test, sd, &b);
 	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 0);
 
 	/* Two dirty records in the producer's chunk, not queued. */
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
-					       100, false), 0);
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
-					       100, false), 0);
+	sd_record(test, sd, SD_T_DIRTY, 0, 0xa5);
+	sd_record(test, sd, SD_T_DIRTY, 0, 0xa5);
 	sd_expect_precopy(test, f, uaddr, 0, 2 * rec);
 	KUNIT_EXPECT_EQ(test, vmig_session_unread(sd->sess), 2 * rec);
 
 	/* An initial record queues them and starts a chunk of its class. */
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
-					       VMIG_REC_INITIAL, payload, 100,
-					       false), 0);
+	sd_record(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL, 0xa5);
 	sd_expect_precopy(test, f, uaddr, rec, 2 * rec);
 
 	/* Queued or not, each byte counts once, and none after the read. */
@@ -1820,22 +1831,18 @@ static void vmig_session_cancel_keeps_class(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
 	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
-	u8 payload[100] = {};
 	struct vt_buf b;
 	struct file *f;
 
 	f = sd_precopy_idle(test, sd, &b);
 	sd_reserve_cancel(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL);
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
-					       100, false), 0);
+	sd_record(test, sd, SD_T_DIRTY, 0, 0);
 	sd_expect_precopy(test, f, uaddr, 0, rec);
 
 	/* And back: an initial record after a cancelled dirty one. */
 	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 	sd_reserve_cancel(test, sd, SD_T_DIRTY, 0);
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_INITIAL,
-					       VMIG_REC_INITIAL, payload, 100,
-					       false), 0);
+	sd_record(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL, 0);
 	sd_expect_precopy(test, f, uaddr, rec, 0);
 	sd_goto(test, sd, RU);
 	fput(f);
@@ -1852,26 +1859,21 @@ static void vmig_session_cancel_then_reinit(struct kunit *test)
 	struct sd_dev *sd = sd_new(test, false, 1, 0, 100, 0);
 	unsigned long uaddr = vt_user_page(test);
 	u32 rec = vmig_stream_record_size(100);
-	u8 payload[100] = {};
 	struct vt_buf b;
 	struct file *f;
-	void *buf;
 
 	f = sd_precopy_idle(test, sd, &b);
 
 	/* Cancelled initial, reinit, then a dirty record: dirty. */
 	sd_reserve_cancel(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL);
 	vmig_save_reinit(sd->sess);
-	KUNIT_ASSERT_EQ(test, vmig_save_record(sd->sess, SD_T_DIRTY, 0, payload,
-					       100, false), 0);
+	sd_record(test, sd, SD_T_DIRTY, 0, 0);
 	sd_expect_precopy(test, f, uaddr, 0, rec);
 	KUNIT_ASSERT_EQ(test, vt_drain(test, f, &b), -ENOMSG);
 
 	/* Cancelled initial, a dirty reservation, reinit, commit: initial. */
 	sd_reserve_cancel(test, sd, SD_T_INITIAL, VMIG_REC_INITIAL);
-	buf = vmig_save_reserve(sd->sess, SD_T_DIRTY, 0, 100, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(buf));
-	memset(buf, 0x3c, 100);
+	sd_reserve_fill(test, sd, SD_T_DIRTY, 0, 0x3c);
 	vmig_save_reinit(sd->sess);
 	vmig_save_commit(sd->sess);
 	sd_expect_precopy(test, f, uaddr, rec, 0);
